@@ -43,7 +43,9 @@ def verify(data: bytes, digest: str, *, what: str = "content") -> None:
     alg, _ = parse(digest)
     got = compute(data, alg)
     if got != digest:
-        raise DigestMismatchError(f"{what} {short(digest)} failed verification: the bytes hash to {short(got)}")
+        raise DigestMismatchError(
+            f"{what} {short(digest)} failed verification: the bytes hash to {short(got)}"
+        )
 
 
 def short(digest: str, n: int = 12) -> str:

@@ -76,7 +76,7 @@ class UsageError(CacheInspectError):
     exit_code = EXIT_USAGE
 
 
-class ReferenceError_(UsageError):  # noqa: N801 - avoid shadowing the builtin ReferenceError
+class ReferenceError_(UsageError):
     """A reference or digest string does not parse."""
 
 

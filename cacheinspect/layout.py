@@ -7,7 +7,6 @@ Reads are verified exactly like registry fetches so offline reports are as trust
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ def is_layout(path: Path) -> bool:
 
 
 class _Media(msgspec.Struct):
-    mediaType: str | None = None  # noqa: N815
+    mediaType: str | None = None
 
 
 class LayoutSource:
@@ -69,8 +68,10 @@ class LayoutSource:
         if self.tag is not None:
             if self.tag in tags:
                 return tags[self.tag]
-            raise NotFoundError(f"tag {self.tag!r} not found in {self.path}/index.json "
-                                f"(tags: {', '.join(sorted(t for t in tags if t)) or 'none'})")
+            raise NotFoundError(
+                f"tag {self.tag!r} not found in {self.path}/index.json "
+                f"(tags: {', '.join(sorted(t for t in tags if t)) or 'none'})"
+            )
         if len(entries) == 1:
             return entries[0]
         if "latest" in tags:
@@ -94,7 +95,9 @@ class LayoutSource:
         except FileNotFoundError:
             raise NotFoundError(f"{what} {digest} is not in {self.path}/blobs") from None
         if size > max_bytes:
-            raise SizeLimitError(f"{what} {digestmod.short(digest)} is {size} bytes, over the {max_bytes}-byte cap")
+            raise SizeLimitError(
+                f"{what} {digestmod.short(digest)} is {size} bytes, over the {max_bytes}-byte cap"
+            )
         data = p.read_bytes()
         digestmod.verify(data, digest, what=what)
         return data
@@ -121,7 +124,7 @@ class LayoutSource:
         todo = list(dict.fromkeys(digests))
         out: dict[str, bool] = {}
         for i, d in enumerate(todo, 1):
-            out[d] = os.path.isfile(self._blob_path(d))
+            out[d] = self._blob_path(d).is_file()
             if progress:
                 progress(i, len(todo))
         return out

@@ -61,21 +61,21 @@ class Platform(msgspec.Struct, omit_defaults=True, frozen=True):
 
 
 class Descriptor(msgspec.Struct, omit_defaults=True, frozen=True):
-    mediaType: str = ""  # noqa: N815 - JSON field name
+    mediaType: str = ""
     digest: str = ""
     size: int = 0
     annotations: dict[str, str] | None = None
     platform: Platform | None = None
-    artifactType: str | None = None  # noqa: N815
+    artifactType: str | None = None
     urls: list[str] | None = None
 
 
 class Manifest(msgspec.Struct, omit_defaults=True):
     """An OCI image manifest or Docker schema2 manifest (they share these fields)."""
 
-    schemaVersion: int = 2  # noqa: N815
-    mediaType: str | None = None  # noqa: N815
-    artifactType: str | None = None  # noqa: N815
+    schemaVersion: int = 2
+    mediaType: str | None = None
+    artifactType: str | None = None
     config: Descriptor | None = None
     layers: list[Descriptor] | None = None
     manifests: list[Descriptor] | None = None  # present when the body is really an index

@@ -1,0 +1,82 @@
+"""Findings: what the inspector, the validator and the audit gate report (pure).
+
+A finding's ``code`` is a stable identifier that scripts and CI can match on; the README lists every
+code. ``severity`` is ``error`` (BuildKit would fail or silently lose cache; audit exits 1),
+``warning`` (cache works but is degraded or suspicious) or ``info``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["CODES", "Finding", "Severity"]
+
+Severity = Literal["error", "warning", "info"]
+
+#: code -> (default severity, one-line meaning). The README table is generated from this.
+CODES: dict[str, tuple[Severity, str]] = {
+    "config-over-import-cap": (
+        "error",
+        "cache config is over BuildKit's 1 MiB import cap: every import fails",
+    ),
+    "manifest-over-import-cap": (
+        "error",
+        "cache manifest is over BuildKit's 1 MiB import cap: every import fails",
+    ),
+    "looping-record": (
+        "error",
+        "a record links to itself through its inputs: BuildKit drops the whole cache",
+    ),
+    "invalid-record-link": (
+        "error",
+        "an input links to a record index out of range: BuildKit drops the whole cache",
+    ),
+    "empty-input": ("error", "a record has an input with no links: BuildKit drops the whole cache"),
+    "looping-layer": ("error", "a layer's parent chain loops: BuildKit drops the whole cache"),
+    "invalid-layer-index": (
+        "error",
+        "a result or parent points at a layer index out of range: BuildKit drops the cache",
+    ),
+    "layer-blob-not-in-manifest": (
+        "warning",
+        "a config layer's blob is not listed in the manifest: BuildKit silently drops that result",
+    ),
+    "blob-missing": ("error", "a layer blob listed by the cache does not exist in the registry"),
+    "not-a-cache": ("error", "the reference holds neither a cache config nor an image with inline cache"),
+    "no-inline-cache": ("warning", "an image config carries no inline cache (moby.buildkit.cache.v0)"),
+    "empty-cache": ("warning", "the cache config holds no records"),
+    "no-results": ("warning", "no record carries a result: the cache holds keys but no layers to reuse"),
+    "mode-min": ("info", "the cache looks like a mode=min export: builder stages carry keys, not layers"),
+    "mode-mismatch": ("error", "the cache's export mode is not the one required (--expect-mode)"),
+    "stale-cache": ("error", "the newest createdAt is older than --max-age"),
+    "no-timestamps": ("warning", "no result carries a createdAt, so the cache's age cannot be checked"),
+    "platform-missing": ("error", "a required platform (--require-platform) is not in the cache"),
+    "platform-unknown": ("warning", "a registry cache does not record platforms; pass --image to check them"),
+    "too-few-layers": ("error", "the cache holds fewer distinct layer blobs than --min-layers"),
+    "attestation-skipped": ("info", "attestation manifests of an image index were skipped"),
+    "unknown-media-type": ("warning", "a layer descriptor has a media type BuildKit does not produce"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    message: str
+    severity: Severity = "warning"
+    #: What the finding is about: a digest, a record index, a platform (for scripts; may be None).
+    subject: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, code: str, message: str, *, subject: str | None = None, **details: Any) -> Finding:
+        """A finding with the code's default severity (the one place severities are decided)."""
+        return cls(code=code, message=message, severity=CODES[code][0], subject=subject, details=details)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "severity": self.severity, "message": self.message}
+        if self.subject is not None:
+            out["subject"] = self.subject
+        if self.details:
+            out["details"] = self.details
+        return out

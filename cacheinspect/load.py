@@ -1,0 +1,457 @@
+"""Find the cache behind a reference and normalise it (the I/O edge of decoding).
+
+Shape detection follows ``cache/remotecache/import.go``: the root's media type first, then which of
+``config`` / ``layers`` / ``manifests`` are present. An index whose ``manifests[]`` holds a
+``application/vnd.buildkit.cacheconfig.v0`` descriptor is a registry cache (its other entries are
+layer *blobs*, not manifests); a manifest whose ``config`` has that media type is an
+``image-manifest=true`` cache; anything else is an image, read for inline cache, one config per
+platform, attestation manifests skipped.
+
+Whatever the shape, the result is a :class:`LoadedCache` holding one normalised
+:class:`~cacheinspect.cacheconfig.CacheConfig` (inline caches converted the way BuildKit's importer
+does it; several platforms merged with their indexes offset) plus what the manifests say about each blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from . import digest as digestmod
+from .cacheconfig import (
+    CacheConfig,
+    CacheInput,
+    CacheLayer,
+    CacheRecord,
+    decode_config,
+    decode_inline,
+    from_inline,
+)
+from .errors import MalformedContentError, NotFoundError, UsageError
+from .findings import Finding
+from .oci import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    MT_BUILDKIT_CACHE_CONFIG,
+    Descriptor,
+    ImageConfig,
+    Manifest,
+    decode,
+)
+from .source import DEFAULT_MAX_BYTES, Source
+
+__all__ = [
+    "BlobInfo",
+    "CacheKind",
+    "ImageInfo",
+    "LoadedCache",
+    "Shape",
+    "image_labels",
+    "load_cache",
+    "load_config_file",
+    "load_image",
+    "merge_configs",
+]
+
+CacheKind = Literal["registry", "inline", "layout", "file"]
+Shape = Literal["oci-index", "docker-manifest-list", "image-manifest", "inline", "config"]
+
+ATTESTATION_REF_TYPE = "attestation-manifest"
+UNCOMPRESSED_ANNOTATION = "containerd.io/uncompressed"
+CREATED_ANNOTATION = "buildkit/createdat"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """What is known about one distinct layer blob (from its manifest descriptor and/or the config)."""
+
+    digest: str
+    media_type: str = ""
+    size: int | None = None
+    diff_id: str | None = None
+    created_at: str | None = None
+    #: How many descriptors in the manifest name this blob (chain nodes can repeat a blob).
+    descriptors: int = 0
+
+
+@dataclass(slots=True)
+class ImageInfo:
+    """One platform image: where inline cache comes from, and where step labels come from."""
+
+    platform: str
+    manifest_digest: str
+    config_digest: str
+    config_size: int
+    layers: list[Descriptor]
+    diff_ids: list[str]
+    #: ``created_by`` for each layer (history entries with ``empty_layer`` skipped), None if unknown.
+    layer_labels: list[str | None]
+    has_inline_cache: bool = False
+
+
+@dataclass(slots=True)
+class LoadedCache:
+    ref: str
+    kind: CacheKind
+    location: Literal["registry", "layout", "file"]
+    shape: Shape
+    media_type: str
+    config: CacheConfig
+    manifest_digest: str | None = None
+    manifest_size: int | None = None
+    config_digest: str | None = None
+    config_size: int = 0
+    #: Distinct layer blobs the cache's manifest(s) list, by digest.
+    blobs: dict[str, BlobInfo] = field(default_factory=dict)
+    #: Number of layer descriptors in the manifest(s), duplicates included.
+    layer_descriptors: int = 0
+    platforms: list[str] = field(default_factory=list)
+    images: list[ImageInfo] = field(default_factory=list)
+    #: Step labels by blob digest and by diffID (from image history).
+    labels: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _platform_of(desc: Descriptor | None, cfg: ImageConfig | None) -> str:
+    if desc is not None and desc.platform is not None and desc.platform.os:
+        return str(desc.platform)
+    if cfg is not None and cfg.os:
+        return f"{cfg.os}/{cfg.architecture}" + (f"/{cfg.variant}" if cfg.variant else "")
+    return "unknown"
+
+
+def _clean_created_by(s: str | None) -> str | None:
+    """History text as a Dockerfile step: drop BuildKit's ``# buildkit`` suffix and the shell prefix."""
+    if not s:
+        return None
+    s = s.strip()
+    s = s.removesuffix("# buildkit").rstrip()
+    for prefix in ("/bin/sh -c #(nop) ", "|"):
+        if s.startswith(prefix):
+            s = s[len(prefix) :].lstrip()
+            if prefix == "|":  # "|1 ARG=x /bin/sh -c ..." — build args count then the command
+                _, _, s = s.partition(" ")
+                s = " ".join(p for p in s.split(" ") if "=" not in p or p.startswith("/")) or s
+    if s.startswith("/bin/sh -c "):
+        s = "RUN " + s[len("/bin/sh -c ") :]
+    return s
+
+
+def _layer_labels(cfg: ImageConfig, n_layers: int) -> list[str | None]:
+    labels: list[str | None] = [h.created_by for h in cfg.history if not h.empty_layer]
+    labels = [_clean_created_by(x) for x in labels]
+    # Images made without history (or squashed) have fewer entries than layers: align from the top.
+    if len(labels) < n_layers:
+        pad: list[str | None] = [None] * (n_layers - len(labels))
+        labels = pad + labels
+    return labels[-n_layers:] if n_layers else []
+
+
+def image_labels(images: list[ImageInfo]) -> dict[str, str]:
+    """blob digest / diffID -> step label, for every layer of the given images."""
+    out: dict[str, str] = {}
+    for img in images:
+        for i, d in enumerate(img.layers):
+            label = img.layer_labels[i] if i < len(img.layer_labels) else None
+            if label:
+                out.setdefault(d.digest, label)
+                if i < len(img.diff_ids):
+                    out.setdefault(img.diff_ids[i], label)
+    return out
+
+
+async def _read_image(
+    source: Source, desc: Descriptor, manifest: Manifest, digest: str
+) -> tuple[ImageInfo, ImageConfig]:
+    if manifest.config is None:
+        raise MalformedContentError(f"image manifest {digestmod.short(digest)} has no config")
+    cdata = await source.fetch_blob(manifest.config.digest, max_bytes=DEFAULT_MAX_BYTES)
+    cfg = decode(cdata, ImageConfig, what=f"image config {digestmod.short(manifest.config.digest)}")
+    layers = list(manifest.layers or [])
+    info = ImageInfo(
+        platform=_platform_of(desc, cfg),
+        manifest_digest=digest,
+        config_digest=manifest.config.digest,
+        config_size=len(cdata),
+        layers=layers,
+        diff_ids=list(cfg.rootfs.diff_ids) if cfg.rootfs else [],
+        layer_labels=_layer_labels(cfg, len(layers)),
+        has_inline_cache=bool(cfg.inline_cache),
+    )
+    return info, cfg
+
+
+async def _platform_manifests(
+    source: Source, index: Manifest
+) -> tuple[list[tuple[Descriptor, Manifest, str]], int]:
+    """The platform image manifests of an image index (attestations skipped), fetched concurrently."""
+    wanted: list[Descriptor] = []
+    skipped = 0
+    for d in index.manifests or []:
+        ann = d.annotations or {}
+        if ann.get("vnd.docker.reference.type") == ATTESTATION_REF_TYPE or (
+            d.platform is not None and d.platform.os == "unknown"
+        ):
+            skipped += 1
+            continue
+        if d.mediaType in MANIFEST_TYPES:
+            wanted.append(d)
+    fetched = await asyncio.gather(*(source.fetch_manifest(d.digest) for d in wanted))
+    out = [
+        (d, decode(f.data, Manifest, what=f"manifest {digestmod.short(d.digest)}"), f.digest)
+        for d, f in zip(wanted, fetched, strict=True)
+    ]
+    return out, skipped
+
+
+async def load_image(source: Source) -> list[ImageInfo]:
+    """Read an image (single manifest or index) for its layers and history: used by ``--image``."""
+    root = await source.fetch_manifest()
+    m = decode(root.data, Manifest, what=f"manifest of {source.display}")
+    if _is_index(root.media_type, m):
+        parts, _ = await _platform_manifests(source, m)
+        infos = await asyncio.gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
+        return [i for i, _ in infos]
+    info, _ = await _read_image(
+        source, Descriptor(mediaType=root.media_type, digest=root.digest), m, root.digest
+    )
+    return [info]
+
+
+def _is_index(media_type: str, m: Manifest) -> bool:
+    if media_type in INDEX_TYPES:
+        return True
+    if media_type in MANIFEST_TYPES:
+        return False
+    return m.manifests is not None and m.config is None
+
+
+def _blob_infos(descs: list[Descriptor]) -> dict[str, BlobInfo]:
+    out: dict[str, BlobInfo] = {}
+    for d in descs:
+        prev = out.get(d.digest)
+        ann = d.annotations or {}
+        out[d.digest] = BlobInfo(
+            digest=d.digest,
+            media_type=d.mediaType,
+            size=d.size,
+            diff_id=ann.get(UNCOMPRESSED_ANNOTATION) or (prev.diff_id if prev else None),
+            created_at=ann.get(CREATED_ANNOTATION) or (prev.created_at if prev else None),
+            descriptors=(prev.descriptors if prev else 0) + 1,
+        )
+    return out
+
+
+def merge_configs(parts: list[CacheConfig]) -> CacheConfig:
+    """Concatenate configs, offsetting layer and record indexes (one config per platform → one graph)."""
+    if len(parts) == 1:
+        return parts[0]
+    layers: list[CacheLayer] = []
+    records: list[CacheRecord] = []
+    for p in parts:
+        lo, ro = len(layers), len(records)
+        for cl in p.layers or []:
+            layers.append(
+                CacheLayer(
+                    blob=cl.blob,
+                    parent=cl.parent + lo if cl.parent >= 0 else cl.parent,
+                    annotations=cl.annotations,
+                )
+            )
+        for r in p.records or []:
+            res = [type(x)(layer=x.layer + lo, createdAt=x.created_at) for x in r.layers or []]
+            chains = [
+                type(c)(layers=[i + lo for i in c.layers or []], createdAt=c.created_at)
+                for c in r.chains or []
+            ]
+            inputs: list[list[CacheInput] | None] = [
+                [CacheInput(link=x.link + ro, selector=x.selector) for x in inp] if inp is not None else None
+                for inp in r.inputs or []
+            ]
+            records.append(
+                CacheRecord(digest=r.digest, layers=res or None, chains=chains or None, inputs=inputs or None)
+            )
+    return CacheConfig(layers=layers, records=records)
+
+
+async def load_cache(source: Source, *, image: Source | None = None) -> LoadedCache:
+    """Fetch and normalise the cache at *source*; ``image`` supplies step labels for a registry cache."""
+    root = await source.fetch_manifest()
+    m = decode(root.data, Manifest, what=f"manifest of {source.display}")
+    location: Literal["registry", "layout"] = "registry" if source.kind == "registry" else "layout"
+    kind: CacheKind = location
+
+    if _is_index(root.media_type, m):
+        entries = m.manifests or []
+        cfg_desc = next((d for d in entries if d.mediaType == MT_BUILDKIT_CACHE_CONFIG), None)
+        if cfg_desc is not None:
+            shape: Shape = "docker-manifest-list" if "docker" in root.media_type else "oci-index"
+            layer_descs = [
+                d for d in entries if d is not cfg_desc and d.mediaType != MT_BUILDKIT_CACHE_CONFIG
+            ]
+            return await _registry_cache(
+                source,
+                root.data,
+                root.digest,
+                root.media_type,
+                shape,
+                cfg_desc,
+                layer_descs,
+                kind,
+                location,
+                image,
+            )
+        parts, skipped = await _platform_manifests(source, m)
+        return await _inline_cache(source, root.data, root.digest, root.media_type, parts, skipped, location)
+
+    if m.config is not None and m.config.mediaType == MT_BUILDKIT_CACHE_CONFIG:
+        return await _registry_cache(
+            source,
+            root.data,
+            root.digest,
+            root.media_type,
+            "image-manifest",
+            m.config,
+            list(m.layers or []),
+            kind,
+            location,
+            image,
+        )
+    if m.config is not None:
+        desc = Descriptor(mediaType=root.media_type, digest=root.digest, size=len(root.data))
+        return await _inline_cache(
+            source, root.data, root.digest, root.media_type, [(desc, m, root.digest)], 0, location
+        )
+    raise MalformedContentError(
+        f"{source.display} is neither an index, a cache manifest nor an image manifest "
+        f"(media type {root.media_type or 'none'})"
+    )
+
+
+async def _registry_cache(
+    source: Source,
+    manifest_bytes: bytes,
+    manifest_digest: str,
+    media_type: str,
+    shape: Shape,
+    cfg_desc: Descriptor,
+    layer_descs: list[Descriptor],
+    kind: CacheKind,
+    location: Literal["registry", "layout"],
+    image: Source | None,
+) -> LoadedCache:
+    cdata = await source.fetch_blob(cfg_desc.digest, max_bytes=DEFAULT_MAX_BYTES)
+    config = decode_config(cdata, what=f"cache config {digestmod.short(cfg_desc.digest)}")
+    images = await load_image(image) if image is not None else []
+    out = LoadedCache(
+        ref=source.display,
+        kind=kind,
+        location=location,
+        shape=shape,
+        media_type=media_type,
+        config=config,
+        manifest_digest=manifest_digest,
+        manifest_size=len(manifest_bytes),
+        config_digest=cfg_desc.digest,
+        config_size=len(cdata),
+        blobs=_blob_infos(layer_descs),
+        layer_descriptors=len(layer_descs),
+        images=images,
+        platforms=sorted({i.platform for i in images}),
+        labels=image_labels(images),
+    )
+    return out
+
+
+async def _inline_cache(
+    source: Source,
+    manifest_bytes: bytes,
+    manifest_digest: str,
+    media_type: str,
+    parts: list[tuple[Descriptor, Manifest, str]],
+    skipped: int,
+    location: Literal["registry", "layout"],
+) -> LoadedCache:
+    findings: list[Finding] = []
+    if skipped:
+        findings.append(Finding.of("attestation-skipped", f"skipped {skipped} attestation manifest(s)"))
+    images: list[ImageInfo] = []
+    configs: list[CacheConfig] = []
+    config_size = 0
+    config_digest: str | None = None
+    read = await asyncio.gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
+    for info, cfg in read:
+        images.append(info)
+        if not cfg.inline_cache:
+            findings.append(
+                Finding.of(
+                    "no-inline-cache",
+                    f"image {info.platform} ({digestmod.short(info.manifest_digest)}) has no inline cache",
+                    subject=info.platform,
+                )
+            )
+            continue
+        records = decode_inline(cfg.inline_cache, what=f"inline cache of {info.platform}")
+        configs.append(from_inline(records, [d.digest for d in info.layers]))
+        config_size = max(config_size, info.config_size)
+        config_digest = config_digest or info.config_digest
+    if not configs:
+        raise NotFoundError(
+            f"{source.display} is an image without inline cache (no moby.buildkit.cache.v0 in its config"
+            f"{'s' if len(images) > 1 else ''})",
+            hint="build with --cache-to type=inline (or BUILDKIT_INLINE_CACHE=1), or point at a cache ref",
+        )
+    descs = [d for img in images for d in img.layers]
+    return LoadedCache(
+        ref=source.display,
+        kind="inline",
+        location=location,
+        shape="inline",
+        media_type=media_type,
+        config=merge_configs(configs),
+        manifest_digest=manifest_digest,
+        manifest_size=len(manifest_bytes),
+        config_digest=config_digest if len(images) == 1 else None,
+        config_size=config_size,
+        blobs=_blob_infos(descs),
+        layer_descriptors=len(descs),
+        platforms=sorted({i.platform for i in images}),
+        images=images,
+        labels=image_labels(images),
+        findings=findings,
+    )
+
+
+def load_config_file(path: Path) -> LoadedCache:
+    """A bare cache-config JSON (gha/s3/azblob style, or extracted by hand): blobs come from annotations."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    config = decode_config(data, what=str(path))
+    blobs: dict[str, BlobInfo] = {}
+    for cl in config.layers or []:
+        a = cl.annotations
+        prev = blobs.get(cl.blob)
+        blobs[cl.blob] = BlobInfo(
+            digest=cl.blob,
+            media_type=(a.mediaType if a and a.mediaType else (prev.media_type if prev else "")),
+            size=a.size if a and a.size is not None else (prev.size if prev else None),
+            diff_id=a.diffID if a and a.diffID else (prev.diff_id if prev else None),
+            created_at=a.createdAt if a and a.createdAt else (prev.created_at if prev else None),
+            descriptors=(prev.descriptors if prev else 0) + 1,
+        )
+    return LoadedCache(
+        ref=str(path),
+        kind="file",
+        location="file",
+        shape="config",
+        media_type=MT_BUILDKIT_CACHE_CONFIG,
+        config=config,
+        config_digest=digestmod.compute(data),
+        config_size=len(data),
+        blobs=blobs,
+        layer_descriptors=len(config.layers or []),
+    )

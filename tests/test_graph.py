@@ -1,0 +1,305 @@
+"""Decoding, importer-mirroring validation and the record graph, on synthetic and hand-made configs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cacheinspect.cacheconfig import decode_config
+from cacheinspect.errors import CacheInspectError, MalformedContentError
+from cacheinspect.graph import IMPORT_CAP, CacheGraph, build_graph, parse_time
+from cacheinspect.layout import LayoutSource
+from cacheinspect.load import LoadedCache, load_cache, load_config_file
+from tests.synth import encode_go, synth_config, write_cache_layout
+
+
+def load_layout(path: Path) -> LoadedCache:
+    return asyncio.run(load_cache(LayoutSource(path)))
+
+
+def graph_of(tmp_path: Path, cfg: dict[str, Any], **kw: Any) -> CacheGraph:
+    write_cache_layout(tmp_path, cfg, **kw)
+    return build_graph(load_layout(tmp_path))
+
+
+def codes(g: CacheGraph) -> set[str]:
+    return {f.code for f in g.findings}
+
+
+@pytest.mark.parametrize("shape", ["oci-index", "docker-manifest-list", "image-manifest"])
+def test_synthetic_max_cache_decodes_in_every_registry_shape(tmp_path: Path, shape: str) -> None:
+    cfg = synth_config(60, seed=1)
+    meta = write_cache_layout(tmp_path, cfg, shape=shape)
+    cache = load_layout(tmp_path)
+    g = build_graph(cache)
+    assert cache.shape == shape
+    assert cache.config_digest == meta["config_digest"]
+    assert len(g.records) == len(cfg["records"])
+    assert len(cache.blobs) == len({lay["blob"] for lay in cfg["layers"]})
+    with_results = sum(1 for r in cfg["records"] if r.get("layers"))
+    assert sum(1 for r in g.records if r.live_results) == with_results
+    assert not [f for f in g.findings if f.severity == "error"]
+    assert g.mode == "max"
+
+
+def test_missing_parent_means_layer_zero_and_minus_one_means_none(tmp_path: Path) -> None:
+    # Go omits parent: 0 (omitempty). Layer 1 has no "parent" key: its parent is layer 0.
+    cfg = {
+        "layers": [{"blob": "sha256:" + "a" * 64, "parent": -1}, {"blob": "sha256:" + "b" * 64}],
+        "records": [
+            {"digest": "sha256:" + "1" * 64},
+            {"digest": "sha256:" + "2" * 64, "layers": [{"layer": 1}], "inputs": [[{"link": 0}]]},
+        ],
+    }
+    raw = json.dumps(cfg).encode()
+    assert b'"parent"' in raw and raw.count(b'"parent"') == 1
+    g = graph_of(tmp_path, cfg, config_bytes=raw)
+    (res,) = g.records[1].results
+    assert res.blobs == ("sha256:" + "a" * 64, "sha256:" + "b" * 64)
+
+
+def test_go_encoding_round_trip_keeps_stacks(tmp_path: Path) -> None:
+    cfg = synth_config(40, seed=3)
+    assert b'"parent":0' not in encode_go(cfg)
+    g = graph_of(tmp_path, cfg)
+    layers = cfg["layers"]
+    for rec, raw in zip(g.records, cfg["records"], strict=True):
+        for res, rr in zip(rec.results, raw.get("layers", []), strict=True):
+            # Walk parents in the source dict and compare with what the graph resolved.
+            want: list[str] = []
+            i = rr["layer"]
+            while i != -1:
+                want.append(layers[i]["blob"])
+                i = layers[i]["parent"]
+            assert list(res.blobs) == list(reversed(want))
+
+
+def test_results_key_is_layers_and_chains_are_explicit_stacks(tmp_path: Path) -> None:
+    a, b, c = ("sha256:" + x * 64 for x in "abc")
+    cfg = {
+        "layers": [{"blob": a, "parent": -1}, {"blob": b, "parent": 0}, {"blob": c, "parent": -1}],
+        "records": [
+            {"digest": "sha256:" + "1" * 64},
+            {
+                "digest": "sha256:" + "2" * 64,
+                "chains": [{"layers": [0, 2], "createdAt": "2026-01-02T03:04:05.123456789Z"}],
+                "inputs": [[{"link": 0}]],
+            },
+        ],
+    }
+    g = graph_of(tmp_path, cfg, config_bytes=json.dumps(cfg).encode())
+    (res,) = g.records[1].results
+    assert res.via == "chain" and res.blobs == (a, c)
+    assert parse_time(res.created_at) is not None
+
+
+def test_go_zero_time_and_lowercase_createdat(tmp_path: Path) -> None:
+    cfg = {
+        "layers": [{"blob": "sha256:" + "a" * 64, "parent": -1}],
+        "records": [
+            {"digest": "sha256:" + "1" * 64},
+            {
+                "digest": "sha256:" + "2" * 64,
+                "layers": [{"layer": 0, "createdAt": "0001-01-01T00:00:00Z"}],
+                "inputs": [[{"link": 0}]],
+            },
+            {
+                "digest": "sha256:" + "3" * 64,
+                "layers": [{"layer": 0, "createdat": "2026-05-01T00:00:00Z"}],
+                "inputs": [[{"link": 1}]],
+            },
+        ],
+    }
+    g = graph_of(tmp_path, cfg, config_bytes=json.dumps(cfg).encode())
+    assert g.records[1].results[0].created_at is None
+    assert g.records[2].results[0].created_at == "2026-05-01T00:00:00Z"
+    oldest, newest = g.times()
+    assert oldest == newest == parse_time("2026-05-01T00:00:00Z")
+
+
+def test_identities_do_not_depend_on_array_order(tmp_path: Path) -> None:
+    cfg = synth_config(50, seed=7)
+    g1 = graph_of(tmp_path / "a", cfg)
+    # Same records, reversed arrays, every index remapped.
+    n = len(cfg["records"])
+    rev = {
+        "layers": cfg["layers"],
+        "records": [
+            {**r, "inputs": [[{**x, "link": n - 1 - x["link"]} for x in inp] for inp in r.get("inputs", [])]}
+            for r in reversed(cfg["records"])
+        ],
+    }
+    for r in rev["records"]:
+        if not r["inputs"]:
+            del r["inputs"]
+    g2 = graph_of(tmp_path / "b", rev)
+    assert {r.identity for r in g1.records} == {r.identity for r in g2.records}
+    # and identities separate records with the same digest but different parents
+    assert len(g1.by_identity) == len(g1.records)
+
+
+def _base_cfg() -> dict[str, Any]:
+    return {
+        "layers": [{"blob": "sha256:" + "a" * 64, "parent": -1}, {"blob": "sha256:" + "b" * 64, "parent": 0}],
+        "records": [
+            {"digest": "sha256:" + "1" * 64},
+            {"digest": "sha256:" + "2" * 64, "layers": [{"layer": 0}], "inputs": [[{"link": 0}]]},
+            {"digest": "sha256:" + "3" * 64, "layers": [{"layer": 1}], "inputs": [[{"link": 1}]]},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda c: c["records"][1]["inputs"].__setitem__(0, [{"link": 2}]), "looping-record"),
+        (lambda c: c["records"][2]["inputs"].__setitem__(0, [{"link": 9}]), "invalid-record-link"),
+        (lambda c: c["records"][2]["inputs"].append([]), "empty-input"),
+        (lambda c: c["layers"][0].__setitem__("parent", 1), "looping-layer"),
+        (lambda c: c["layers"][1].__setitem__("parent", 5), "invalid-layer-index"),
+        (lambda c: c["records"][2]["layers"][0].__setitem__("layer", 7), "invalid-layer-index"),
+    ],
+)
+def test_importer_failures_are_findings(tmp_path: Path, mutate: Any, code: str) -> None:
+    cfg = _base_cfg()
+    g0 = graph_of(tmp_path / "ok", cfg, config_bytes=json.dumps(cfg).encode())
+    assert code not in codes(g0)
+    mutate(cfg)
+    g = graph_of(tmp_path / "bad", cfg, config_bytes=json.dumps(cfg).encode())
+    found = [f for f in g.findings if f.code == code]
+    assert found and found[0].severity == "error"
+
+
+def test_blob_absent_from_manifest_drops_the_result(tmp_path: Path) -> None:
+    cfg = _base_cfg()
+    b = cfg["layers"][1]["blob"]
+    g = graph_of(tmp_path, cfg, config_bytes=json.dumps(cfg).encode(), omit_blobs=frozenset({b}))
+    assert "layer-blob-not-in-manifest" in codes(g)
+    assert g.records[2].results[0].dropped
+    assert not g.records[1].results[0].dropped
+    assert not g.records[2].live_results
+
+
+def test_config_over_import_cap(tmp_path: Path) -> None:
+    cfg = synth_config(40, seed=2)
+    data = encode_go(cfg)
+    padded = data[:-1] + b"," + b'"pad":"' + b"x" * (IMPORT_CAP + 1 - len(data)) + b'"}'
+    assert len(padded) > IMPORT_CAP
+    g = graph_of(tmp_path, cfg, config_bytes=padded)
+    f = next(f for f in g.findings if f.code == "config-over-import-cap")
+    assert f.details["size"] == len(padded)
+    small = graph_of(tmp_path / "small", cfg)
+    assert "config-over-import-cap" not in codes(small)
+
+
+def test_min_shaped_cache_is_estimated_min(tmp_path: Path) -> None:
+    cfg = synth_config(30, seed=4)
+    # strip results from every record that is not on the longest stack: keys only, like mode=min
+    keep = max(
+        cfg["records"], key=lambda r: len(r.get("inputs", [])) and r.get("layers", [{}])[0].get("layer", 0)
+    )
+    for r in cfg["records"]:
+        if r is not keep and r.get("inputs"):
+            r.pop("layers", None)
+    g = graph_of(tmp_path, cfg)
+    assert g.mode == "min"
+    assert "mode-min" in codes(g)
+
+
+def test_bare_config_file(tmp_path: Path) -> None:
+    cfg = synth_config(20, seed=5)
+    p = tmp_path / "cfg.json"
+    p.write_bytes(encode_go(cfg))
+    cache = load_config_file(p)
+    g = build_graph(cache)
+    assert cache.kind == "file" and len(g.records) == len(cfg["records"])
+    assert "layer-blob-not-in-manifest" not in codes(g)
+
+
+def test_garbage_config_is_an_integrity_error(tmp_path: Path) -> None:
+    with pytest.raises(MalformedContentError, match=r"\$\.records"):
+        decode_config(b'{"records": 5}')
+    with pytest.raises(MalformedContentError, match="not JSON"):
+        decode_config(b"\x00\x01")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 12) | st.text(max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "layers",
+                    "records",
+                    "blob",
+                    "parent",
+                    "digest",
+                    "inputs",
+                    "link",
+                    "selector",
+                    "layer",
+                    "chains",
+                    "createdAt",
+                ]
+            ),
+            kids,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_json)
+def test_random_configs_never_raise_foreign_errors(doc: Any) -> None:
+    _decode_and_build(json.dumps(doc).encode())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_real_shaped_configs_never_raise_foreign_errors(data: st.DataObject) -> None:
+    cfg = synth_config(25, seed=data.draw(st.integers(0, 5)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        which = data.draw(st.sampled_from(["layer-parent", "link", "result", "drop-input"]))
+        if which == "layer-parent":
+            lay = data.draw(st.sampled_from(cfg["layers"]))
+            lay["parent"] = data.draw(st.integers(-3, len(cfg["layers"]) + 2))
+        elif which == "link":
+            r = data.draw(st.sampled_from([r for r in cfg["records"] if r.get("inputs") and r["inputs"][0]]))
+            r["inputs"][0][0]["link"] = data.draw(st.integers(-2, len(cfg["records"]) + 2))
+        elif which == "result":
+            r = data.draw(st.sampled_from([r for r in cfg["records"] if r.get("layers")]))
+            r["layers"][0]["layer"] = data.draw(st.integers(-2, len(cfg["layers"]) + 2))
+        else:
+            r = data.draw(st.sampled_from([r for r in cfg["records"] if r.get("inputs")]))
+            r["inputs"][0] = []
+    _decode_and_build(json.dumps(cfg).encode())
+
+
+def _decode_and_build(raw: bytes) -> None:
+    from cacheinspect.load import LoadedCache
+    from cacheinspect.report import inspect_report
+
+    try:
+        config = decode_config(raw)
+    except CacheInspectError:
+        return
+    cache = LoadedCache(
+        ref="x",
+        kind="file",
+        location="file",
+        shape="config",
+        media_type="",
+        config=config,
+        config_size=len(raw),
+    )
+    g = build_graph(cache)
+    json.dumps(inspect_report(g))
