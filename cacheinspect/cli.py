@@ -18,15 +18,15 @@ from typing import Annotated, TypeVar
 import typer
 
 from . import __version__
-from .errors import CacheInspectError, UsageError
-from .findings import Finding
+from .audit import SCHEMA_AUDIT, AuditPolicy, audit_ref, blob_findings, parse_duration
+from .diff import diff_report
+from .errors import EXIT_FINDINGS, CacheInspectError, UsageError
 from .graph import CacheGraph, build_graph
 from .graphfmt import render_graph
-from .load import LoadedCache
 from .registry.options import RegistryOptions
-from .render import render_inspect
+from .render import render_audit, render_diff, render_inspect
 from .report import inspect_report
-from .targets import load_target, open_source
+from .targets import load_target
 
 __all__ = ["app", "main"]
 
@@ -53,6 +53,23 @@ class OutFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+class AuditFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    github = "github"
+
+
+class ModeOpt(StrEnum):
+    max = "max"
+    min = "min"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
 
 
 class GraphFormatOpt(StrEnum):
@@ -165,21 +182,6 @@ class Progress:
             sys.stderr.write(f"{self.what}: {done}/{total}\n")
 
 
-async def check_blobs(
-    target: str, options: RegistryOptions, cache: LoadedCache, progress: Progress
-) -> list[Finding]:
-    """HEAD every layer blob the cache lists; a missing one is an error finding naming its digest."""
-    if cache.location == "file":
-        raise UsageError("--check-blobs needs a registry or layout cache (a bare config names no repository)")
-    async with open_source(target, options) as src:
-        found = await src.blobs_exist(sorted(cache.blobs), progress=progress)
-    return [
-        Finding.of("blob-missing", f"layer blob {d} is missing from {cache.ref}", subject=d)
-        for d, ok in sorted(found.items())
-        if not ok
-    ]
-
-
 # -- commands --------------------------------------------------------------------------------------------
 @app.command()
 def inspect(
@@ -216,7 +218,7 @@ def inspect(
         cache = await load_target(ref, opts, image=image)
         g = build_graph(cache)
         extra = (
-            await check_blobs(ref, opts, cache, Progress("checking blobs", enabled=not quiet))
+            await blob_findings(ref, opts, cache, Progress("checking blobs", enabled=not quiet))
             if check_blobs_
             else []
         )
@@ -250,6 +252,137 @@ def graph(
         return build_graph(await load_target(ref, opts, image=image))
 
     sys.stdout.write(render_graph(_run(go()), fmt.value))
+
+
+@app.command()
+def diff(
+    ref_a: Annotated[
+        str, typer.Argument(metavar="A", help="The cache that should have been hit (e.g. host A's).")
+    ],
+    ref_b: Annotated[
+        str, typer.Argument(metavar="B", help="The cache to compare (e.g. what host B produced).")
+    ],
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the caches differ (like git diff --exit-code).")
+    ] = False,
+    image_a: Annotated[
+        str | None, typer.Option("--image-a", help="Image built with A (labels steps).")
+    ] = None,
+    image_b: Annotated[
+        str | None, typer.Option("--image-b", help="Image built with B (labels steps).")
+    ] = None,
+    username: Username = None,
+    password_stdin: PasswordStdin = False,
+    insecure: Insecure = False,
+    plain_http: PlainHttp = False,
+    ca_file: CaFile = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Compare two caches of any kind: blobs, records, layers one side lacks, and why B missed A.
+
+    Records are matched by key identity, not by blob (two builds of the same steps share keys but not
+    blobs). Layers that differ only in compression (same diffID) are reported as recompressed, not missing.
+    The divergence section reads B as the cache a second host produced after importing A: the first
+    steps whose key left A's, with a cause (context-changed, base-image-changed, definition-changed,
+    results-missing) and the steps downstream that missed because of it.
+    """
+    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+
+    async def go() -> dict[str, object]:
+        a, b = await asyncio.gather(
+            load_target(ref_a, opts, image=image_a), load_target(ref_b, opts, image=image_b)
+        )
+        return diff_report(build_graph(a), build_graph(b))
+
+    report = _run(go())
+    sys.stdout.write(render_diff(report, fmt.value))
+    if exit_code and report["different"]:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def audit(
+    refs: Annotated[list[str], typer.Argument(metavar="REF...", help="One or more caches to check.")],
+    fmt: Annotated[
+        AuditFormat,
+        typer.Option("--format", "-f", help="table, json, markdown, or github (workflow annotations)."),
+    ] = AuditFormat.table,
+    check_blobs_: Annotated[
+        bool, typer.Option("--check-blobs/--no-check-blobs", help="HEAD every layer blob (on by default).")
+    ] = True,
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", help="Fail when the newest entry is older, e.g. 12h, 7d, 2w.")
+    ] = None,
+    expect_mode: Annotated[
+        ModeOpt | None,
+        typer.Option("--expect-mode", help="Fail when the cache does not look like this mode."),
+    ] = None,
+    require_platform: Annotated[
+        list[str] | None,
+        typer.Option("--require-platform", help="os/arch[/variant] that must be present (repeatable)."),
+    ] = None,
+    min_layers: Annotated[
+        int | None, typer.Option("--min-layers", min=0, help="Fail with fewer distinct layer blobs.")
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Lowest severity that fails the gate.")
+    ] = FailOn.error,
+    image: ImageRef = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")] = False,
+    username: Username = None,
+    password_stdin: PasswordStdin = False,
+    insecure: Insecure = False,
+    plain_http: PlainHttp = False,
+    ca_file: CaFile = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 30.0,
+) -> None:
+    """A CI gate: exit 1 when any cache has a finding at or above --fail-on (default: error).
+
+    Always checked: the ref exists and is a cache (or an image with inline cache), the config decodes
+    and passes every check BuildKit's importer makes, manifest and config are under the 1 MiB import
+    cap, and (unless --no-check-blobs) every layer blob exists. Finding codes are stable; see the README.
+    With --format github, findings become ::error/::warning annotations and, when GITHUB_STEP_SUMMARY is
+    set, a markdown summary is appended to it.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+    policy = AuditPolicy(
+        check_blobs=check_blobs_,
+        max_age=parse_duration(max_age) if max_age else None,
+        expect_mode=expect_mode.value if expect_mode else None,
+        require_platforms=tuple(require_platform or ()),
+        min_layers=min_layers,
+        fail_on=fail_on.value,
+    )
+    now = datetime.now(UTC)
+
+    async def go() -> dict[str, object]:
+        results = []
+        for ref in refs:
+            prog = Progress(f"{ref}: checking blobs", enabled=not quiet)
+            results.append(await audit_ref(ref, opts, policy, now=now, image=image, progress=prog))
+        return {
+            "schema": SCHEMA_AUDIT,
+            "ok": all(r.ok for r in results),
+            "results": [r.to_json() for r in results],
+        }
+
+    doc = _run(go())
+    sys.stdout.write(render_audit(doc, fmt.value))
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == AuditFormat.github and summary_file:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write("## cacheinspect audit\n\n" + render_audit(doc, "markdown"))
+        except OSError as e:
+            raise UsageError(f"cannot append to GITHUB_STEP_SUMMARY ({summary_file}): {e.strerror}") from None
+    if not doc["ok"]:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def version_callback(value: bool) -> None:

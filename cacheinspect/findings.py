@@ -52,7 +52,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "stale-cache": ("error", "the newest createdAt is older than --max-age"),
     "no-timestamps": ("warning", "no result carries a createdAt, so the cache's age cannot be checked"),
     "platform-missing": ("error", "a required platform (--require-platform) is not in the cache"),
-    "platform-unknown": ("warning", "a registry cache does not record platforms; pass --image to check them"),
+    "platform-unknown": (
+        "error",
+        "--require-platform cannot be checked: a registry cache does not record platforms (pass --image)",
+    ),
     "too-few-layers": ("error", "the cache holds fewer distinct layer blobs than --min-layers"),
     "attestation-skipped": ("info", "attestation manifests of an image index were skipped"),
     "unknown-media-type": ("warning", "a layer descriptor has a media type BuildKit does not produce"),

@@ -123,20 +123,28 @@ def _platform_of(desc: Descriptor | None, cfg: ImageConfig | None) -> str:
 
 
 def _clean_created_by(s: str | None) -> str | None:
-    """History text as a Dockerfile step: drop BuildKit's ``# buildkit`` suffix and the shell prefix."""
+    """History text as a Dockerfile step, e.g. ``RUN make [FLAVOR=plain]``.
+
+    BuildKit writes ``RUN |1 FLAVOR=plain /bin/sh -c make # buildkit`` (the build args that reached the
+    step, then the shell form) and ``COPY a /a # buildkit``; the classic builder wrote
+    ``/bin/sh -c #(nop) COPY ...``. Build args are kept because they explain a ``definition-changed``.
+    """
     if not s:
         return None
-    s = s.strip()
-    s = s.removesuffix("# buildkit").rstrip()
-    for prefix in ("/bin/sh -c #(nop) ", "|"):
-        if s.startswith(prefix):
-            s = s[len(prefix) :].lstrip()
-            if prefix == "|":  # "|1 ARG=x /bin/sh -c ..." — build args count then the command
-                _, _, s = s.partition(" ")
-                s = " ".join(p for p in s.split(" ") if "=" not in p or p.startswith("/")) or s
-    if s.startswith("/bin/sh -c "):
+    s = s.strip().removesuffix("# buildkit").rstrip()
+    s = s.removeprefix("/bin/sh -c #(nop) ").strip()
+    args = ""
+    if s.startswith("RUN |"):
+        head, _, rest = s[len("RUN |") :].partition(" ")
+        if head.isdigit():
+            parts = rest.split(" ")
+            n = int(head)
+            args, s = " ".join(parts[:n]), "RUN " + " ".join(parts[n:])
+    if s.startswith("RUN /bin/sh -c "):
+        s = "RUN " + s[len("RUN /bin/sh -c ") :]
+    elif s.startswith("/bin/sh -c "):
         s = "RUN " + s[len("/bin/sh -c ") :]
-    return s
+    return f"{s} [{args}]" if args else s
 
 
 def _layer_labels(cfg: ImageConfig, n_layers: int) -> list[str | None]:
@@ -228,16 +236,18 @@ def _is_index(media_type: str, m: Manifest) -> bool:
     return m.manifests is not None and m.config is None
 
 
-def _blob_infos(descs: list[Descriptor]) -> dict[str, BlobInfo]:
+def _blob_infos(descs: list[Descriptor], diff_ids: list[str | None] | None = None) -> dict[str, BlobInfo]:
+    """Distinct blobs of a descriptor list; ``diff_ids`` (aligned with ``descs``) come from image configs."""
     out: dict[str, BlobInfo] = {}
-    for d in descs:
+    for k, d in enumerate(descs):
         prev = out.get(d.digest)
         ann = d.annotations or {}
+        known_diff = diff_ids[k] if diff_ids is not None and k < len(diff_ids) else None
         out[d.digest] = BlobInfo(
             digest=d.digest,
             media_type=d.mediaType,
             size=d.size,
-            diff_id=ann.get(UNCOMPRESSED_ANNOTATION) or (prev.diff_id if prev else None),
+            diff_id=ann.get(UNCOMPRESSED_ANNOTATION) or known_diff or (prev.diff_id if prev else None),
             created_at=ann.get(CREATED_ANNOTATION) or (prev.created_at if prev else None),
             descriptors=(prev.descriptors if prev else 0) + 1,
         )
@@ -404,6 +414,9 @@ async def _inline_cache(
             hint="build with --cache-to type=inline (or BUILDKIT_INLINE_CACHE=1), or point at a cache ref",
         )
     descs = [d for img in images for d in img.layers]
+    diff_ids: list[str | None] = []
+    for img in images:
+        diff_ids += [img.diff_ids[k] if k < len(img.diff_ids) else None for k in range(len(img.layers))]
     return LoadedCache(
         ref=source.display,
         kind="inline",
@@ -415,7 +428,7 @@ async def _inline_cache(
         manifest_size=len(manifest_bytes),
         config_digest=config_digest if len(images) == 1 else None,
         config_size=config_size,
-        blobs=_blob_infos(descs),
+        blobs=_blob_infos(descs, diff_ids),
         layer_descriptors=len(descs),
         platforms=sorted({i.platform for i in images}),
         images=images,

@@ -128,3 +128,124 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
         ]
     out += [_heading("Findings", fmt), render_findings(report["findings"], fmt)]
     return "".join(out)
+
+
+def _list_or_none(items: list[str]) -> str:
+    return "\n".join(items) + "\n" if items else "(none)\n"
+
+
+def render_diff(report: dict[str, Any], fmt: Format) -> str:
+    """Blobs, records, results present on one side only, divergences and hints."""
+    if fmt == "json":
+        return to_json(report)
+    a, b = report["a"], report["b"]
+    rows = [
+        ["", "A", "B"],
+        ["ref", a["ref"], b["ref"]],
+        ["kind / shape", f"{a['kind']} / {a['shape']}", f"{b['kind']} / {b['shape']}"],
+        ["mode (estimate)", a["summary"]["mode"], b["summary"]["mode"]],
+        [
+            "records (with results)",
+            f"{a['summary']['records']} ({a['summary']['records_with_results']})",
+            f"{b['summary']['records']} ({b['summary']['records_with_results']})",
+        ],
+        ["layer blobs", str(a["summary"]["layers"]), str(b["summary"]["layers"])],
+    ]
+    out = [_heading("Caches", fmt).lstrip("\n"), table(rows[1:], rows[0], fmt)]
+    bl = report["blobs"]
+    out += [
+        _heading("Layer blobs", fmt),
+        f"shared: {bl['shared']}, only in A: {len(bl['only_in_a'])}, only in B: {len(bl['only_in_b'])}, "
+        f"recompressed: {len(bl['recompressed'])}\n",
+    ]
+    if bl["recompressed"]:
+        out.append(
+            table(
+                [
+                    [
+                        short(x["a"]),
+                        short(x["b"]),
+                        short(x["diff_id"]),
+                        f"{_media_short(x['a_media_type'])} -> {_media_short(x['b_media_type'])}",
+                    ]
+                    for x in bl["recompressed"]
+                ],
+                ["A blob", "B blob", "diffID", "media types"],
+                fmt,
+            )
+        )
+    rec = report["records"]
+    out += [
+        _heading("Records", fmt),
+        f"shared keys: {rec['shared']}, only in A: {rec['only_in_a']}, only in B: {rec['only_in_b']}\n",
+    ]
+    for side, key in (("B", "results_only_in_b"), ("A", "results_only_in_a")):
+        items = rec[key]
+        if not items:
+            continue
+        out.append(
+            f"\n{len(items)} step(s) have layers in {side} but only keys in {'A' if side == 'B' else 'B'}:\n"
+        )
+        by_stage: dict[str, list[dict[str, Any]]] = {}
+        for x in items:
+            by_stage.setdefault(x["stage_label"], []).append(x)
+        rows2 = [
+            [stage, x["step"] or short(x["digest"]), ", ".join(short(t) for t in x["layers"])]
+            for stage, xs in by_stage.items()
+            for x in xs
+        ]
+        out.append(table(rows2, ["stage", "step", f"layer in {side}"], fmt))
+    divs = report["divergences"]
+    out.append(_heading("Divergence (why B missed A's cache)", fmt))
+    if not divs:
+        out.append("none: every step of B has its key, with a layer, in A\n")
+    for i, d in enumerate(divs, 1):
+        label = d["step"] or f"record {short(d['record'])}"
+        out.append(f"{i}. {label}\n   cause: {d['cause']}\n   {d['detail']}\n")
+        if d["downstream"]:
+            out.append(f"   missed downstream ({len(d['downstream'])}):\n")
+            out += [f"     - {x['step'] or short(x['record'])}\n" for x in d["downstream"]]
+    if report["hints"]:
+        out.append(_heading("Hints", fmt))
+        out += [f"- {h}\n" for h in report["hints"]]
+    return "".join(out)
+
+
+AuditFormat = Literal["table", "json", "markdown", "github"]
+
+
+def render_audit(doc: dict[str, Any], fmt: AuditFormat) -> str:
+    """One block per audited ref; ``github`` prints workflow-command annotations."""
+    if fmt == "json":
+        return to_json(doc)
+    if fmt == "github":
+        lines = []
+        for r in doc["results"]:
+            for f in r["findings"]:
+                level = {"error": "error", "warning": "warning"}.get(f["severity"], "notice")
+                msg = (
+                    f"{r['ref']}: {f['message']}".replace("%", "%25")
+                    .replace("\r", "%0D")
+                    .replace("\n", "%0A")
+                )
+                title = f"cacheinspect {f['code']}".replace(",", "%2C").replace("::", "%3A%3A")
+                lines.append(f"::{level} title={title}::{msg}")
+            lines.append(f"cacheinspect audit: {r['ref']}: {'ok' if r['ok'] else 'FAILED'}")
+        return "\n".join(lines) + "\n"
+    md = fmt == "markdown"
+    out = []
+    for r in doc["results"]:
+        status = "ok" if r["ok"] else "FAILED"
+        out.append(f"{'### ' if md else ''}{r['ref']}: {status}\n")
+        s = r.get("summary")
+        if s:
+            out.append(
+                f"{'' if not md else '- '}{r['kind']} / {r['shape']}, mode {s['mode']}, {s['records']} records "
+                f"({s['records_with_results']} with results), {s['layers']} layer blobs, newest "
+                f"{s['newest'] or '-'}\n"
+            )
+        out.append(("\n" if md else "") + render_findings(r["findings"], "markdown" if md else "table"))
+        out.append("\n")
+    verdict = "all caches passed" if doc["ok"] else "audit failed"
+    out.append(f"{'**' if md else ''}{verdict}{'**' if md else ''}\n")
+    return "".join(out)

@@ -1,0 +1,73 @@
+"""Decode + validate + graph for synthetic mode=max-shaped configs, next to the ``json.loads`` floor.
+
+Targets (issue 4): at most 2x the floor, and linear growth (10x records costs at most ~12x time).
+Each figure is the best of several rounds in this same process, so machine noise hits both columns.
+cacheinspect pauses the cyclic GC while it decodes and builds (see ``cacheconfig.paused_gc``); the
+floor is shown both as users run ``json.loads`` (GC on) and with the GC paused too, for a like-for-like
+ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cacheinspect.cacheconfig import decode_config, paused_gc
+from cacheinspect.graph import build_graph
+from cacheinspect.load import BlobInfo, LoadedCache
+from tests.synth import encode_go, synth_config
+
+TITLE = "decode + validate + graph vs json.loads (synthetic mode=max configs)"
+SIZES = (1_000, 10_000, 100_000)
+
+
+def _best(fn: Callable[[], object], rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _ours(raw: bytes, blobs: dict[str, BlobInfo]) -> None:
+    config = decode_config(raw)
+    cache = LoadedCache(ref="bench", kind="registry", location="registry", shape="oci-index", media_type="",
+                        config=config, config_size=len(raw), blobs=blobs)
+    build_graph(cache)
+
+
+def run() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    prev: tuple[int, float] | None = None
+    for n in SIZES:
+        raw = encode_go(synth_config(n, seed=n))
+        blobs = {lay["blob"]: BlobInfo(digest=lay["blob"]) for lay in json.loads(raw)["layers"]}
+        rounds = 7 if n <= 10_000 else 3
+        floor = _best(lambda raw=raw: json.loads(raw), rounds)  # type: ignore[misc]
+        with paused_gc():
+            floor_nogc = _best(lambda raw=raw: json.loads(raw), rounds)  # type: ignore[misc]
+        ours = _best(lambda raw=raw, blobs=blobs: _ours(raw, blobs), rounds)  # type: ignore[misc]
+        growth = f"{ours / prev[1]:.1f}x for {n / prev[0]:.0f}x records" if prev else "-"
+        rows.append({
+            "records": n,
+            "config bytes": len(raw),
+            "json.loads ms": round(floor * 1000, 2),
+            "json.loads ms (gc paused)": round(floor_nogc * 1000, 2),
+            "cacheinspect ms": round(ours * 1000, 2),
+            "ratio": round(ours / floor, 2),
+            "ratio vs gc-paused floor": round(ours / floor_nogc, 2),
+            "growth": growth,
+            "target": "ratio <= 2.0, growth <= 12x",
+        })
+        prev = (n, ours)
+    return rows
+
+
+if __name__ == "__main__":
+    from tabulate import tabulate
+
+    print(TITLE)
+    print(tabulate(run(), headers="keys", disable_numparse=True))
