@@ -145,12 +145,14 @@ def _side(g: CacheGraph) -> dict[str, Any]:
 
 
 def _stage_label(g: CacheGraph, r: Record) -> str:
+    """``stage 2 (4 steps, COPY /src/js /app/public/js ...)``: numbered in build order, named when labelled."""
     if r.stage is None:
         return "roots"
-    members = next((s for s in g.stages if s.head == r.stage), None)
-    label = next((g.records[m].step for m in members.records if g.records[m].step), None) if members else None
-    n = len(members.records) if members else 0
-    return f"stage of {_label(g.records[r.stage])}" if label is None else f"stage with {label} ({n} steps)"
+    for k, st in enumerate(g.stages, 1):
+        if st.head == r.stage:
+            named = f", {st.label} ..." if st.label else ""
+            return f"stage {k} ({len(st.records)} steps{named})"
+    return "stage ?"
 
 
 def _results_only(x: CacheGraph, y: CacheGraph) -> list[dict[str, Any]]:

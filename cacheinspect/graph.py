@@ -477,7 +477,16 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     for r in records:
         if r.stage is not None:
             stage_members.setdefault(r.stage, []).append(r.index)
-    stages = [Stage(head, tuple(m), records[head].step) for head, m in stage_members.items()]
+    # Stages in build order (by the depth of their first step), labelled by their first labelled step.
+    heads = sorted(stage_members, key=lambda h: (records[h].depth, h))
+    stages = [
+        Stage(
+            h,
+            tuple(stage_members[h]),
+            next((records[m].step for m in stage_members[h] if records[m].step), None),
+        )
+        for h in heads
+    ]
 
     mode, reason = _estimate_mode(cache, records, layer_ok)
     if not raw:
