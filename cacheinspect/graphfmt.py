@@ -40,7 +40,7 @@ def _mermaid_escape(s: str) -> str:
 
 def _edges(g: CacheGraph) -> list[tuple[int, int, int, str]]:
     return [
-        (lk.record, r.index, i, lk.selector)
+        (lk.link, r.index, i, lk.selector)
         for r in g.records
         for i, alts in enumerate(r.inputs)
         for lk in alts

@@ -59,7 +59,7 @@ def record_json(g: CacheGraph, r: Record) -> dict[str, Any]:
         ],
         "inputs": [
             [
-                {"record": lk.record, "digest": g.records[lk.record].digest, "selector": lk.selector or None}
+                {"record": lk.link, "digest": g.records[lk.link].digest, "selector": lk.selector or None}
                 for lk in alts
             ]
             for alts in r.inputs
