@@ -177,7 +177,7 @@ class Progress:
             sys.stderr.flush()
             return
         decile = done * 10 // total
-        if decile != self._last_decile:
+        if (total >= 20 or done == total) and decile != self._last_decile:
             self._last_decile = decile
             sys.stderr.write(f"{self.what}: {done}/{total}\n")
 

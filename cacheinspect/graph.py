@@ -211,6 +211,18 @@ class CacheGraph:
     def roots(self) -> list[Record]:
         return [r for r in self.records if r.is_root]
 
+    def image_roots(self) -> set[int]:
+        """Roots that are base-image keys: an image source is keyed twice (manifest and ChainID), so its
+        children link to two roots as alternatives of one input. Other roots are source keys (build
+        context, content checksums ``<checksum>@-1``)."""
+        out: set[int] = set()
+        for r in self.records:
+            for alts in r.inputs:
+                roots = [lk.link for lk in alts if self.records[lk.link].is_root]
+                if len(roots) >= 2:
+                    out.update(roots)
+        return out
+
     def result_blobs(self) -> set[str]:
         """Blobs reachable from live results (what an importer can actually reuse)."""
         return {b for r in self.records for res in r.live_results for b in res.blobs}

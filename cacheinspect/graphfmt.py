@@ -17,8 +17,8 @@ __all__ = ["GraphFormat", "render_graph"]
 GraphFormat = Literal["dot", "mermaid", "json"]
 
 
-def _label(r: Record) -> str:
-    head = r.step or ("root" if r.is_root else "step")
+def _label(r: Record, image_roots: set[int]) -> str:
+    head = r.step or (("base image key" if r.index in image_roots else "source key") if r.is_root else "step")
     n = len(r.live_results)
     tail = f"{short(r.digest)}" + (f" · {n} result{'s' if n != 1 else ''}" if n else "")
     return f"{head}\n{tail}"
@@ -48,6 +48,7 @@ def _edges(g: CacheGraph) -> list[tuple[int, int, int, str]]:
 
 
 def render_graph(g: CacheGraph, fmt: GraphFormat) -> str:
+    image_roots = g.image_roots()
     if fmt == "json":
         doc: dict[str, Any] = {
             "schema": "cacheinspect.graph/v1",
@@ -59,6 +60,7 @@ def render_graph(g: CacheGraph, fmt: GraphFormat) -> str:
                     "digest": r.digest,
                     "step": r.step,
                     "root": r.is_root,
+                    "root_kind": ("image" if r.index in image_roots else "source") if r.is_root else None,
                     "results": len(r.live_results),
                     "stage": r.stage,
                 }
@@ -84,7 +86,7 @@ def render_graph(g: CacheGraph, fmt: GraphFormat) -> str:
                 attrs = 'shape=box, style="filled", fillcolor="#cde8c4"'
             else:
                 attrs = 'shape=box, style="dashed"'
-            lines.append(f'  r{r.index} [label="{_dot_escape(_label(r))}", {attrs}];')
+            lines.append(f'  r{r.index} [label="{_dot_escape(_label(r, image_roots))}", {attrs}];')
         for a, b, i, sel in _edges(g):
             lab = f"{i}{' (sel)' if sel else ''}"
             tip = f', tooltip="{_dot_escape(sel)}"' if sel else ""
@@ -94,7 +96,7 @@ def render_graph(g: CacheGraph, fmt: GraphFormat) -> str:
     # mermaid
     lines = ["flowchart TD"]
     for r in g.records:
-        text = _mermaid_escape(_label(r))
+        text = _mermaid_escape(_label(r, image_roots))
         if r.is_root:
             lines.append(f'  r{r.index}(["{text}"])')
         else:

@@ -53,6 +53,8 @@ def _media_short(mt: str) -> str:
 
 
 def render_findings(findings: list[dict[str, Any]], fmt: Format) -> str:
+    if not findings:
+        return "no findings\n"
     rows = [[f["severity"], f["code"], f["message"]] for f in findings]
     return table(rows, ["severity", "code", "message"], fmt)
 
@@ -65,7 +67,12 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
     csize = report["config"]["size"]
     rows = [
         ["ref", report["ref"]],
-        ["kind", f"{report['kind']} ({report['location']})"],
+        [
+            "kind",
+            report["kind"]
+            if report["kind"] == report["location"]
+            else f"{report['kind']} ({report['location']})",
+        ],
         ["shape", report["shape"]],
         ["media type", report["media_type"]],
         ["platforms", ", ".join(s["platforms"]) or "not recorded"],
@@ -97,6 +104,7 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
             table(lrows, ["blob", "media type", "size", "nodes", "created", "step"], fmt),
         ]
     if records:
+        stage_no = {st["head"]: k for k, st in enumerate(report["stages"], 1)}
         rrows = []
         for r in report["records"]:
             ins = " ".join(
@@ -108,10 +116,12 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
                 f"{short(x['top'] or '-')}/{len(x['layers'])}" + (" (dropped)" if x["dropped"] else "")
                 for x in res
             )
+            stage = str(stage_no.get(r["stage"], "")) if r["stage"] is not None else ""
             rrows.append(
                 [
                     f"#{r['index']}",
                     short(r["digest"]),
+                    stage,
                     str(r["depth"]),
                     ins or "(root)",
                     res_txt or "-",
@@ -122,7 +132,15 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
             _heading("Records", fmt),
             table(
                 rrows,
-                ["record", "digest", "depth", "inputs (* = selector)", "results (top/stack)", "step"],
+                [
+                    "record",
+                    "digest",
+                    "stage",
+                    "depth",
+                    "inputs (* = selector)",
+                    "results (top/stack)",
+                    "step",
+                ],
                 fmt,
             ),
         ]
