@@ -1,0 +1,199 @@
+"""inspect / diff / audit end to end over real registries, in every auth flavour.
+
+The same fixture read from a registry and from its layout on disk must give the same report (only the
+ref and kind differ); credentials come the ways users give them (docker config, --password-stdin).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.layout import PushFixture
+from tests.support.registry import RunningRegistry
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def docker_config(tmp: Path, reg: RunningRegistry, *, password: str | None = None) -> Path:
+    d = tmp / "docker-config"
+    d.mkdir(exist_ok=True)
+    auths: dict[str, Any] = {}
+    if reg.username:
+        secret = f"{reg.username}:{password or reg.password}".encode()
+        auths[reg.host] = {"auth": base64.b64encode(secret).decode()}
+    (d / "config.json").write_text(json.dumps({"auths": auths}))
+    return d
+
+
+def run(
+    args: list[str], reg: RunningRegistry, cfg: Path, *, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    extra = ["--ca-file", str(reg.ca_file)] if reg.ca_file else []
+    env = {**os.environ, "DOCKER_CONFIG": str(cfg)}
+    env.pop("REGISTRY_AUTH_FILE", None)
+    p = subprocess.run(
+        [sys.executable, "-m", "cacheinspect", *args, *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+    )
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def layout_report(name: str, *extra: str) -> dict[str, Any]:
+    p = subprocess.run(
+        [sys.executable, "-m", "cacheinspect", "inspect", str(FIX / name), "-f", "json", *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(p.stdout)
+
+
+def comparable(rep: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "shape": rep["shape"],
+        "summary": rep["summary"],
+        "layers": rep["layers"],
+        "identities": sorted(r["identity"] for r in rep["records"]),
+        "findings": sorted(f["code"] for f in rep["findings"]),
+        "config": rep["config"],
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "threestage-max",
+        "variant-image-manifest",
+        "variant-docker-mediatypes",
+        "threestage-inline",
+        "multiplatform-max",
+    ],
+)
+def test_registry_and_layout_agree(
+    registry: RunningRegistry, push_fixture: PushFixture, tmp_path: Path, name: str
+) -> None:
+    repo, tag, _ = push_fixture(name, registry)
+    cfg = docker_config(tmp_path, registry)
+    p = run(["inspect", f"{registry.host}/{repo}:{tag}", "-f", "json"], registry, cfg)
+    assert p.returncode == 0, p.stderr
+    online = json.loads(p.stdout)
+    offline = layout_report(name)
+    assert online["kind"] == ("inline" if offline["kind"] == "inline" else "registry")
+    assert comparable(online) == comparable(offline)
+
+
+def test_damaged_cache_in_registry(
+    registry: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    gone = json.loads((FIX / "damaged-max" / "case.json").read_text())["delete_blob"]
+    repo, tag, _ = push_fixture("damaged-max", registry)
+    ref = f"{registry.host}/{repo}:{tag}"
+    cfg = docker_config(tmp_path, registry)
+    p = run(["audit", ref, "-f", "json", "-q"], registry, cfg)
+    assert p.returncode == 1, p.stderr
+    findings = json.loads(p.stdout)["results"][0]["findings"]
+    assert [f["subject"] for f in findings if f["code"] == "blob-missing"] == [gone]
+    p = run(["inspect", ref, "--check-blobs", "-f", "json", "-q"], registry, cfg)
+    assert p.returncode == 0
+    assert [f["subject"] for f in json.loads(p.stdout)["findings"] if f["code"] == "blob-missing"] == [gone]
+    # and an undamaged copy passes the same gate
+    repo2, tag2, _ = push_fixture("damaged-max", registry, damage=False)
+    assert run(["audit", f"{registry.host}/{repo2}:{tag2}", "-q"], registry, cfg).returncode == 0
+
+
+def test_diff_mixes_registry_and_layout(
+    registry_token: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    repo, tag, _ = push_fixture("crosshost-b-mode", registry_token)
+    cfg = docker_config(tmp_path, registry_token)
+    p = run(
+        ["diff", str(FIX / "crosshost-a"), f"{registry_token.host}/{repo}:{tag}", "-f", "json"],
+        registry_token,
+        cfg,
+    )
+    assert p.returncode == 0, p.stderr
+    (div,) = json.loads(p.stdout)["divergences"]
+    assert div["cause"] == "context-changed"
+
+
+def test_image_labels_from_a_registry_image(
+    registry_basic: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    cache_repo, cache_tag, _ = push_fixture("threestage-max", registry_basic)
+    img_repo, img_tag, _ = push_fixture("threestage-inline", registry_basic)
+    cfg = docker_config(tmp_path, registry_basic)
+    p = run(
+        [
+            "inspect",
+            f"{registry_basic.host}/{cache_repo}:{cache_tag}",
+            "--image",
+            f"{registry_basic.host}/{img_repo}:{img_tag}",
+            "-f",
+            "json",
+        ],
+        registry_basic,
+        cfg,
+    )
+    assert p.returncode == 0, p.stderr
+    online = json.loads(p.stdout)
+    offline = layout_report("threestage-max", "--image", str(FIX / "threestage-inline"))
+    assert [r["step"] for r in online["records"]] == [r["step"] for r in offline["records"]]
+    assert any(r["step"] for r in online["records"])
+
+
+@pytest.mark.parametrize("flavour", ["basic", "token"])
+def test_wrong_password_is_exit_3(
+    flavour: str, request: pytest.FixtureRequest, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    reg: RunningRegistry = request.getfixturevalue(f"registry_{flavour}")
+    repo, tag, _ = push_fixture("variant-gzip", reg)
+    cfg = docker_config(tmp_path, reg, password="not-the-password")
+    p = run(["inspect", f"{reg.host}/{repo}:{tag}"], reg, cfg)
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.startswith("error:")
+    assert "not-the-password" not in p.stderr + p.stdout
+
+
+def test_password_stdin(registry_token: RunningRegistry, push_fixture: PushFixture, tmp_path: Path) -> None:
+    repo, tag, _ = push_fixture("variant-gzip", registry_token)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    ref = f"{registry_token.host}/{repo}:{tag}"
+    assert run(["inspect", ref], registry_token, empty).returncode == 3
+    assert registry_token.username
+    assert registry_token.password
+    p = run(
+        ["inspect", ref, "-u", registry_token.username, "--password-stdin", "-f", "json"],
+        registry_token,
+        empty,
+        stdin=registry_token.password + "\n",
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["kind"] == "registry"
+
+
+def test_missing_tag_and_repo_are_exit_4(
+    registry_plain: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    repo, _, _ = push_fixture("variant-gzip", registry_plain)
+    cfg = docker_config(tmp_path, registry_plain)
+    assert run(["inspect", f"{registry_plain.host}/{repo}:no-such-tag"], registry_plain, cfg).returncode == 4
+    assert run(["inspect", f"{registry_plain.host}/no/such-repo:x"], registry_plain, cfg).returncode == 4
+    p = run(["audit", f"{registry_plain.host}/{repo}:no-such-tag", "-f", "json", "-q"], registry_plain, cfg)
+    assert p.returncode == 1
+    assert json.loads(p.stdout)["results"][0]["findings"][0]["code"] == "not-a-cache"
