@@ -45,6 +45,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts contain brackets (os/arch[/variant], oci-layout://DIR[:TAG]): no rich markup parsing.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -82,7 +84,13 @@ class GraphFormatOpt(StrEnum):
 _R = "Registry access"
 Username = Annotated[
     str | None,
-    typer.Option("--username", "-u", help="Registry user (pair with --password-stdin).", rich_help_panel=_R),
+    typer.Option(
+        "--username",
+        "-u",
+        metavar="USER",
+        help="Registry user (pair with --password-stdin).",
+        rich_help_panel=_R,
+    ),
 ]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password or token from stdin.", rich_help_panel=_R)
@@ -101,23 +109,40 @@ PlainHttp = Annotated[
 CaFile = Annotated[
     Path | None,
     typer.Option(
-        "--ca-file", help="Extra CA bundle (PEM) to trust.", exists=True, dir_okay=False, rich_help_panel=_R
+        "--ca-file",
+        metavar="PEM",
+        help="Extra CA bundle (PEM) to trust.",
+        exists=True,
+        dir_okay=False,
+        rich_help_panel=_R,
     ),
 ]
 Concurrency = Annotated[
     int,
     typer.Option(
-        "--concurrency", min=1, max=256, help="Requests in flight per registry host.", rich_help_panel=_R
+        "--concurrency",
+        metavar="N",
+        min=1,
+        max=256,
+        help="Requests in flight per registry host.",
+        rich_help_panel=_R,
     ),
 ]
 Timeout = Annotated[
     float,
-    typer.Option("--timeout", min=0.1, help="Seconds per request before it is retried.", rich_help_panel=_R),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0.1,
+        help="Seconds per request before it is retried.",
+        rich_help_panel=_R,
+    ),
 ]
 ImageRef = Annotated[
     str | None,
     typer.Option(
         "--image",
+        metavar="REF",
         help="An image built with this cache: its history labels the cache's steps (e.g. 'COPY a /a').",
     ),
 ]
@@ -185,7 +210,9 @@ class Progress:
 # -- commands --------------------------------------------------------------------------------------------
 @app.command()
 def inspect(
-    ref: Annotated[str, typer.Argument(help="Cache reference, OCI layout directory or cache-config file.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="Cache reference, OCI layout directory or cache-config file.")
+    ],
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
     check_blobs_: Annotated[
         bool,
@@ -229,7 +256,9 @@ def inspect(
 
 @app.command()
 def graph(
-    ref: Annotated[str, typer.Argument(help="Cache reference, OCI layout directory or cache-config file.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="Cache reference, OCI layout directory or cache-config file.")
+    ],
     fmt: Annotated[
         GraphFormatOpt, typer.Option("--format", "-f", help="dot (Graphviz), mermaid, or json.")
     ] = (GraphFormatOpt.dot),
@@ -267,10 +296,10 @@ def diff(
         bool, typer.Option("--exit-code", help="Exit 1 when the caches differ (like git diff --exit-code).")
     ] = False,
     image_a: Annotated[
-        str | None, typer.Option("--image-a", help="Image built with A (labels steps).")
+        str | None, typer.Option("--image-a", metavar="REF", help="Image built with A (labels steps).")
     ] = None,
     image_b: Annotated[
-        str | None, typer.Option("--image-b", help="Image built with B (labels steps).")
+        str | None, typer.Option("--image-b", metavar="REF", help="Image built with B (labels steps).")
     ] = None,
     username: Username = None,
     password_stdin: PasswordStdin = False,
@@ -304,7 +333,7 @@ def diff(
 
 @app.command()
 def audit(
-    refs: Annotated[list[str], typer.Argument(metavar="REF...", help="One or more caches to check.")],
+    refs: Annotated[list[str], typer.Argument(metavar="REF", help="One or more caches to check.")],
     fmt: Annotated[
         AuditFormat,
         typer.Option("--format", "-f", help="table, json, markdown, or github (workflow annotations)."),
@@ -313,7 +342,10 @@ def audit(
         bool, typer.Option("--check-blobs/--no-check-blobs", help="HEAD every layer blob (on by default).")
     ] = True,
     max_age: Annotated[
-        str | None, typer.Option("--max-age", help="Fail when the newest entry is older, e.g. 12h, 7d, 2w.")
+        str | None,
+        typer.Option(
+            "--max-age", metavar="DURATION", help="Fail when the newest entry is older, e.g. 12h, 7d, 2w."
+        ),
     ] = None,
     expect_mode: Annotated[
         ModeOpt | None,
@@ -321,10 +353,15 @@ def audit(
     ] = None,
     require_platform: Annotated[
         list[str] | None,
-        typer.Option("--require-platform", help="os/arch[/variant] that must be present (repeatable)."),
+        typer.Option(
+            "--require-platform",
+            metavar="OS/ARCH",
+            help="os/arch[/variant] that must be present (repeatable).",
+        ),
     ] = None,
     min_layers: Annotated[
-        int | None, typer.Option("--min-layers", min=0, help="Fail with fewer distinct layer blobs.")
+        int | None,
+        typer.Option("--min-layers", metavar="N", min=0, help="Fail with fewer distinct layer blobs."),
     ] = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Lowest severity that fails the gate.")
