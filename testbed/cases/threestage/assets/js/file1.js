@@ -1,0 +1,1 @@
+import pad from "left-pad"; console.log(pad("file1", 8));

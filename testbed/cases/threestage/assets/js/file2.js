@@ -1,0 +1,1 @@
+import { add } from "tiny-lib"; console.log(add(1, 2));
