@@ -11,6 +11,9 @@ Mirrors ``cache/remotecache/v1/types/spec.go`` field for field, including the tr
 * Inline cache (``moby.buildkit.cache.v0`` in an image config) is a base64 JSON *array of records*
   only; its layer indexes point into the image manifest's ``layers[]`` (see :func:`from_inline`).
 
+The structs are ``gc=False``: they never form reference cycles, and a 100k-record config is millions
+of objects the cyclic collector would otherwise keep re-scanning.
+
 Decoding never raises anything but :class:`~cacheinspect.errors.MalformedContentError`; structural
 problems the BuildKit importer would reject (loops, out-of-range indexes) are left for
 :mod:`cacheinspect.validate` to report as findings.
@@ -51,7 +54,7 @@ def _time(a: str | None, b: str | None) -> str | None:
     return None if not t or t.startswith("0001-01-01T00:00:00") else t
 
 
-class CacheResult(msgspec.Struct, omit_defaults=True):
+class CacheResult(msgspec.Struct, omit_defaults=True, gc=False):
     """A result: load layer ``layer`` and its whole parent chain."""
 
     layer: int = 0
@@ -63,7 +66,7 @@ class CacheResult(msgspec.Struct, omit_defaults=True):
         return _time(self.createdAt, self.createdat)
 
 
-class ChainedResult(msgspec.Struct, omit_defaults=True):
+class ChainedResult(msgspec.Struct, omit_defaults=True, gc=False):
     """A result given as an explicit bottom-to-top list of layer indexes (BuildKit v0.10+)."""
 
     layers: list[int] | None = None
@@ -75,21 +78,21 @@ class ChainedResult(msgspec.Struct, omit_defaults=True):
         return _time(self.createdAt, self.createdat)
 
 
-class CacheInput(msgspec.Struct, omit_defaults=True):
+class CacheInput(msgspec.Struct, omit_defaults=True, gc=False):
     """One alternative of one input: a link to another record, narrowed by ``selector``."""
 
     link: int = 0
     selector: str = ""
 
 
-class CacheRecord(msgspec.Struct, omit_defaults=True):
+class CacheRecord(msgspec.Struct, omit_defaults=True, gc=False):
     digest: str = ""
     layers: list[CacheResult] | None = None
     chains: list[ChainedResult] | None = None
     inputs: list[list[CacheInput] | None] | None = None
 
 
-class LayerAnnotations(msgspec.Struct, omit_defaults=True):
+class LayerAnnotations(msgspec.Struct, omit_defaults=True, gc=False):
     """Filled in by the gha/s3/azblob exporters, which have no manifest to carry descriptors."""
 
     mediaType: str | None = None
@@ -98,7 +101,7 @@ class LayerAnnotations(msgspec.Struct, omit_defaults=True):
     createdAt: str | None = None
 
 
-class CacheLayer(msgspec.Struct, omit_defaults=True):
+class CacheLayer(msgspec.Struct, omit_defaults=True, gc=False):
     """A *chain node*: one (blob, parent) pair. The same blob may appear in several nodes."""
 
     blob: str = ""
@@ -106,7 +109,7 @@ class CacheLayer(msgspec.Struct, omit_defaults=True):
     annotations: LayerAnnotations | None = None
 
 
-class CacheConfig(msgspec.Struct, omit_defaults=True):
+class CacheConfig(msgspec.Struct, omit_defaults=True, gc=False):
     layers: list[CacheLayer] | None = None
     records: list[CacheRecord] | None = None
 

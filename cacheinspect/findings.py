@@ -59,6 +59,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "too-few-layers": ("error", "the cache holds fewer distinct layer blobs than --min-layers"),
     "attestation-skipped": ("info", "attestation manifests of an image index were skipped"),
     "unknown-media-type": ("warning", "a layer descriptor has a media type BuildKit does not produce"),
+    "compression-variants": (
+        "info",
+        "some layers are stored in several compressions (same diffID, different blobs)",
+    ),
 }
 
 

@@ -47,6 +47,19 @@ __all__ = [
 
 #: ``readBlob`` in cache/remotecache/import.go refuses manifests and configs over 1 MiB.
 IMPORT_CAP = 1 << 20
+#: Layer media types BuildKit writes (gzip, zstd, uncompressed; OCI and Docker names; estargz is gzip).
+LAYER_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.diff.tar",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.diff.tar.zstd",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    }
+)
 #: Individual findings listed per code before the rest are summarised in one.
 MAX_FINDINGS_PER_CODE = 20
 
@@ -371,6 +384,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                     subject=cl.blob,
                 )
     layer_ok, tainted = _resolve_layers(cfg_layers, missing_blobs, f)
+    _blob_findings(cache, f)
 
     raw = cache.config.records or []
     n = len(raw)
@@ -550,6 +564,29 @@ def _stage_parent(
     if len(first) == 1 and has_inputs[first[0].link]:
         return stage[first[0].link]
     return None
+
+
+def _blob_findings(cache: LoadedCache, f: _Findings) -> None:
+    """Media types BuildKit would not write, and layers kept in several compressions."""
+    by_diff: dict[str, list[str]] = {}
+    for b in cache.blobs.values():
+        if b.media_type and b.media_type not in LAYER_MEDIA_TYPES:
+            f.add(
+                "unknown-media-type",
+                f"layer {digestmod.short(b.digest)} has media type {b.media_type}",
+                subject=b.digest,
+                media_type=b.media_type,
+            )
+        if b.diff_id:
+            by_diff.setdefault(b.diff_id, []).append(b.digest)
+    multi = {d: bs for d, bs in by_diff.items() if len(bs) > 1}
+    if multi:
+        f.add(
+            "compression-variants",
+            f"{len(multi)} layer(s) are stored in several compressions "
+            f"({sum(len(v) for v in multi.values())} blobs for {len(multi)} diffIDs)",
+            layers={d: sorted(bs) for d, bs in sorted(multi.items())},
+        )
 
 
 def _identities(records: list[Record], order: list[int], layers: list[CacheLayer]) -> None:

@@ -23,6 +23,7 @@ def summary(g: CacheGraph) -> dict[str, Any]:
     sizes = [b.size for b in c.blobs.values() if b.size is not None]
     return {
         "layers": len(c.blobs),
+        "diff_ids": len({b.diff_id for b in c.blobs.values() if b.diff_id}),
         "layer_nodes": len(c.config.layers or []),
         "layer_descriptors": c.layer_descriptors,
         "records": len(g.records),

@@ -303,3 +303,31 @@ def _decode_and_build(raw: bytes) -> None:
     )
     g = build_graph(cache)
     json.dumps(inspect_report(g))
+
+
+def test_unknown_media_type_and_compression_variants(tmp_path: Path) -> None:
+    cfg = _base_cfg()
+    write_cache_layout(tmp_path, cfg, config_bytes=json.dumps(cfg).encode())
+    man_path = next(
+        p
+        for p in (tmp_path / "blobs" / "sha256").iterdir()
+        if b'"manifests"' in p.read_bytes() and b"cacheconfig" in p.read_bytes()
+    )
+    man = json.loads(man_path.read_bytes())
+    a, b = man["manifests"][0], man["manifests"][1]
+    a["mediaType"] = "application/x-something"
+    b["annotations"]["containerd.io/uncompressed"] = a["annotations"]["containerd.io/uncompressed"]
+    new = json.dumps(man).encode()
+    import hashlib
+
+    dg = hashlib.sha256(new).hexdigest()
+    (tmp_path / "blobs" / "sha256" / dg).write_bytes(new)
+    idx = json.loads((tmp_path / "index.json").read_text())
+    idx["manifests"][0].update(digest=f"sha256:{dg}", size=len(new))
+    (tmp_path / "index.json").write_text(json.dumps(idx))
+    g = build_graph(load_layout(tmp_path))
+    f = {x.code: x for x in g.findings}
+    assert f["unknown-media-type"].subject == a["digest"]
+    assert f["compression-variants"].details["layers"] == {
+        a["annotations"]["containerd.io/uncompressed"]: sorted([a["digest"], b["digest"]])
+    }
