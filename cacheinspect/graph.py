@@ -23,7 +23,6 @@ left out) so the report can show where the problem is.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -393,36 +392,26 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     children: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
     for idx, rr in enumerate(raw):
-        inputs: list[list[Link]] = []
-        for i, inp in enumerate(rr.inputs or ()):
+        # Fast path: the decoded input lists are used as they are when every input has links and every
+        # link is in range (a real export); only a broken record gets a cleaned copy, and its findings.
+        rin = rr.inputs or []
+        broken = False
+        links = 0
+        for inp in rin:
             if not inp:
-                f.add(
-                    "empty-input",
-                    f"record {idx} input {i} has no links",
-                    subject=str(idx),
-                    record=idx,
-                    input=i,
-                )
-                inputs.append([])
+                broken = True
                 continue
-            clean = True
             for x in inp:
                 li = x.link
                 if 0 <= li < n:
                     children[li].append(idx)
+                    links += 1
                 else:
-                    clean = False
-                    f.add(
-                        "invalid-record-link",
-                        f"record {idx} input {i} links to record {li}, out of range 0..{n - 1}",
-                        subject=str(idx),
-                        record=idx,
-                        input=i,
-                        link=li,
-                    )
-            alts = inp if clean else [x for x in inp if 0 <= x.link < n]
-            indeg[idx] += len(alts)
-            inputs.append(alts)
+                    broken = True
+        indeg[idx] = links
+        inputs: list[list[Link]] = rin  # type: ignore[assignment]  # no None inside unless broken
+        if broken:
+            inputs = _clean_inputs(idx, rin, n, f)
         # Results: validated here, materialised lazily unless something about them is wrong.
         eager = False
         for res in rr.layers or ():
@@ -468,17 +457,22 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
             Record(idx, rr.digest, inputs, results, children=children[idx], raw=rr, layers=cfg_layers)
         )
 
-    # Topological order (Kahn). What remains unordered sits on or behind a loop.
-    queue = deque(i for i in range(n) if indeg[i] == 0)
+    # Topological order (Kahn), in waves, each wave sorted by index. What remains unordered sits on or
+    # behind a loop. Sorting matters: the decoded objects lie in memory in index order, so walking a
+    # wave in index order moves forward through memory; plain BFS order jumps at random (configs are
+    # sorted by digest) and made later passes 2-3x slower on 100k-record configs from cache misses.
+    wave = [i for i in range(n) if indeg[i] == 0]
     order: list[int] = []
-    pop, push = queue.popleft, queue.append
-    while queue:
-        i = pop()
-        order.append(i)
-        for c in children[i]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                push(c)
+    while wave:
+        wave.sort()
+        order += wave
+        nxt: list[int] = []
+        for i in wave:
+            for c in children[i]:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    nxt.append(c)
+        wave = nxt
     if len(order) < n:
         for i in range(n):
             if indeg[i] > 0:
@@ -524,46 +518,28 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     return CacheGraph(cache, records, f.done(), order, stages, mode, reason, by_identity)
 
 
-def _stage_parent(
-    r: Record,
-    records: list[Record],
-    has_inputs: list[bool],
-    stage: list[int | None],
-    layers: list[CacheLayer],
-) -> int | None:
-    """The stage *r* continues, or None when *r* starts one.
-
-    With results (max exports), lineage is exact: r continues the input whose result stack its own
-    stack extends by one layer. Without (min exports' keys), the first input is the base (RUN's rootfs,
-    COPY's destination) unless it offers several alternatives or a selector-narrowed source: that is
-    ``COPY --from`` onto scratch, whose first input is the *source* stage, and it starts a new stage.
-    """
-    raw = r._raw
-    if raw is not None and raw.layers and r._results is None:
-        node = raw.layers[0].layer
-        parent = layers[node].parent
-        if parent == -1:
-            return None
-        want = layers[parent].blob
-        for alts in r.inputs:
-            for lk in alts:
-                p = records[lk.link]
-                praw = p._raw
-                # only records whose results validated cleanly are still lazy (_results is None)
-                if (
-                    p._results is None
-                    and praw is not None
-                    and praw.layers
-                    and layers[praw.layers[0].layer].blob == want
-                ):
-                    return stage[lk.link]
-    first = r.inputs[0]
-    plain = [lk for lk in first if has_inputs[lk.link] and not lk.selector]
-    if plain:
-        return stage[plain[0].link]
-    if len(first) == 1 and has_inputs[first[0].link]:
-        return stage[first[0].link]
-    return None
+def _clean_inputs(idx: int, rin: list[list[Link] | None], n: int, f: _Findings) -> list[list[Link]]:
+    """A broken record's inputs without the links BuildKit would reject, each rejection a finding."""
+    out: list[list[Link]] = []
+    for i, inp in enumerate(rin):
+        if not inp:
+            f.add(
+                "empty-input", f"record {idx} input {i} has no links", subject=str(idx), record=idx, input=i
+            )
+            out.append([])
+            continue
+        for x in inp:
+            if not 0 <= x.link < n:
+                f.add(
+                    "invalid-record-link",
+                    f"record {idx} input {i} links to record {x.link}, out of range 0..{n - 1}",
+                    subject=str(idx),
+                    record=idx,
+                    input=i,
+                    link=x.link,
+                )
+        out.append([x for x in inp if 0 <= x.link < n])
+    return out
 
 
 def _blob_findings(cache: LoadedCache, f: _Findings) -> None:
@@ -592,24 +568,40 @@ def _blob_findings(cache: LoadedCache, f: _Findings) -> None:
 def _identities(records: list[Record], order: list[int], layers: list[CacheLayer]) -> None:
     """Identity, depth and stage of every ordered record, parents first.
 
-    Works on flat lists indexed by record number rather than on the Record objects: configs are
-    sorted by digest, so links jump across memory at random and a large config is bound by cache
-    misses; touching three small arrays instead of scattered objects roughly halves the cost.
-    Identities are 128-bit BLAKE2b in hex: collision-free for any real cache, half the memory of sha256.
+    Identity: 128-bit BLAKE2b over the digest and, per input, the sorted (selector, parent identity)
+    alternatives: collision-free for any real cache, and half the memory of sha256 hex.
+
+    Stage: with results (max exports) lineage is exact: a record continues the input whose result
+    stack its own stack extends by one layer. Without (min exports' keys), the first input is the base
+    (RUN's rootfs, COPY's destination) unless it offers several alternatives or a selector-narrowed
+    source: that is ``COPY --from`` onto scratch, whose first input is the *source* stage, so it starts
+    a new stage.
+
+    The loop runs in topological order, which jumps across memory at random (configs are sorted by
+    digest), so it reads only flat per-record lists built in one sequential pass, never Record objects:
+    on 100k-record configs that halves its cost.
     """
     n = len(records)
     ident = [""] * n
     depth = [0] * n
     stage: list[int | None] = [None] * n
-    has_inputs = [bool(r.inputs) for r in records]
+    inputs_of = [r.inputs for r in records]
+    digest_of = [r.digest for r in records]
+    has_inputs = [bool(x) for x in inputs_of]
+    # First result's top chain node, and that node's parent (-1: none). Only records whose results
+    # validated cleanly are still lazy (_results is None): only those are trusted here.
+    top_node = [
+        r._raw.layers[0].layer if r._results is None and r._raw is not None and r._raw.layers else -1
+        for r in records
+    ]
+    top_parent = [layers[t].parent if t >= 0 else -1 for t in top_node]
     blake = hashlib.blake2b
     for i in order:
-        r = records[i]
-        inputs = r.inputs
+        inputs = inputs_of[i]
         if not inputs:
-            ident[i] = blake(r.digest.encode(), digest_size=16).hexdigest()
+            ident[i] = blake(digest_of[i].encode(), digest_size=16).hexdigest()
             continue
-        parts = [r.digest]
+        parts = [digest_of[i]]
         d = 0
         for alts in inputs:
             if len(alts) == 1:  # the common case: no sort, no join
@@ -629,9 +621,33 @@ def _identities(records: list[Record], order: list[int], layers: list[CacheLayer
             parts.append(",".join(keys))
         ident[i] = blake("|".join(parts).encode(), digest_size=16).hexdigest()
         depth[i] = d
-        stage[i] = _stage_parent(r, records, has_inputs, stage, layers)
-        if stage[i] is None:
-            stage[i] = i
+        # stage
+        st: int | None = None
+        found = False
+        if top_node[i] >= 0:
+            parent = top_parent[i]
+            found = True  # a bottom layer (parent -1) starts a stage
+            if parent != -1:
+                found = False
+                want = layers[parent].blob
+                for alts in inputs:
+                    for lk in alts:
+                        pt = top_node[lk.link]
+                        if pt == parent or (pt >= 0 and layers[pt].blob == want):
+                            st, found = stage[lk.link], True
+                            break
+                    if found:
+                        break
+        if not found:
+            first = inputs[0]
+            for lk in first:
+                if has_inputs[lk.link] and not lk.selector:
+                    st = stage[lk.link]
+                    break
+            else:
+                if len(first) == 1 and has_inputs[first[0].link]:
+                    st = stage[first[0].link]
+        stage[i] = st if st is not None else i
     for i in order:
         r = records[i]
         r.identity, r.depth, r.stage = ident[i], depth[i], stage[i]
