@@ -1,0 +1,56 @@
+"""Run every ``benchmarks/bench_*.py`` (or those named on the command line) and print a table for each.
+
+python -m benchmarks              # all
+python -m benchmarks head decode  # bench_head.py and bench_decode.py only
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+
+def _modules(only: list[str]) -> list[str]:
+    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
+    if only:
+        wanted = {n if n.startswith("bench_") else f"bench_{n}" for n in only}
+        unknown = wanted - set(names)
+        if unknown:
+            raise SystemExit(f"no such benchmark: {', '.join(sorted(unknown))} (have {', '.join(names)})")
+        names = [n for n in names if n in wanted]
+    return names
+
+
+def _title(module: Any) -> str:
+    title = getattr(module, "TITLE", None)
+    if title:
+        return str(title)
+    doc = (module.__doc__ or module.__name__).strip()
+    return doc.splitlines()[0]
+
+
+def main(argv: list[str]) -> int:
+    failed = 0
+    for name in _modules(argv):
+        module = importlib.import_module(f"benchmarks.{name}")
+        started = time.perf_counter()
+        print(f"\n== {name}: {_title(module)}", flush=True)
+        try:
+            rows: list[dict[str, Any]] = module.run()
+        except Exception as e:  # one broken benchmark must not hide the others' numbers
+            failed += 1
+            print(f"FAILED: {type(e).__name__}: {e}", flush=True)
+            continue
+        # disable_numparse: tabulate would otherwise turn digest-like or "1e3"-like strings into numbers.
+        print(tabulate(rows, headers="keys", disable_numparse=True), flush=True)
+        print(f"({time.perf_counter() - started:.1f}s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

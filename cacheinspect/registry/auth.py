@@ -1,0 +1,371 @@
+"""Registry authentication as an ``httpx.Auth`` flow: Basic and Bearer token auth, like docker does it.
+
+References: RFC 7235 §4.1 (``WWW-Authenticate`` grammar), distribution ``docs/spec/auth/token.md`` (token
+GET), ``docs/spec/auth/oauth.md`` (identity tokens via OAuth2 POST), docker's
+``registry/client/auth/session.go`` and containerd's ``remotes/docker/auth`` (GET fallback on 404).
+
+The flow, per request:
+
+1. If this registry already told us how it authenticates (an earlier 401), attach the matching header up
+   front: Basic credentials, or a cached Bearer token for (realm, service, scopes) that is not about to
+   expire, fetching one first when needed. That saves a 401 round trip per request.
+2. Send. On 401, parse the challenges, pick Bearer over Basic, obtain a *fresh* header and resend exactly
+   once. A second 401 is returned to the caller (who raises :class:`~cacheinspect.errors.AuthError`):
+   never a loop, whatever the server says.
+
+Token fetches go through a ``send`` callable supplied by the client (retries, timeouts, TLS settings, no
+auth flow, no per-host slot so they cannot deadlock the requests waiting for them). Concurrent requests
+needing the same token share one fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from ..errors import AuthError, RegistryError
+from .credentials import Credential
+
+__all__ = [
+    "DEFAULT_TOKEN_LIFETIME",
+    "OAUTH_CLIENT_ID",
+    "Challenge",
+    "RegistryAuth",
+    "parse_www_authenticate",
+    "scopes_for_path",
+]
+
+log = logging.getLogger("cacheinspect.registry")
+
+#: token.md: "expires_in ... If omitted, a default of 60 seconds should be assumed".
+DEFAULT_TOKEN_LIFETIME = 60.0
+#: oauth.md requires a client_id on refresh-token grants.
+OAUTH_CLIENT_ID = "cacheinspect"
+
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# /v2/<name>/(manifests|blobs|tags|referrers)/<ref>: greedy so a repository component named "blobs" works.
+_PATH_RE = re.compile(r"^/v2/(?P<name>.+)/(?:manifests|blobs|tags|referrers)/[^/]*$")
+
+
+# -- WWW-Authenticate ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """One challenge: lowercased scheme, lowercased parameter names, values unquoted."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    token68: str | None = None
+
+    @property
+    def realm(self) -> str | None:
+        return self.params.get("realm")
+
+    @property
+    def service(self) -> str | None:
+        return self.params.get("service")
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """token.md: several scopes in one challenge are space-separated."""
+        return tuple(s for s in self.params.get("scope", "").split(" ") if s)
+
+
+def _skip_ws(h: str, i: int) -> int:
+    while i < len(h) and h[i] in " \t":
+        i += 1
+    return i
+
+
+def _read_token(h: str, i: int) -> tuple[str, int]:
+    j = i
+    while j < len(h) and h[j] in _TCHAR:
+        j += 1
+    return h[i:j], j
+
+
+def _read_quoted(h: str, i: int) -> tuple[str, int]:
+    """``h[i] == '"'``; RFC 7230 quoted-string with backslash escapes. Unterminated: up to the end."""
+    out: list[str] = []
+    j = i + 1
+    while j < len(h):
+        c = h[j]
+        if c == "\\" and j + 1 < len(h):
+            out.append(h[j + 1])
+            j += 2
+        elif c == '"':
+            return "".join(out), j + 1
+        else:
+            out.append(c)
+            j += 1
+    return "".join(out), j
+
+
+def _read_bare_value(h: str, i: int) -> tuple[str, int]:
+    """An unquoted value. RFC 7235 says token, but registries send ``realm=https://host/token``: read to
+    the next comma or whitespace instead."""
+    j = i
+    while j < len(h) and h[j] not in ", \t":
+        j += 1
+    return h[i:j], j
+
+
+def _parse_one(h: str) -> list[Challenge]:
+    out: list[Challenge] = []
+    n = len(h)
+    i = 0
+    while i < n:
+        while i < n and h[i] in " \t,":
+            i += 1
+        if i >= n:
+            break
+        scheme, j = _read_token(h, i)
+        if not scheme:  # garbage: skip to the next comma so the rest can still be read
+            while i < n and h[i] != ",":
+                i += 1
+            continue
+        i = _skip_ws(h, j)
+        params: dict[str, str] = {}
+        token68: str | None = None
+        m = _TOKEN68_RE.match(h, i) if i > j else None
+        if m is not None:
+            after = _skip_ws(h, m.end())
+            if after >= n or h[after] == ",":
+                token68, i = m.group(), after
+                out.append(Challenge(scheme.lower(), params, token68))
+                continue
+        while i < n:
+            name, j = _read_token(h, i)
+            if not name:
+                break
+            k = _skip_ws(h, j)
+            if k >= n or h[k] != "=":
+                break  # not "name=": the next challenge's scheme starts here
+            k = _skip_ws(h, k + 1)
+            if k < n and h[k] == '"':
+                value, k = _read_quoted(h, k)
+            else:
+                value, k = _read_bare_value(h, k)
+            params.setdefault(name.lower(), value)  # RFC 7235: a parameter occurs at most once
+            i = _skip_ws(h, k)
+            if i < n and h[i] == ",":
+                i = _skip_ws(h, i + 1)
+                while i < n and h[i] == ",":  # empty list elements are allowed (#rule)
+                    i = _skip_ws(h, i + 1)
+                continue
+            if i < n:  # junk after a value: resynchronise at the next comma
+                while i < n and h[i] != ",":
+                    i += 1
+        out.append(Challenge(scheme.lower(), params, token68))
+    return out
+
+
+def parse_www_authenticate(values: str | Iterable[str]) -> list[Challenge]:
+    """All challenges in one or several ``WWW-Authenticate`` header values. Never raises."""
+    if isinstance(values, str):
+        values = [values]
+    out: list[Challenge] = []
+    for v in values:
+        out.extend(_parse_one(v))
+    return out
+
+
+def scopes_for_path(path: str, action: str = "pull") -> tuple[str, ...]:
+    """``repository:NAME:pull`` for a ``/v2/NAME/...`` path (token.md "Requesting a Token")."""
+    m = _PATH_RE.match(path)
+    return (f"repository:{m.group('name')}:{action}",) if m else ()
+
+
+# -- the flow ---------------------------------------------------------------------------------------
+TokenKey = tuple[str, str, frozenset[str]]
+SendFn = Callable[[httpx.Request], Awaitable[httpx.Response]]
+CredentialsFn = Callable[[str], Awaitable[Credential | None]]
+
+
+@dataclass(slots=True)
+class _Token:
+    header: str
+    expires_at: float
+    lifetime: float
+
+    def fresh(self, now: float) -> bool:
+        # Refresh a little before expiry (a fifth of the lifetime, at most 30 s) so a token never
+        # expires between being attached and the registry checking it.
+        return now < self.expires_at - min(30.0, self.lifetime / 5)
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+class RegistryAuth(httpx.Auth):
+    """Authentication state for one registry host; one instance is shared by all its requests."""
+
+    requires_request_body = False
+    requires_response_body = False
+
+    def __init__(
+        self,
+        *,
+        registry: str,
+        credentials: CredentialsFn,
+        send: SendFn,
+        allow_plain_http_realm: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self._credentials = credentials
+        self._send = send
+        #: Set by the client once it knows the registry itself speaks plain HTTP on loopback.
+        self.allow_plain_http_realm = allow_plain_http_realm
+        self._clock = clock
+        self._challenge: Challenge | None = None
+        self._tokens: dict[TokenKey, _Token] = {}
+        self._locks: dict[TokenKey, asyncio.Lock] = {}
+        #: Token requests made (observability for tests and --debug).
+        self.token_requests = 0
+
+    def __repr__(self) -> str:
+        scheme = self._challenge.scheme if self._challenge else "unknown"
+        return f"RegistryAuth(registry={self.registry!r}, scheme={scheme!r}, tokens={len(self._tokens)})"
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        scopes = frozenset(scopes_for_path(request.url.path))
+        repository = next(iter(scopes)).split(":")[1] if scopes else ""
+        sent: str | None = None
+        if self._challenge is not None and (scopes or self._challenge.scheme == "basic"):
+            sent = await self._header(self._challenge, scopes, repository, stale=None)
+            if sent is not None:
+                request.headers["Authorization"] = sent
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = _pick(parse_www_authenticate(response.headers.get_list("www-authenticate")))
+        if challenge is None:
+            return
+        self._challenge = challenge
+        header = await self._header(challenge, scopes | set(challenge.scopes), repository, stale=sent)
+        if header is None:
+            return
+        request.headers["Authorization"] = header
+        yield request  # the one retry; whatever comes back now goes to the caller
+
+    async def _header(
+        self, challenge: Challenge, scopes: frozenset[str], repository: str, *, stale: str | None
+    ) -> str | None:
+        """The Authorization value for *challenge*; ``stale`` is a header the registry just refused."""
+        cred = await self._credentials(repository)
+        if challenge.scheme == "basic":
+            if cred is None or cred.username is None or cred.password is None:
+                return None
+            header = _basic(cred.username, cred.password)
+            return None if header == stale else header
+        if challenge.scheme != "bearer":
+            return None
+        if cred is not None and cred.registry_token:
+            # docker config "registrytoken": a ready-made bearer token for the registry itself.
+            header = f"Bearer {cred.registry_token}"
+            return None if header == stale else header
+        realm = challenge.realm
+        if not realm:
+            raise AuthError(f"{self.registry} sent a Bearer challenge without a realm")
+        self._check_realm(realm)
+        key: TokenKey = (realm, challenge.service or "", scopes)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one fetch per key; the others wait and reuse it
+            cached = self._tokens.get(key)
+            if cached is not None and cached.header != stale and cached.fresh(self._clock()):
+                return cached.header
+            token = await self._fetch_token(realm, challenge.service, sorted(scopes), cred)
+            self._tokens[key] = token
+            return token.header
+
+    def _check_realm(self, realm: str) -> None:
+        """Credentials go to the realm: never over plain HTTP unless the registry itself is plain loopback."""
+        url = urllib.parse.urlsplit(realm)
+        if url.scheme == "https" and url.hostname:
+            return
+        if url.scheme == "http" and url.hostname and self.allow_plain_http_realm:
+            return
+        raise AuthError(
+            f"{self.registry} points its token realm at {realm!r}: refusing a non-HTTPS token service",
+            hint="only a plain-HTTP registry on loopback may use a plain-HTTP realm",
+        )
+
+    async def _fetch_token(
+        self, realm: str, service: str | None, scopes: list[str], cred: Credential | None
+    ) -> _Token:
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if service:
+            params.append(("service", service))
+        if cred is not None and cred.identity_token:
+            # oauth.md: POST grant_type=refresh_token; registries without the endpoint answer 404 and
+            # get the token.md GET instead (containerd does the same).
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": cred.identity_token,
+                "client_id": OAUTH_CLIENT_ID,
+                "scope": " ".join(scopes),
+            }
+            if service:
+                form["service"] = service
+            request = httpx.Request("POST", realm, data=form)
+            response = await self._token_send(request)
+            if response.status_code != 404:
+                return self._token_from(response, realm, scopes, cred)
+        params += [("scope", s) for s in scopes]
+        headers = {}
+        if cred is not None and cred.username and cred.password:
+            params.append(("account", cred.username))
+            headers["Authorization"] = _basic(cred.username, cred.password)
+        request = httpx.Request("GET", realm, params=params, headers=headers)
+        return self._token_from(await self._token_send(request), realm, scopes, cred)
+
+    async def _token_send(self, request: httpx.Request) -> httpx.Response:
+        self.token_requests += 1
+        log.debug("token %s %s", request.method, request.url)
+        return await self._send(request)
+
+    def _token_from(
+        self, response: httpx.Response, realm: str, scopes: list[str], cred: Credential | None
+    ) -> _Token:
+        who = cred.source if cred is not None else "anonymous access"
+        what = " ".join(scopes) or "the registry"
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"token service {realm} refused {who} for {what} (HTTP {response.status_code})",
+                hint="check the credentials (docker login) or --username/--password-stdin",
+            )
+        if response.status_code != 200:
+            raise RegistryError(f"token service {realm} answered HTTP {response.status_code} for {what}")
+        try:
+            body = json.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RegistryError(f"token service {realm} answered something that is not JSON") from None
+        if not isinstance(body, dict):
+            raise RegistryError(f"token service {realm} answered JSON that is not an object")
+        token = body.get("token") or body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"token service {realm} answered without a token")
+        lifetime = body.get("expires_in")
+        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        return _Token(f"Bearer {token}", self._clock() + float(lifetime), float(lifetime))
+
+
+def _pick(challenges: list[Challenge]) -> Challenge | None:
+    """Bearer when offered (it scopes access), else Basic; other schemes are not ours."""
+    for scheme in ("bearer", "basic"):
+        for c in challenges:
+            if c.scheme == scheme:
+                return c
+    return None

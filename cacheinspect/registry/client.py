@@ -1,0 +1,604 @@
+"""The async registry client: verified manifest/blob fetches and blob-existence checks over httpx.
+
+What it does and why (distribution-spec ``spec.md`` "Pull", REGISTRY-CLIENT.md):
+
+* **Scheme.** HTTPS with verification by default, plus ``--ca-file`` and docker's
+  ``/etc/docker/certs.d/HOST/*.crt``. ``--insecure`` skips verification, ``--plain-http`` speaks HTTP.
+  Loopback registries (127.0.0.0/8, ::1, localhost) are probed like docker's implicit insecure-registry
+  rule: HTTPS first, plain HTTP when the TLS handshake cannot happen. Unlike docker we do *not* skip
+  certificate verification on loopback: a TLS registry with an unknown CA is an error with a hint.
+* **Retries.** Connect errors, timeouts, 429 and 5xx (500/502/503/504) are retried with exponential
+  back-off and jitter, honouring ``Retry-After`` (seconds or HTTP-date), at most ``retries`` times and
+  never past ``retry_budget`` seconds in total. A 429 that outlives them becomes
+  :class:`RateLimitedError` quoting Docker Hub's ``ratelimit-limit`` / ``ratelimit-remaining``.
+* **Redirects** (307 to object storage) are followed by hand: ``Authorization`` only ever goes to the
+  registry host itself (our auth flow is only attached there; explicit headers are dropped on a host
+  change) and an https→http hop is refused (go-containerregistry ``transport`` does the same).
+* **Bodies.** Streamed with a cap: a ``Content-Length`` over the cap is refused before reading, and the
+  count is checked while streaming. A body shorter than announced is an :class:`IntegrityError`.
+  Everything fetched by digest is verified with :func:`cacheinspect.digest.verify` (sha256, sha512);
+  a tag fetch is hashed and ``Docker-Content-Digest`` is informative only (a proxy may rewrite it).
+* **Concurrency.** One ``asyncio.Semaphore(concurrency)`` per registry host bounds requests in flight;
+  connections are kept alive. Token fetches do not take a slot (requests holding slots wait for them).
+* **Errors.** 401/403 → :class:`AuthError`; 404 and ``NAME_UNKNOWN``/``MANIFEST_UNKNOWN``/
+  ``BLOB_UNKNOWN`` → :class:`NotFoundError`; anything else → :class:`RegistryError` carrying the
+  registry's own error message (spec.md "Error Codes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import httpx
+
+from .. import __version__
+from .. import digest as digestmod
+from ..errors import (
+    AuthError,
+    IntegrityError,
+    NotFoundError,
+    RateLimitedError,
+    RegistryError,
+    SizeLimitError,
+    UsageError,
+)
+from ..layout import sniff_media_type
+from ..oci import ACCEPT_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES
+from ..reference import Reference
+from ..source import Fetched, ProgressCallback
+from .auth import RegistryAuth
+from .credentials import Credential, CredentialStore
+from .options import RegistryOptions
+
+__all__ = ["RETRY_STATUSES", "RegistryClient", "is_loopback"]
+
+log = logging.getLogger("cacheinspect.registry")
+
+#: Statuses worth another attempt (429 and the transient 5xx; 501/505 will not change).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+_BACKOFF_BASE = 0.25
+_BACKOFF_CAP = 10.0
+_ERROR_BODY_CAP = 64 * 1024
+_TOKEN_BODY_CAP = 1024 * 1024
+_NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"})
+_AUTH_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
+_RETRYABLE_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost, with or without a port (docker treats these as insecure-OK)."""
+    name = urllib.parse.urlsplit(f"//{host}").hostname or host
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str
+
+
+@dataclass(slots=True)
+class _Host:
+    """Per-registry state: where to dial, which scheme works, its slots and its auth."""
+
+    registry: str
+    dial: str
+    semaphore: asyncio.Semaphore
+    auth: RegistryAuth | None = None
+    scheme: str | None = None
+    scheme_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _cert_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _registry_message(body: bytes) -> tuple[str, set[str]]:
+    """spec.md "Error Codes": ``{"errors":[{"code","message","detail"}]}`` -> ("CODE: message", codes)."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = body[:200].decode(errors="replace").strip()
+        return (text.splitlines()[0] if text else ""), set()
+    codes: set[str] = set()
+    parts: list[str] = []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if isinstance(errors, list):
+        for e in errors[:3]:
+            if isinstance(e, dict):
+                code = str(e.get("code", ""))
+                codes.add(code)
+                msg = str(e.get("message", ""))
+                parts.append(f"{code}: {msg}" if msg else code)
+    return "; ".join(parts), codes
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g}s ({type(exc).__name__})"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+class RegistryClient:
+    """One client for any number of registries; close it (``aclose`` / ``async with``)."""
+
+    def __init__(
+        self,
+        options: RegistryOptions | None = None,
+        *,
+        credentials: CredentialStore | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options or RegistryOptions()
+        if self.options.ca_file is not None and not self.options.ca_file.is_file():
+            raise UsageError(f"--ca-file {self.options.ca_file} does not exist")
+        self._credentials = credentials or CredentialStore(self.options)
+        self._cred_cache: dict[tuple[str, str], Credential | None] = {}
+        self._transport = transport
+        self._hosts: dict[str, _Host] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            await c.aclose()
+
+    # -- public operations ------------------------------------------------------------------------
+    async def fetch_manifest(self, ref: Reference, reference: str | None = None) -> Fetched:
+        """GET a manifest or index by tag or digest with the full Accept list; raw bytes kept."""
+        reference = reference or ref.reference
+        by_digest = ":" in reference
+        if by_digest:
+            digestmod.parse(reference)
+        host = self._host(ref)
+        what = f"manifest {reference if by_digest else ref.with_reference(reference)}"
+        ans = await self._send(
+            host,
+            "GET",
+            f"/v2/{ref.repository}/manifests/{reference}",
+            headers={"Accept": ", ".join(ACCEPT_MANIFESTS)},
+            max_bytes=self.options.max_bytes,
+            want_body=True,
+            what=what,
+        )
+        if ans.status != 200:
+            self._raise_for(ans, ref, what)
+        if by_digest:
+            digestmod.verify(ans.body, reference, what="manifest")
+            dig = reference
+        else:
+            dig = digestmod.compute(ans.body)
+            claimed = ans.headers.get("docker-content-digest")
+            if claimed and claimed.startswith("sha256:") and claimed != dig:
+                log.debug("%s: Docker-Content-Digest %s differs from the body's %s", what, claimed, dig)
+        media = ans.headers.get("content-type", "").split(";", 1)[0].strip()
+        if media not in INDEX_TYPES and media not in MANIFEST_TYPES:
+            media = sniff_media_type(ans.body) or media
+        return Fetched(data=ans.body, media_type=media, digest=dig)
+
+    async def fetch_blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
+        """GET a blob fully into memory (configs, cache configs), verified, refused over the cap."""
+        digestmod.parse(digest)
+        host = self._host(ref)
+        what = f"blob {digestmod.short(digest)}"
+        ans = await self._send(
+            host,
+            "GET",
+            f"/v2/{ref.repository}/blobs/{digest}",
+            max_bytes=self.options.max_bytes if max_bytes is None else max_bytes,
+            want_body=True,
+            what=what,
+        )
+        if ans.status != 200:
+            self._raise_for(ans, ref, what)
+        digestmod.verify(ans.body, digest, what="blob")
+        return ans.body
+
+    async def blob_exists(self, ref: Reference, digest: str) -> bool:
+        """HEAD the blob; on 403/405 (storage presigned for GET only) fall back to ``GET Range: bytes=0-0``."""
+        digestmod.parse(digest)
+        host = self._host(ref)
+        path = f"/v2/{ref.repository}/blobs/{digest}"
+        what = f"blob {digestmod.short(digest)}"
+        ans = await self._send(host, "HEAD", path, what=what)
+        if ans.status in (403, 405):
+            ans = await self._send(host, "GET", path, headers={"Range": "bytes=0-0"}, what=what)
+            if ans.status == 416:  # a zero-length blob has no byte 0, but it exists
+                return True
+        if 200 <= ans.status < 300:
+            return True
+        if ans.status == 404:
+            return False
+        self._raise_for(ans, ref, what)
+
+    async def blobs_exist(
+        self, ref: Reference, digests: Iterable[str], *, progress: ProgressCallback | None = None
+    ) -> dict[str, bool]:
+        """Check many blobs with ``concurrency`` workers; missing is ``False``, other failures raise."""
+        todo = list(dict.fromkeys(digests))
+        for d in todo:
+            digestmod.parse(d)
+        out: dict[str, bool] = {}
+        pending = iter(todo)
+        total = len(todo)
+
+        async def worker() -> None:
+            for d in pending:  # one shared iterator: each digest is taken by exactly one worker
+                out[d] = await self.blob_exists(ref, d)
+                if progress is not None:
+                    progress(len(out), total)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(min(self.options.concurrency, total)):
+                    tg.create_task(worker())
+        except BaseExceptionGroup as eg:
+            first = eg.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        return {d: out[d] for d in todo}
+
+    # -- hosts, clients, credentials ----------------------------------------------------------------
+    def _host(self, ref: Reference) -> _Host:
+        if self._closed:
+            raise RuntimeError("RegistryClient is closed")
+        host = self._hosts.get(ref.registry)
+        if host is None:
+            host = _Host(ref.registry, ref.dial_host, asyncio.Semaphore(self.options.concurrency))
+            if self.options.plain_http:
+                host.scheme = "http"
+            elif not is_loopback(ref.dial_host):
+                host.scheme = "https"
+            registry = ref.registry
+
+            async def credentials(repository: str) -> Credential | None:
+                key = (registry, repository)
+                if key not in self._cred_cache:
+                    # Helpers are subprocesses: keep them off the event loop.
+                    self._cred_cache[key] = await asyncio.to_thread(
+                        self._credentials.get, registry, repository
+                    )
+                return self._cred_cache[key]
+
+            host.auth = RegistryAuth(
+                registry=ref.registry,
+                credentials=credentials,
+                send=self._send_token,
+                allow_plain_http_realm=self.options.plain_http and is_loopback(ref.dial_host),
+            )
+            self._hosts[ref.registry] = host
+        return host
+
+    def _ssl(self, netloc: str) -> ssl.SSLContext | bool:
+        if self.options.insecure:
+            return False
+        ctx = httpx.create_ssl_context()
+        if self.options.ca_file is not None:
+            ctx.load_verify_locations(cafile=str(self.options.ca_file))
+        certs = self.options.certs_dir / netloc
+        try:
+            extra = sorted(certs.glob("*.crt")) if certs.is_dir() else []
+        except OSError:
+            extra = []
+        for crt in extra:  # docker: every *.crt in certs.d/HOST is a CA to trust for HOST
+            ctx.load_verify_locations(cafile=str(crt))
+        return ctx
+
+    def _client(self, scheme: str, netloc: str) -> httpx.AsyncClient:
+        key = f"{scheme}://{netloc}"
+        client = self._clients.get(key)
+        if client is None:
+            o = self.options
+            # Exactly one connection per slot: token fetches use the realm's own client, and every idle
+            # connection costs httpcore a readability poll on each request it dispatches.
+            limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
+            client = httpx.AsyncClient(
+                verify=self._ssl(netloc) if scheme == "https" else True,
+                timeout=httpx.Timeout(o.timeout),
+                limits=limits,
+                # No proxy from the environment for loopback: a corporate HTTPS_PROXY would swallow it.
+                trust_env=not is_loopback(netloc),
+                transport=self._transport,
+                follow_redirects=False,
+                headers={"User-Agent": f"cacheinspect/{__version__}"},
+            )
+            self._clients[key] = client
+        return client
+
+    async def _scheme(self, host: _Host) -> str:
+        """Loopback without --plain-http: HTTPS when a TLS handshake works there, else plain HTTP."""
+        if host.scheme is not None:
+            return host.scheme
+        async with host.scheme_lock:
+            if host.scheme is None:
+                client = self._client("https", host.dial)
+                try:
+                    r = await client.get(f"https://{host.dial}/v2/")
+                    await r.aclose()
+                    host.scheme = "https"
+                except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                    if _cert_error(e):
+                        raise RegistryError(
+                            f"TLS certificate of {host.dial} is not trusted: {_describe(e, 0)}",
+                            hint="pass --ca-file CA.pem, put it in /etc/docker/certs.d/HOST/ca.crt, "
+                            "or use --insecure",
+                        ) from None
+                    log.debug("%s does not speak TLS (%s); using plain HTTP", host.dial, type(e).__name__)
+                    host.scheme = "http"
+                    if host.auth is not None:
+                        # Nothing on the wire is protected anyway: a plain realm adds no exposure.
+                        host.auth.allow_plain_http_realm = True
+                except httpx.TransportError:
+                    # The handshake worked (connect errors are caught above) but the answer did not come:
+                    # it speaks TLS; the real request's retries and timeouts deal with the rest.
+                    host.scheme = "https"
+        return host.scheme
+
+    # -- sending ------------------------------------------------------------------------------------
+    async def _send(
+        self,
+        host: _Host,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int = 0,
+        want_body: bool = False,
+        what: str,
+    ) -> _Answer:
+        scheme = await self._scheme(host)
+        url = f"{scheme}://{host.dial}{path}"
+        return await self._with_retries(
+            method,
+            url,
+            headers=dict(headers or {}),
+            content=None,
+            host=host,
+            max_bytes=max_bytes,
+            want_body=want_body,
+            what=what,
+        )
+
+    async def _send_token(self, request: httpx.Request) -> httpx.Response:
+        """For :class:`RegistryAuth`: retries and TLS settings, no auth flow, no host slot."""
+        content = request.read()
+        ans = await self._with_retries(
+            request.method,
+            str(request.url),
+            headers={k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")},
+            content=content or None,
+            host=None,
+            max_bytes=_TOKEN_BODY_CAP,
+            want_body=True,
+            what="token request",
+        )
+        return httpx.Response(ans.status, headers=ans.headers, content=ans.body, request=request)
+
+    async def _with_retries(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        content: bytes | None,
+        host: _Host | None,
+        max_bytes: int,
+        want_body: bool,
+        what: str,
+    ) -> _Answer:
+        o = self.options
+        deadline = time.monotonic() + o.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: BaseException | None = None
+            ans: _Answer | None = None
+            try:
+                if host is not None:
+                    async with host.semaphore:
+                        ans = await self._attempt(
+                            method, url, headers, content, host, max_bytes, want_body, what
+                        )
+                else:
+                    ans = await self._attempt(method, url, headers, content, None, max_bytes, want_body, what)
+            except _RETRYABLE_EXC as e:
+                failure = e
+            if ans is not None and ans.status not in RETRY_STATUSES:
+                return ans
+            delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            asked = _retry_after(ans.headers) if ans is not None else None
+            if asked is not None:
+                delay = asked
+            remaining = deadline - time.monotonic()
+            if attempt > o.retries or delay > remaining:
+                if ans is not None:
+                    return self._give_up(ans, what, attempt, asked, remaining)
+                assert failure is not None
+                raise RegistryError(
+                    f"{method} {url}: {_describe(failure, o.timeout)} (after {attempt} attempt"
+                    f"{'s' if attempt > 1 else ''})",
+                    hint="check that the registry is reachable (--timeout sets the per-request limit)",
+                ) from None
+            log.debug(
+                "%s %s: attempt %d failed (%s); retrying in %.2fs",
+                method,
+                url,
+                attempt,
+                ans.status if ans is not None else type(failure).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _give_up(
+        self, ans: _Answer, what: str, attempts: int, asked: float | None, remaining: float
+    ) -> _Answer:
+        """The last retryable answer: 429 -> RateLimitedError; a 5xx goes to the caller's mapping."""
+        if ans.status != 429:
+            return ans
+        limits = [
+            f"{h}: {ans.headers[h]}" for h in ("ratelimit-limit", "ratelimit-remaining") if h in ans.headers
+        ]
+        detail = f" ({', '.join(limits)})" if limits else ""
+        wait = ""
+        if asked is not None and asked > remaining:
+            wait = f"; it asked to wait {asked:.0f}s, past the retry budget"
+        raise RateLimitedError(
+            f"{what}: {urllib.parse.urlsplit(ans.url).netloc} is rate-limiting us (HTTP 429) after "
+            f"{attempts} attempt{'s' if attempts > 1 else ''}{detail}{wait}",
+            hint="wait and retry; on Docker Hub, logging in raises the pull limit",
+        )
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        host: _Host | None,
+        max_bytes: int,
+        want_body: bool,
+        what: str,
+    ) -> _Answer:
+        """One request, following redirects by hand; reads the body when asked (capped)."""
+        current = url
+        registry_netloc = f"{urllib.parse.urlsplit(url).scheme}://{host.dial}" if host is not None else None
+        for _ in range(_MAX_REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(current)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            client = self._client(parts.scheme, parts.netloc)
+            # Only the registry's own origin gets our auth flow: credentials never follow a redirect away.
+            auth = host.auth if host is not None and origin == registry_netloc else None
+            request = client.build_request(method, current, headers=headers, content=content)
+            response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+            try:
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECTS and location:
+                    nxt = urllib.parse.urljoin(current, location)
+                    nparts = urllib.parse.urlsplit(nxt)
+                    if parts.scheme == "https" and nparts.scheme != "https":
+                        raise RegistryError(
+                            f"{what}: refusing redirect from {origin} to {nparts.scheme}://{nparts.netloc}: "
+                            "https must not be downgraded"
+                        )
+                    if nparts.netloc != parts.netloc:
+                        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                    if response.status_code == 303:
+                        method, content = "GET", None
+                    log.debug("%s %s -> %s %s", method, current, response.status_code, nxt)
+                    current = nxt
+                    continue
+                if response.status_code >= 400:
+                    body = await _read_capped(response, _ERROR_BODY_CAP, what, truncate=True)
+                elif want_body:
+                    body = await _read_capped(response, max_bytes, what)
+                else:
+                    # Drain what little there is (nothing for HEAD, one byte for a ranged GET): closing an
+                    # unread response makes httpcore drop the connection instead of keeping it alive.
+                    await _read_capped(response, _ERROR_BODY_CAP, what, truncate=True)
+                    body = b""
+                log.debug("%s %s -> %s", method, current, response.status_code)
+                return _Answer(response.status_code, response.headers, body, current)
+            finally:
+                await response.aclose()
+        raise RegistryError(f"{what}: more than {_MAX_REDIRECTS} redirects from {url}")
+
+    # -- errors -------------------------------------------------------------------------------------
+    def _raise_for(self, ans: _Answer, ref: Reference, what: str) -> NoReturn:
+        message, codes = _registry_message(ans.body)
+        host = urllib.parse.urlsplit(ans.url).netloc
+        said = f": {message}" if message else ""
+        if ans.status == 404 or codes & _NOT_FOUND_CODES:
+            raise NotFoundError(f"{what} not found in {ref.name} (HTTP {ans.status}{said})")
+        if ans.status in (401, 403) or codes & _AUTH_CODES:
+            hint = None
+            if ans.status == 401:
+                hint = "log in with docker login, or pass --username with --password-stdin"
+            raise AuthError(
+                f"{what}: {host} refused access to {ref.repository} (HTTP {ans.status}{said})", hint=hint
+            )
+        if ans.status == 429:
+            raise RateLimitedError(f"{what}: {host} is rate-limiting us (HTTP 429{said})")
+        raise RegistryError(f"{what}: {host} answered HTTP {ans.status}{said}")
+
+
+async def _read_capped(response: httpx.Response, cap: int, what: str, *, truncate: bool = False) -> bytes:
+    """Read at most *cap* bytes; over it is a :class:`SizeLimitError` (or cut short when ``truncate``)."""
+    declared = response.headers.get("content-length")
+    expected: int | None = int(declared) if declared and declared.isdigit() else None
+    if expected is not None and expected > cap and not truncate:
+        raise SizeLimitError(
+            f"{what} is {expected} bytes, over the {cap}-byte cap",
+            hint="raise --max-bytes if this content is legitimately that large",
+        )
+    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        # Decoded bytes: the cap counts what we hold in memory, so a gzip bomb stops at the cap too.
+        async for chunk in response.aiter_bytes():
+            got += len(chunk)
+            if got > cap:
+                if truncate:
+                    chunks.append(chunk[: cap - (got - len(chunk))])
+                    break
+                raise SizeLimitError(f"{what} is over the {cap}-byte cap (stopped reading at {got} bytes)")
+            chunks.append(chunk)
+    except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+        if truncate:
+            return b"".join(chunks)
+        raise IntegrityError(f"{what} was cut short after {got} bytes: {_describe(e, 0)}") from None
+    if not truncate and not encoded and expected is not None and got < expected:
+        raise IntegrityError(f"{what} was cut short: got {got} of {expected} bytes")
+    return b"".join(chunks)

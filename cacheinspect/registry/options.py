@@ -1,0 +1,59 @@
+"""Knobs of the registry client, one dataclass so the CLI maps flags onto it one to one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+from ..source import DEFAULT_MAX_BYTES
+
+__all__ = ["DEFAULT_CERTS_DIR", "RegistryOptions"]
+
+#: Where docker looks for per-registry CA bundles (``/etc/docker/certs.d/HOST[:PORT]/*.crt``).
+DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    """How to reach and authenticate against registries.
+
+    ``password`` is excluded from ``repr`` so an options object can be logged or shown in a traceback.
+    """
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    #: Skip TLS certificate verification (docker's ``insecure-registries``, oras ``--insecure``).
+    insecure: bool = False
+    #: Speak plain HTTP to the registry (oras ``--plain-http``); loopback registries fall back on their own.
+    plain_http: bool = False
+    #: Extra CA bundle trusted for every host, on top of the system store.
+    ca_file: Path | None = None
+    #: Requests in flight per host (regclient/crane use 3-4; a cache check is many tiny HEADs).
+    concurrency: int = 8
+    #: Seconds for connect / read / write / pool wait of one request.
+    timeout: float = 30.0
+    #: Retries after the first attempt on connect errors, timeouts, 429 and 5xx.
+    retries: int = 4
+    #: Total seconds one logical request may spend across all its attempts and back-off sleeps.
+    retry_budget: float = 60.0
+    #: Directory holding ``config.json``; ``None`` means ``$DOCKER_CONFIG`` or ``~/.docker``.
+    docker_config: Path | None = None
+    #: Cap for manifests and blobs read into memory.
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: docker's per-registry CA directory (overridable for tests).
+    certs_dir: Path = DEFAULT_CERTS_DIR
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        if (self.username is None) != (self.password is None):
+            raise UsageError("--username and --password-stdin go together")
+
+    def docker_config_dir(self) -> Path:
+        """``docker_config``, else ``$DOCKER_CONFIG``, else ``~/.docker`` (read at call time, like docker)."""
+        if self.docker_config is not None:
+            return self.docker_config
+        env = os.environ.get("DOCKER_CONFIG")
+        return Path(env) if env else Path.home() / ".docker"
