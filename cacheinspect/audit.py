@@ -186,6 +186,11 @@ async def audit_ref(
     image: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> AuditResult:
+    """Load *target*, validate it like BuildKit's importer, HEAD its blobs and apply *policy*.
+
+    A missing ref or one that is not a cache is a finding (the gate ran and failed); credential and
+    network failures raise (the gate could not run), so CI sees exit 3/5 rather than a false "fail".
+    """
     try:
         cache = await load_target(target, options, image=image)
     except NotFoundError as e:

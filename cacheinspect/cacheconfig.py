@@ -110,6 +110,8 @@ class CacheLayer(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class CacheConfig(msgspec.Struct, omit_defaults=True, gc=False):
+    """The whole config: chain nodes (``layers``) and cache keys (``records``) linking into them."""
+
     layers: list[CacheLayer] | None = None
     records: list[CacheRecord] | None = None
 

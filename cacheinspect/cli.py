@@ -17,7 +17,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from . import __version__
+from ._version import __version__
 from .audit import SCHEMA_AUDIT, AuditPolicy, audit_ref, blob_findings, parse_duration
 from .diff import diff_report
 from .errors import EXIT_FINDINGS, CacheInspectError, UsageError

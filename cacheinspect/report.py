@@ -76,11 +76,15 @@ def inspect_report(g: CacheGraph, extra_findings: list[Finding] | None = None) -
     for cl in c.config.layers or []:
         nodes_per_blob[cl.blob] = nodes_per_blob.get(cl.blob, 0) + 1
     step_by_blob: dict[str, str] = {}
+    # Inline caches have no per-blob annotations: a layer was created when the result it tops was.
+    created_by_top: dict[str, str] = {}
     for r in g.records:
-        if r.step:
-            for res in r.results:
-                if res.top:
+        for res in r.results:
+            if res.top:
+                if r.step:
                     step_by_blob.setdefault(res.top, r.step)
+                if res.created_at:
+                    created_by_top.setdefault(res.top, res.created_at)
     findings = [*g.findings, *(extra_findings or [])]
     return {
         "schema": SCHEMA_INSPECT,
@@ -98,7 +102,7 @@ def inspect_report(g: CacheGraph, extra_findings: list[Finding] | None = None) -
                 "media_type": b.media_type,
                 "size": b.size,
                 "diff_id": b.diff_id,
-                "created_at": b.created_at,
+                "created_at": b.created_at or created_by_top.get(b.digest),
                 "descriptors": b.descriptors,
                 "nodes": nodes_per_blob.get(b.digest, 0),
                 "step": step_by_blob.get(b.digest) or c.labels.get(b.digest),

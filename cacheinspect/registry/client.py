@@ -42,8 +42,8 @@ from typing import NoReturn
 
 import httpx
 
-from .. import __version__
 from .. import digest as digestmod
+from .._version import __version__
 from ..errors import (
     AuthError,
     IntegrityError,
