@@ -4,13 +4,18 @@ Records are matched by *identity* (digest plus the identities of their inputs, r
 :mod:`cacheinspect.graph`), never by array position or blob: two builds of the same steps produce the
 same keys but different blob digests, because layers are rebuilt with new timestamps.
 
-Divergence reads B as the cache a second host produced after importing A. A record of B is *bad*
-when A has no record with its identity (its key changed) or when A has the key but no layer for it
-while B has one (B had to run it). Bad records none of whose non-root parents are bad are the
-divergence points, reported earliest first with a cause; the bad records below each are its
-downstream. Roots are never entries of their own: a changed content-checksum root is reported on the
-COPY/ADD step that reads it (``context-changed``), changed image roots on the first step on that base
-(``base-image-changed``).
+Matching follows BuildKit's cache-hit semantics, not plain identity: a record of B *matches* a record
+of A with the same digest when, for every input, some alternative of B's (alternatives are OR) has the
+same selector and a parent that matches one of A's alternatives; roots match by digest.
+
+Divergence reads B as the cache a second host produced after importing A, and asks what B had to
+*run*: every record whose key A lacks (its key changed), plus every record A knows only as a key
+(no layer) that B either exported a layer for or needed as the input of something it ran. Those runs
+start somewhere: a changed key whose parents all match (``context-changed`` when a content-checksum
+root under it differs, ``base-image-changed`` when the image-source roots differ,
+``definition-changed`` otherwise), or a keys-only record none of whose parents ran
+(``results-missing``). Each origin is reported once, earliest first, with the runs below it as its
+downstream. Roots are never entries of their own.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .digest import short
-from .graph import CacheGraph, Record
+from .graph import CacheGraph, Link, Record
 from .report import summary
 
-__all__ = ["SCHEMA_DIFF", "Cause", "Divergence", "diff_report", "divergences"]
+__all__ = ["SCHEMA_DIFF", "Cause", "Divergence", "diff_report", "divergences", "match_records"]
 
 SCHEMA_DIFF = "cacheinspect.diff/v1"
 
@@ -47,22 +52,40 @@ def _label(r: Record) -> str:
     return r.step or f"record {short(r.digest)}"
 
 
-def _input_keys(g: CacheGraph, r: Record, i: int) -> set[tuple[str, str]]:
-    return {(lk.selector, g.records[lk.link].identity) for lk in r.inputs[i]} if i < len(r.inputs) else set()
+def match_records(a: CacheGraph, b: CacheGraph) -> list[set[int]]:
+    """For each record of B, the records of A it would hit (BuildKit's semantics; see the module doc)."""
+    a_by_digest: dict[str, list[Record]] = {}
+    for x in a.records:
+        a_by_digest.setdefault(x.digest, []).append(x)
+    m: list[set[int]] = [set() for _ in b.records]
+    for i in b.order:
+        r = b.records[i]
+        cands = a_by_digest.get(r.digest, ())
+        if r.is_root:
+            m[i] = {x.index for x in cands if x.is_root}
+            continue
+        for x in cands:
+            if len(x.inputs) == len(r.inputs) and all(
+                _input_matches(r.inputs[k], x.inputs[k], m) for k in range(len(r.inputs))
+            ):
+                m[i].add(x.index)
+    return m
 
 
-def _classify(
-    a: CacheGraph, b: CacheGraph, r: Record, a_by_digest: dict[str, list[Record]]
-) -> tuple[Cause, str]:
-    twins = a_by_digest.get(r.digest, [])
+def _input_matches(b_alts: list[Link], a_alts: list[Link], m: list[set[int]]) -> bool:
+    return any(lb.selector == la.selector and la.link in m[lb.link] for lb in b_alts for la in a_alts)
+
+
+def _classify(a: CacheGraph, b: CacheGraph, r: Record, m: list[set[int]]) -> tuple[Cause, str]:
+    twins = [x for x in a.records if x.digest == r.digest and len(x.inputs) == len(r.inputs)]
     if not twins:
         # Same parents, new key: show what A had on the same parent, when there is such a step.
-        parents = {b.records[lk.link].identity for alts in r.inputs[:1] for lk in alts}
+        parents = {a_i for lk in (r.inputs[0] if r.inputs else []) for a_i in m[lk.link]}
         was = sorted(
             {
                 _label(x)
                 for x in a.records
-                if x.inputs and {a.records[lk.link].identity for lk in x.inputs[0]} & parents and x.step
+                if x.inputs and x.step and {lk.link for lk in x.inputs[0]} & parents
             }
         )
         hint = f"; A has instead: {', '.join(was)}" if was else ""
@@ -72,69 +95,76 @@ def _classify(
             f"or frontend changed{hint}",
         )
     best = max(
-        twins,
-        key=lambda t: sum(len(_input_keys(a, t, i) & _input_keys(b, r, i)) for i in range(len(r.inputs))),
+        twins, key=lambda t: sum(_input_matches(r.inputs[k], t.inputs[k], m) for k in range(len(r.inputs)))
     )
-    for i, alts in enumerate(r.inputs):
-        theirs = _input_keys(a, best, i)
-        new = [lk for lk in alts if (lk.selector, b.records[lk.link].identity) not in theirs]
-        if not new:
+    for k, alts in enumerate(r.inputs):
+        if _input_matches(alts, best.inputs[k], m):
             continue
-        if all(b.records[lk.link].is_root for lk in new):
-            roots_b = [b.records[lk.link] for lk in alts if b.records[lk.link].is_root]
-            old_roots = (
-                [a.records[lk.link] for lk in best.inputs[i] if a.records[lk.link].is_root]
-                if i < len(best.inputs)
-                else []
-            )
+        roots_b = [b.records[lk.link] for lk in alts if b.records[lk.link].is_root]
+        if roots_b and len(roots_b) == len(alts):
+            old_roots = [a.records[lk.link] for lk in best.inputs[k] if a.records[lk.link].is_root]
             a_txt = ", ".join(short(x.digest) for x in old_roots) or "none"
             b_txt = ", ".join(short(x.digest) for x in roots_b)
             if len(roots_b) >= 2:
                 return (
                     "base-image-changed",
-                    f"input {i} is an image source whose keys differ ({a_txt} in A, {b_txt} in B): the base image "
+                    f"input {k} is an image source whose keys differ ({a_txt} in A, {b_txt} in B): the base image "
                     "resolved to another image (a moved tag, another platform, or a new FROM)",
                 )
-            return "context-changed", f"input {i}: " + _CONTEXT_DETAIL.format(a=a_txt, b=b_txt)
+            return "context-changed", f"input {k}: " + _CONTEXT_DETAIL.format(a=a_txt, b=b_txt)
         return (
             "definition-changed",
-            f"input {i} links to records A does not have with this step: {', '.join(_label(b.records[lk.link]) for lk in new)}",
+            f"input {k} links to {', '.join(_label(b.records[lk.link]) for lk in alts)} with selectors or "
+            "parents A does not have for this step",
         )
     return "definition-changed", "the step's key matches but its inputs are linked differently"
 
 
-def divergences(a: CacheGraph, b: CacheGraph) -> list[Divergence]:
-    """Where B's build left A's cache, earliest first, each with the B steps that missed because of it."""
-    a_ids = a.by_identity
-    a_by_digest: dict[str, list[Record]] = {}
-    for x in a.records:
-        a_by_digest.setdefault(x.digest, []).append(x)
-    owner: dict[int, int] = {}  # bad B record -> index into out
-    out: list[Divergence] = []
-    for i in b.order:
-        r = b.records[i]
+def divergences(a: CacheGraph, b: CacheGraph, m: list[set[int]] | None = None) -> list[Divergence]:
+    """Where B's build left A's cache, earliest first, each with the B steps that ran because of it."""
+    if m is None:
+        m = match_records(a, b)
+    recs = b.records
+    a_has_layer = [bool(x.live_results) for x in a.records]
+    loadable = [any(a_has_layer[j] for j in m[i]) for i in range(len(recs))]
+    # What B had to run, children before parents: a run record needs each input, loaded when A has a
+    # layer for some alternative, else computed.
+    run = [False] * len(recs)
+    needed = [False] * len(recs)
+    for i in reversed(b.order):
+        r = recs[i]
         if r.is_root:
             continue
-        twin_idx = a_ids.get(r.identity)
-        if twin_idx is not None:
-            bad = bool(r.live_results) and not a.records[twin_idx].live_results
-        else:
-            bad = True
-        if not bad:
+        if not m[i] or (not loadable[i] and (bool(r.live_results) or needed[i])):
+            run[i] = True
+        if run[i]:
+            for alts in r.inputs:
+                if not any(loadable[lk.link] for lk in alts):
+                    for lk in alts:
+                        needed[lk.link] = True
+    owner: dict[int, int] = {}
+    out: list[Divergence] = []
+    for i in b.order:
+        if not run[i]:
             continue
-        owners = sorted({owner[lk.link] for alts in r.inputs for lk in alts if lk.link in owner})
-        if owners:
-            owner[i] = owners[0]
-            out[owners[0]].downstream.append(r)
+        r = recs[i]
+        parents = [lk.link for alts in r.inputs for lk in alts if not recs[lk.link].is_root]
+        if not m[i]:  # the key changed: downstream of a changed parent, or where the change enters
+            src = sorted({owner[p] for p in parents if not m[p] and p in owner})
+        else:  # keys-only in A: downstream of a keys-only parent that ran, or the first one
+            src = sorted({owner[p] for p in parents if m[p] and run[p] and p in owner})
+        if src:
+            owner[i] = src[0]
+            out[src[0]].downstream.append(r)
             continue
-        if twin_idx is not None:
+        if m[i]:
             cause: Cause = "results-missing"
             detail = (
                 "A has this step's key but no layer for it, so B had to run it: A was exported in mode=min "
                 "(builder stages become keys only) or its blob was dropped"
             )
         else:
-            cause, detail = _classify(a, b, r, a_by_digest)
+            cause, detail = _classify(a, b, r, m)
         owner[i] = len(out)
         out.append(Divergence(r, cause, detail))
     return out
@@ -155,22 +185,22 @@ def _stage_label(g: CacheGraph, r: Record) -> str:
     return "stage ?"
 
 
-def _results_only(x: CacheGraph, y: CacheGraph) -> list[dict[str, Any]]:
+def _results_only(x: CacheGraph, y: CacheGraph, x_to_y: list[set[int]]) -> list[dict[str, Any]]:
     """Records both caches know whose layers only *x* holds, with their stage in *x*."""
     out = []
     for i in x.order:
         r = x.records[i]
-        j = y.by_identity.get(r.identity)
-        if j is None or not r.live_results or y.records[j].live_results:
+        twins = x_to_y[i]
+        if not twins or not r.live_results or any(y.records[j].live_results for j in twins):
             continue
         out.append(
             {
                 "identity": r.identity,
                 "digest": r.digest,
-                "step": r.step or y.records[j].step,
+                "step": r.step or next((y.records[j].step for j in twins if y.records[j].step), None),
                 "stage": r.stage,
                 "stage_label": _stage_label(x, r),
-                "layers": [res.top for res in r.live_results],
+                "layers": [t for res in r.live_results if (t := res.top)],
             }
         )
     return out
@@ -200,10 +230,11 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
             )
     re_a = {x["a"] for x in recompressed}
     re_b = {x["b"] for x in recompressed}
-    ids_a, ids_b = set(a.by_identity), set(b.by_identity)
-    res_a = _results_only(a, b)
-    res_b = _results_only(b, a)
-    divs = divergences(a, b)
+    b_to_a = match_records(a, b)
+    a_to_b = match_records(b, a)
+    res_a = _results_only(a, b, a_to_b)
+    res_b = _results_only(b, a, b_to_a)
+    divs = divergences(a, b, b_to_a)
     hints: list[str] = []
     if res_b and a.mode in ("min", "inline"):
         hints.append(
@@ -219,9 +250,9 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
             "builder asking for one compression will not reuse the other's blob unless it converts."
         )
     records = {
-        "only_in_a": len(ids_a - ids_b),
-        "only_in_b": len(ids_b - ids_a),
-        "shared": len(ids_a & ids_b),
+        "only_in_a": sum(1 for s in a_to_b if not s),
+        "only_in_b": sum(1 for s in b_to_a if not s),
+        "shared": sum(1 for s in b_to_a if s),
         "results_only_in_a": res_a,
         "results_only_in_b": res_b,
     }
