@@ -43,7 +43,10 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION_RE.findall(t)
     if not t or "".join(n + u for n, u in parts) != t:
         raise UsageError(f"invalid duration {text!r}: use a number with s, m, h, d or w, e.g. 12h, 7d, 1d12h")
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+    try:
+        return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+    except OverflowError:
+        raise UsageError(f"duration {text!r} is too large") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +207,9 @@ async def audit_ref(
     g = build_graph(cache)
     findings = list(g.findings)
     if policy.check_blobs and cache.location != "file":
-        findings += await blob_findings(target, options, cache, progress)
+        try:
+            findings += await blob_findings(target, options, cache, progress)
+        except IntegrityError as e:  # e.g. a malformed digest in the manifest: report, go on with the rest
+            findings.append(Finding.of("malformed-content", e.message, subject=target))
     findings += policy_findings(g, policy, now)
     return AuditResult(target, findings, g, fail_on=policy.fail_on)

@@ -144,7 +144,7 @@ def decode_config(data: bytes, *, what: str = "cache config") -> CacheConfig:
             return _config_decoder.decode(data)
     except msgspec.ValidationError as e:
         raise MalformedContentError(f"{what} is not a BuildKit cache config: {e}") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise MalformedContentError(f"{what} is not JSON: {e}") from None
 
 
@@ -158,7 +158,7 @@ def decode_inline(value: str, *, what: str = "inline cache") -> list[CacheRecord
         return _records_decoder.decode(raw)
     except msgspec.ValidationError as e:
         raise MalformedContentError(f"{what} is not a list of BuildKit cache records: {e}") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise MalformedContentError(f"{what} is not JSON: {e}") from None
 
 

@@ -390,7 +390,7 @@ def audit(
     opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
     policy = AuditPolicy(
         check_blobs=check_blobs_,
-        max_age=parse_duration(max_age) if max_age else None,
+        max_age=parse_duration(max_age) if max_age is not None else None,
         expect_mode=expect_mode.value if expect_mode else None,
         require_platforms=tuple(require_platform or ()),
         min_layers=min_layers,

@@ -48,7 +48,9 @@ def verify(data: bytes, digest: str, *, what: str = "content") -> None:
         )
 
 
-def short(digest: str, n: int = 12) -> str:
-    """``sha256:0123456789ab`` style abbreviation for tables and messages."""
+def short(digest: str | None, n: int = 12) -> str:
+    """``sha256:0123456789ab`` style abbreviation for tables and messages ("-" for none)."""
+    if not digest:
+        return "-"
     alg, _, hexpart = digest.partition(":")
     return f"{alg}:{hexpart[:n]}" if hexpart else digest

@@ -43,6 +43,7 @@ CODES: dict[str, tuple[Severity, str]] = {
         "a config layer's blob is not listed in the manifest: BuildKit silently drops that result",
     ),
     "blob-missing": ("error", "a layer blob listed by the cache does not exist in the registry"),
+    "malformed-content": ("error", "content that should be a digest, manifest or config does not parse"),
     "not-a-cache": ("error", "the reference holds neither a cache config nor an image with inline cache"),
     "no-inline-cache": ("warning", "an image config carries no inline cache (moby.buildkit.cache.v0)"),
     "empty-cache": ("warning", "the cache config holds no records"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 
 from . import digest as digestmod
-from .errors import MalformedContentError, NotFoundError, SizeLimitError, UsageError
+from .errors import MalformedContentError, NotFoundError, ReferenceError_, SizeLimitError, UsageError
 from .oci import Descriptor, Manifest, decode
 from .source import DEFAULT_MAX_BYTES, Fetched, ProgressCallback, SourceKind
 
@@ -85,7 +85,12 @@ class LayoutSource:
 
     # -- Source ------------------------------------------------------------------------------------
     def _blob_path(self, digest: str) -> Path:
-        alg, hexpart = digestmod.parse(digest)
+        # Digests reaching here come from index.json or manifests (the user's own is checked in
+        # __init__): a malformed one is malformed content (exit 6), not a usage error.
+        try:
+            alg, hexpart = digestmod.parse(digest)
+        except ReferenceError_ as e:
+            raise MalformedContentError(f"{self.path}: {e.message}") from None
         return self.path / "blobs" / alg / hexpart
 
     def _read(self, digest: str, max_bytes: int, what: str) -> bytes:
@@ -137,5 +142,5 @@ def sniff_media_type(data: bytes) -> str:
     """The ``mediaType`` a JSON body declares about itself, or "" when it declares none."""
     try:
         return msgspec.json.decode(data, type=_Media).mediaType or ""
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         raise MalformedContentError("manifest is not a JSON object") from None

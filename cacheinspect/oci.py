@@ -121,5 +121,5 @@ def decode(data: bytes, typ: type[T], *, what: str) -> T:
         return msgspec.json.decode(data, type=typ)
     except msgspec.ValidationError as e:
         raise MalformedContentError(f"{what} is not valid: {e}") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise MalformedContentError(f"{what} is not JSON: {e}") from None

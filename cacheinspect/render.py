@@ -22,9 +22,17 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=False) + "\n"
 
 
+def _md_cell(v: Any) -> str:
+    """A markdown table cell: ``|`` would open a column and a newline would end the row."""
+    return str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
 def table(rows: list[list[Any]], headers: list[str], fmt: Format) -> str:
     if not rows:
         return "(none)\n"
+    if fmt == "markdown":
+        rows = [[_md_cell(c) for c in row] for row in rows]
+        headers = [_md_cell(h) for h in headers]
     tf = "github" if fmt == "markdown" else "simple"
     return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
 
@@ -232,6 +240,11 @@ def render_diff(report: dict[str, Any], fmt: Format) -> str:
 AuditFormat = Literal["table", "json", "markdown", "github"]
 
 
+def _gh_escape(text: str) -> str:
+    """Workflow-command data escaping: a raw newline would let content start its own ``::command``."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def render_audit(doc: dict[str, Any], fmt: AuditFormat) -> str:
     """One block per audited ref; ``github`` prints workflow-command annotations."""
     if fmt == "json":
@@ -241,20 +254,17 @@ def render_audit(doc: dict[str, Any], fmt: AuditFormat) -> str:
         for r in doc["results"]:
             for f in r["findings"]:
                 level = {"error": "error", "warning": "warning"}.get(f["severity"], "notice")
-                msg = (
-                    f"{r['ref']}: {f['message']}".replace("%", "%25")
-                    .replace("\r", "%0D")
-                    .replace("\n", "%0A")
-                )
+                msg = _gh_escape(f"{r['ref']}: {f['message']}")
                 title = f"cacheinspect {f['code']}".replace(",", "%2C").replace("::", "%3A%3A")
                 lines.append(f"::{level} title={title}::{msg}")
-            lines.append(f"cacheinspect audit: {r['ref']}: {'ok' if r['ok'] else 'FAILED'}")
+            lines.append(_gh_escape(f"cacheinspect audit: {r['ref']}: {'ok' if r['ok'] else 'FAILED'}"))
         return "\n".join(lines) + "\n"
     md = fmt == "markdown"
     out = []
     for r in doc["results"]:
         status = "ok" if r["ok"] else "FAILED"
-        out.append(f"{'### ' if md else ''}{r['ref']}: {status}\n")
+        ref = _md_cell(r["ref"]) if md else r["ref"].replace("\n", "\\n")
+        out.append(f"{'### ' if md else ''}{ref}: {status}\n")
         s = r.get("summary")
         if s:
             out.append(

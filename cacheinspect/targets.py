@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import msgspec
 
-from .errors import UsageError
+from .errors import MalformedContentError, UsageError
 from .layout import LayoutSource
 from .load import LoadedCache, load_cache, load_config_file
 from .reference import FileTarget, LayoutTarget, Reference, parse_target
@@ -23,6 +23,7 @@ __all__ = ["load_target", "open_source"]
 
 class _Sniff(msgspec.Struct):
     records: object | None = None
+    layers: object | None = None
     manifests: object | None = None
     config: object | None = None
     schemaVersion: int | None = None
@@ -56,10 +57,19 @@ async def load_target(target: str, options: RegistryOptions, *, image: str | Non
             raise UsageError("--image labels registry and layout caches, not a bare config file")
         try:
             sniff = msgspec.json.decode(t.path.read_bytes()[: 64 << 20], type=_Sniff)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            sniff = _Sniff()
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            sniff = _Sniff(records=True)  # let the decoder report exactly what is wrong
         except OSError as e:
             raise UsageError(f"cannot read {t.path}: {e.strerror}") from None
+        if (
+            sniff.records is None
+            and sniff.layers is None
+            and sniff.manifests is None
+            and sniff.config is None
+        ):
+            raise MalformedContentError(
+                f"{t.path} is not a BuildKit cache config: it has neither 'records' nor 'layers'"
+            )
         if sniff.records is None and (sniff.manifests is not None or sniff.config is not None):
             raise UsageError(
                 f"{t.path} is a manifest, not a cache config: point at the registry ref or the OCI layout "
