@@ -490,7 +490,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     by_identity: dict[str, int] = {}
     for i in order:
         by_identity.setdefault(records[i].identity, i)
-    if cache.labels:
+    if cache.labels or cache.node_labels:
         _label(records, cache)
 
     stage_members: dict[int, list[int]] = {}
@@ -655,13 +655,14 @@ def _identities(records: list[Record], order: list[int], layers: list[CacheLayer
 
 def _label(records: list[Record], cache: LoadedCache) -> None:
     """Step labels from image history, through each result's top blob (or its diffID)."""
-    labels, known = cache.labels, cache.blobs
+    labels, known, by_node = cache.labels, cache.blobs, cache.node_labels
     for r in records:
         for result in r.results:
             top = result.top
             if top is None:
                 continue
-            label = labels.get(top)
+            node = result.node if result.chain is None else (result.chain[-1] if result.chain else -1)
+            label = by_node.get(node) or labels.get(top)
             if label is None and top in known and known[top].diff_id:
                 label = labels.get(known[top].diff_id or "")
             if label:

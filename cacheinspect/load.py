@@ -109,8 +109,10 @@ class LoadedCache:
     layer_descriptors: int = 0
     platforms: list[str] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
-    #: Step labels by blob digest and by diffID (from image history).
+    #: Step labels by blob digest and by diffID (from image history; blobs at one position only).
     labels: dict[str, str] = field(default_factory=dict)
+    #: Step labels by config layer node (inline cache: node i is image layer i); preferred over ``labels``.
+    node_labels: dict[int, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -161,7 +163,14 @@ def image_labels(images: list[ImageInfo]) -> dict[str, str]:
     """blob digest / diffID -> step label, for every layer of the given images."""
     out: dict[str, str] = {}
     for img in images:
+        # A blob at several positions (the empty layer is the usual one) has several history entries:
+        # it cannot label a step by itself.
+        counts: dict[str, int] = {}
+        for d in img.layers:
+            counts[d.digest] = counts.get(d.digest, 0) + 1
         for i, d in enumerate(img.layers):
+            if counts[d.digest] > 1:
+                continue
             label = img.layer_labels[i] if i < len(img.layer_labels) else None
             if label:
                 out.setdefault(d.digest, label)
@@ -255,29 +264,44 @@ def _blob_infos(descs: list[Descriptor], diff_ids: list[str | None] | None = Non
 
 
 def merge_configs(parts: list[CacheConfig]) -> CacheConfig:
-    """Concatenate configs, offsetting layer and record indexes (one config per platform → one graph)."""
+    """Concatenate configs, offsetting layer and record indexes (one config per platform → one graph).
+
+    BuildKit parses each platform's config on its own, so an index that is out of range *within its
+    part* must stay out of range after merging (negative ones stay as they are, too-large ones are
+    pushed past the merged arrays) instead of landing in another platform's records.
+    """
     if len(parts) == 1:
         return parts[0]
+    n_layers = sum(len(p.layers or []) for p in parts)
+    n_records = sum(len(p.records or []) for p in parts)
+
+    def shift(v: int, size: int, offset: int, total: int) -> int:
+        return v + offset if 0 <= v < size else (v if v < 0 else total + v)
+
     layers: list[CacheLayer] = []
     records: list[CacheRecord] = []
     for p in parts:
         lo, ro = len(layers), len(records)
+        pl, pr = len(p.layers or []), len(p.records or [])
         for cl in p.layers or []:
             layers.append(
                 CacheLayer(
-                    blob=cl.blob,
-                    parent=cl.parent + lo if cl.parent >= 0 else cl.parent,
-                    annotations=cl.annotations,
+                    blob=cl.blob, parent=shift(cl.parent, pl, lo, n_layers), annotations=cl.annotations
                 )
             )
         for r in p.records or []:
-            res = [type(x)(layer=x.layer + lo, createdAt=x.created_at) for x in r.layers or []]
+            res = [
+                type(x)(layer=shift(x.layer, pl, lo, n_layers), createdAt=x.created_at)
+                for x in r.layers or []
+            ]
             chains = [
-                type(c)(layers=[i + lo for i in c.layers or []], createdAt=c.created_at)
+                type(c)(layers=[shift(i, pl, lo, n_layers) for i in c.layers or []], createdAt=c.created_at)
                 for c in r.chains or []
             ]
             inputs: list[list[CacheInput] | None] = [
-                [CacheInput(link=x.link + ro, selector=x.selector) for x in inp] if inp is not None else None
+                [CacheInput(link=shift(x.link, pr, ro, n_records), selector=x.selector) for x in inp]
+                if inp is not None
+                else None
                 for inp in r.inputs or []
             ]
             records.append(
@@ -388,7 +412,9 @@ async def _inline_cache(
     if skipped:
         findings.append(Finding.of("attestation-skipped", f"skipped {skipped} attestation manifest(s)"))
     images: list[ImageInfo] = []
+    cached: list[ImageInfo] = []  # the images whose inline cache is read: platforms and blobs come from these
     configs: list[CacheConfig] = []
+    node_labels: dict[int, str] = {}
     config_size = 0
     config_digest: str | None = None
     read = await asyncio.gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
@@ -404,7 +430,12 @@ async def _inline_cache(
             )
             continue
         records = decode_inline(cfg.inline_cache, what=f"inline cache of {info.platform}")
+        # config layer i is image layer i (from_inline), so labels go by position: the same blob
+        # (e.g. the empty layer) can sit at several positions with different history entries.
+        offset = sum(len(c.layers or []) for c in configs)
+        node_labels.update({offset + k: lab for k, lab in enumerate(info.layer_labels) if lab})
         configs.append(from_inline(records, [d.digest for d in info.layers]))
+        cached.append(info)
         config_size = max(config_size, info.config_size)
         config_digest = config_digest or info.config_digest
     if not configs:
@@ -413,9 +444,9 @@ async def _inline_cache(
             f"{'s' if len(images) > 1 else ''})",
             hint="build with --cache-to type=inline (or BUILDKIT_INLINE_CACHE=1), or point at a cache ref",
         )
-    descs = [d for img in images for d in img.layers]
+    descs = [d for img in cached for d in img.layers]
     diff_ids: list[str | None] = []
-    for img in images:
+    for img in cached:
         diff_ids += [img.diff_ids[k] if k < len(img.diff_ids) else None for k in range(len(img.layers))]
     return LoadedCache(
         ref=source.display,
@@ -426,13 +457,14 @@ async def _inline_cache(
         config=merge_configs(configs),
         manifest_digest=manifest_digest,
         manifest_size=len(manifest_bytes),
-        config_digest=config_digest if len(images) == 1 else None,
+        config_digest=config_digest if len(cached) == 1 else None,
         config_size=config_size,
         blobs=_blob_infos(descs, diff_ids),
         layer_descriptors=len(descs),
-        platforms=sorted({i.platform for i in images}),
+        platforms=sorted({i.platform for i in cached}),
         images=images,
         labels=image_labels(images),
+        node_labels=node_labels,
         findings=findings,
     )
 

@@ -162,3 +162,62 @@ def write_cache_layout(
     }
     (root / "index.json").write_text(json.dumps(index))
     return {"manifest_digest": mdig, "config_digest": cdig, "config_size": len(cdata), "layers": layer_descs}
+
+
+def write_image_layout(root: Path, images: list[dict[str, Any]]) -> None:
+    """An image index with one image per entry: ``{"platform": "linux/amd64", "layers": [blob digests],
+    "history": [created_by, ...] (one per layer), "inline": [records] or None}``."""
+    import base64
+
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entries = []
+    for img in images:
+        os_, arch = img["platform"].split("/")[:2]
+        cfg: dict[str, Any] = {
+            "os": os_,
+            "architecture": arch,
+            "rootfs": {"type": "layers", "diff_ids": [_d("diff-" + b) for b in img["layers"]]},
+            "history": [{"created_by": h} for h in img["history"]],
+        }
+        if img.get("inline") is not None:
+            cfg["moby.buildkit.cache.v0"] = base64.b64encode(json.dumps(img["inline"]).encode()).decode()
+        cdata = json.dumps(cfg).encode()
+        cdig = _put(blobs, cdata)
+        man = {
+            "schemaVersion": 2,
+            "mediaType": MT_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": cdig,
+                "size": len(cdata),
+            },
+            "layers": [{"mediaType": MT_LAYER, "digest": b, "size": 10} for b in img["layers"]],
+        }
+        mdata = json.dumps(man).encode()
+        entries.append(
+            {
+                "mediaType": MT_MANIFEST,
+                "digest": _put(blobs, mdata),
+                "size": len(mdata),
+                "platform": {"os": os_, "architecture": arch},
+            }
+        )
+    idata = json.dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": entries}).encode()
+    idig = _put(blobs, idata)
+    (root / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": MT_INDEX,
+                        "digest": idig,
+                        "size": len(idata),
+                        "annotations": {"org.opencontainers.image.ref.name": "latest"},
+                    }
+                ],
+            }
+        )
+    )

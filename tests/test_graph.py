@@ -331,3 +331,80 @@ def test_unknown_media_type_and_compression_variants(tmp_path: Path) -> None:
     assert f["compression-variants"].details["layers"] == {
         a["annotations"]["containerd.io/uncompressed"]: sorted([a["digest"], b["digest"]])
     }
+
+
+def _inline_records(n_layers: int, *, bad_link: bool = False) -> list[dict[str, Any]]:
+    recs: list[dict[str, Any]] = [{"digest": "sha256:" + "0" * 64}]
+    for k in range(n_layers):
+        recs.append({"digest": f"sha256:{k + 1:064x}", "layers": [{"layer": k}], "inputs": [[{"link": k}]]})
+    if bad_link:
+        recs[-1]["inputs"] = [[{"link": -1}]]
+    return recs
+
+
+def test_multiplatform_merge_keeps_out_of_range_links_invalid(tmp_path: Path) -> None:
+    from tests.synth import write_image_layout
+
+    blobs = ["sha256:" + c * 64 for c in "ab"]
+    write_image_layout(
+        tmp_path,
+        [
+            {
+                "platform": "linux/amd64",
+                "layers": blobs,
+                "history": ["COPY a /a", "COPY b /b"],
+                "inline": _inline_records(2),
+            },
+            {
+                "platform": "linux/arm64",
+                "layers": blobs,
+                "history": ["COPY a /a", "COPY b /b"],
+                "inline": _inline_records(2, bad_link=True),
+            },
+        ],
+    )
+    g = build_graph(load_layout(tmp_path))
+    bad = [f for f in g.findings if f.code == "invalid-record-link"]
+    assert len(bad) == 1
+    assert bad[0].details["link"] == -1
+
+
+def test_platforms_and_blobs_come_only_from_images_with_inline_cache(tmp_path: Path) -> None:
+    from tests.synth import write_image_layout
+
+    write_image_layout(
+        tmp_path,
+        [
+            {
+                "platform": "linux/amd64",
+                "layers": ["sha256:" + "a" * 64],
+                "history": ["COPY a /a"],
+                "inline": _inline_records(1),
+            },
+            {
+                "platform": "linux/arm64",
+                "layers": ["sha256:" + "c" * 64, "sha256:" + "d" * 64],
+                "history": ["x", "y"],
+                "inline": None,
+            },
+        ],
+    )
+    cache = load_layout(tmp_path)
+    assert cache.platforms == ["linux/amd64"]
+    assert set(cache.blobs) == {"sha256:" + "a" * 64}
+    assert "no-inline-cache" in codes(build_graph(cache))
+
+
+def test_labels_go_by_position_when_a_blob_repeats(tmp_path: Path) -> None:
+    from tests.synth import write_image_layout
+
+    empty = "sha256:" + "4" * 64
+    layers = ["sha256:" + "a" * 64, empty, "sha256:" + "b" * 64, empty]
+    history = ["COPY a /a", "WORKDIR /x", "COPY b /b", "RUN true"]
+    write_image_layout(
+        tmp_path,
+        [{"platform": "linux/amd64", "layers": layers, "history": history, "inline": _inline_records(4)}],
+    )
+    g = build_graph(load_layout(tmp_path))
+    steps = {r.results[0].node: r.step for r in g.records if r.results}
+    assert steps == dict(enumerate(history))
