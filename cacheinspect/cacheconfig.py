@@ -50,8 +50,11 @@ GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def _time(a: str | None, b: str | None) -> str | None:
-    t = a or b
-    return None if not t or t.startswith("0001-01-01T00:00:00") else t
+    """The first of the two spellings that holds a real time (Go's zero time means "unknown")."""
+    for t in (a, b):
+        if t and not t.startswith("0001-01-01T00:00:00"):
+            return t
+    return None
 
 
 class CacheResult(msgspec.Struct, omit_defaults=True, gc=False):

@@ -291,7 +291,9 @@ class _Findings:
         return self.items
 
 
-def _resolve_layers(layers: list[CacheLayer], missing: set[str], f: _Findings) -> tuple[bytearray, bytearray]:
+def _resolve_layers(
+    layers: list[CacheLayer], missing: set[str], f: _Findings, starts: set[int]
+) -> tuple[bytearray, bytearray, bytearray]:
     """Which chain nodes resolve (``ok``) and which stacks hold a blob absent from the manifest (``tainted``).
 
     Iterative with memoisation: each node is walked once, so deep or huge configs stay linear and a
@@ -302,7 +304,7 @@ def _resolve_layers(layers: list[CacheLayer], missing: set[str], f: _Findings) -
     ok = bytearray(n)
     tainted = bytearray(n)
     state = bytearray(n)  # 0 unseen, 1 on the current path, 2 resolved
-    for start in range(n):
+    for start in sorted(starts):
         if state[start] == 2:
             continue
         path: list[int] = []
@@ -340,7 +342,7 @@ def _resolve_layers(layers: list[CacheLayer], missing: set[str], f: _Findings) -
             ok[j] = good
             tainted[j] = bad_blob
             state[j] = 2
-    return ok, tainted
+    return ok, tainted, state  # state 2 = reached from a result
 
 
 def build_graph(cache: LoadedCache) -> CacheGraph:
@@ -373,16 +375,30 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     known = cache.blobs
     missing_blobs: set[str] = set()
     if cache.location != "file":
-        for cl in cfg_layers:
-            if cl.blob not in known and cl.blob not in missing_blobs:
-                missing_blobs.add(cl.blob)
-                f.add(
-                    "layer-blob-not-in-manifest",
-                    f"config layer blob {digestmod.short(cl.blob)} is not in the manifest: "
-                    "BuildKit drops every result using it",
-                    subject=cl.blob,
-                )
-    layer_ok, tainted = _resolve_layers(cfg_layers, missing_blobs, f)
+        missing_blobs = {cl.blob for cl in cfg_layers if cl.blob not in known}
+    # Like BuildKit's importer, only chain nodes some ``layers`` result reaches are followed and checked:
+    # a stray node with a bad parent is never read, so it breaks nothing.
+    n_layers = len(cfg_layers)
+    starts = {
+        res.layer for rr in cache.config.records or () for res in rr.layers or () if 0 <= res.layer < n_layers
+    }
+    layer_ok, tainted, reached = _resolve_layers(cfg_layers, missing_blobs, f, starts)
+    used: set[str] = set()
+    if missing_blobs:  # which missing blobs a result actually uses (only then is a result dropped)
+        chained = {
+            i
+            for rr in cache.config.records or ()
+            for ch in rr.chains or ()
+            for i in ch.layers or ()
+            if 0 <= i < n_layers
+        }
+        used = {cfg_layers[i].blob for i in range(n_layers) if reached[i] == 2 or i in chained}
+    for blob in sorted(missing_blobs & used):
+        f.add(
+            "layer-blob-not-in-manifest",
+            f"config layer blob {digestmod.short(blob)} is not in the manifest: BuildKit drops every result using it",
+            subject=blob,
+        )
     _blob_findings(cache, f)
 
     raw = cache.config.records or []
@@ -474,17 +490,19 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                     nxt.append(c)
         wave = nxt
     if len(order) < n:
-        for i in range(n):
-            if indeg[i] > 0:
-                f.add(
-                    "looping-record",
-                    f"record {i} ({digestmod.short(records[i].digest)}) depends on itself through its inputs",
-                    subject=str(i),
-                    record=i,
-                )
-                records[i].identity = (
-                    "loop:" + hashlib.sha256(f"{records[i].digest}#{i}".encode()).hexdigest()
-                )
+        stuck = [i for i in range(n) if indeg[i] > 0]
+        cyclic = _cycle_members(records, stuck)
+        behind = len(stuck) - len(cyclic)
+        for i in sorted(cyclic):
+            f.add(
+                "looping-record",
+                f"record {i} ({digestmod.short(records[i].digest)}) depends on itself through its inputs"
+                + (f" ({behind} more record(s) depend on the loop)" if behind else ""),
+                subject=str(i),
+                record=i,
+            )
+        for i in stuck:
+            records[i].identity = "loop:" + hashlib.sha256(f"{records[i].digest}#{i}".encode()).hexdigest()
 
     _identities(records, order, cfg_layers)
     by_identity: dict[str, int] = {}
@@ -508,7 +526,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
         for h in heads
     ]
 
-    mode, reason = _estimate_mode(cache, records, layer_ok)
+    mode, reason = _estimate_mode(cache, records, layer_ok, len(stages))
     if not raw:
         f.add("empty-cache", "the cache config holds no records")
     elif not any(r.live_results for r in records):
@@ -516,6 +534,29 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     if mode in ("min", "inline"):
         f.add("mode-min", f"looks like mode={mode}: {reason}")
     return CacheGraph(cache, records, f.done(), order, stages, mode, reason, by_identity)
+
+
+def _cycle_members(records: list[Record], stuck: list[int]) -> set[int]:
+    """Records on a cycle among those Kahn could not order (the rest only depend on a loop).
+
+    A record is on a cycle when it can reach itself through parents that are also stuck; the stuck set
+    is small (a broken cache), so a search per record is fine.
+    """
+    stuck_set = set(stuck)
+    out: set[int] = set()
+    for s in stuck:
+        seen: set[int] = set()
+        todo = [lk.link for alts in records[s].inputs for lk in alts if lk.link in stuck_set]
+        while todo:
+            x = todo.pop()
+            if x == s:
+                out.add(s)
+                break
+            if x in seen:
+                continue
+            seen.add(x)
+            todo.extend(lk.link for alts in records[x].inputs for lk in alts if lk.link in stuck_set)
+    return out
 
 
 def _clean_inputs(idx: int, rin: list[list[Link] | None], n: int, f: _Findings) -> list[list[Link]]:
@@ -670,7 +711,9 @@ def _label(records: list[Record], cache: LoadedCache) -> None:
                 break
 
 
-def _estimate_mode(cache: LoadedCache, records: list[Record], layer_ok: bytearray) -> tuple[Mode, str]:
+def _estimate_mode(
+    cache: LoadedCache, records: list[Record], layer_ok: bytearray, n_stages: int
+) -> tuple[Mode, str]:
     """min exports carry only the final image's stack; max gives every non-root step a result.
 
     Evidence, strongest first: inline cache is always min; non-root records without results mean min
@@ -689,6 +732,12 @@ def _estimate_mode(cache: LoadedCache, records: list[Record], layer_ok: bytearra
     has_child = {cl.parent for cl in layers}
     leaves = sum(1 for i in range(len(layers)) if layer_ok[i] and i not in has_child)
     per_platform = max(1, len(cache.platforms))
+    if leaves > per_platform and not cache.platforms and n_stages <= 1:
+        return (
+            "min-or-max",
+            f"{leaves} separate layer stacks in one stage: likely one per platform (a registry cache does not "
+            "record platforms), and min and max export the same for a one-stage build",
+        )
     if leaves > per_platform:
         return (
             "max",

@@ -245,6 +245,11 @@ def _is_index(media_type: str, m: Manifest) -> bool:
     return m.manifests is not None and m.config is None
 
 
+def _real_time(t: str | None) -> str | None:
+    """Go's zero time (``0001-01-01T00:00:00Z``) means "not set"."""
+    return None if not t or t.startswith("0001-01-01") else t
+
+
 def _blob_infos(descs: list[Descriptor], diff_ids: list[str | None] | None = None) -> dict[str, BlobInfo]:
     """Distinct blobs of a descriptor list; ``diff_ids`` (aligned with ``descs``) come from image configs."""
     out: dict[str, BlobInfo] = {}
@@ -257,7 +262,7 @@ def _blob_infos(descs: list[Descriptor], diff_ids: list[str | None] | None = Non
             media_type=d.mediaType,
             size=d.size,
             diff_id=ann.get(UNCOMPRESSED_ANNOTATION) or known_diff or (prev.diff_id if prev else None),
-            created_at=ann.get(CREATED_ANNOTATION) or (prev.created_at if prev else None),
+            created_at=_real_time(ann.get(CREATED_ANNOTATION)) or (prev.created_at if prev else None),
             descriptors=(prev.descriptors if prev else 0) + 1,
         )
     return out
@@ -485,7 +490,7 @@ def load_config_file(path: Path) -> LoadedCache:
             media_type=(a.mediaType if a and a.mediaType else (prev.media_type if prev else "")),
             size=a.size if a and a.size is not None else (prev.size if prev else None),
             diff_id=a.diffID if a and a.diffID else (prev.diff_id if prev else None),
-            created_at=a.createdAt if a and a.createdAt else (prev.created_at if prev else None),
+            created_at=_real_time(a.createdAt if a else None) or (prev.created_at if prev else None),
             descriptors=(prev.descriptors if prev else 0) + 1,
         )
     return LoadedCache(

@@ -177,7 +177,10 @@ def test_v08_inline_cache() -> None:
 def test_multiplatform_max_cache_has_a_stack_per_platform() -> None:
     raw = raw_cache("multiplatform-max")
     rep = inspect_json("multiplatform-max")
-    assert rep["summary"]["mode"] == "max"
+    # one stage built for two platforms: a registry cache does not say which stack is which platform,
+    # and a min export of this build would hold the same stacks, so the estimate must not claim max
+    assert rep["summary"]["stages"] == 1
+    assert rep["summary"]["mode"] == "min-or-max"
     parents = {lay.get("parent", 0) for lay in raw["config_layers"]}
     leaves = [i for i in range(len(raw["config_layers"])) if i not in parents]
     assert len(leaves) >= len(case("multiplatform-max")["platforms"])

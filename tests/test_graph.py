@@ -408,3 +408,45 @@ def test_labels_go_by_position_when_a_blob_repeats(tmp_path: Path) -> None:
     g = build_graph(load_layout(tmp_path))
     steps = {r.results[0].node: r.step for r in g.records if r.results}
     assert steps == dict(enumerate(history))
+
+
+def test_stray_layer_nodes_are_not_validated(tmp_path: Path) -> None:
+    # BuildKit follows only nodes a result reaches: a stray node with a bad parent breaks nothing.
+    cfg = _base_cfg()
+    cfg["layers"].append({"blob": "sha256:" + "e" * 64, "parent": 7})
+    g = graph_of(tmp_path, cfg, config_bytes=json.dumps(cfg).encode())
+    assert "invalid-layer-index" not in codes(g)
+    cfg["records"][2]["layers"] = [{"layer": 2}]  # now a result reaches it
+    g = graph_of(tmp_path / "reached", cfg, config_bytes=json.dumps(cfg).encode())
+    assert "invalid-layer-index" in codes(g)
+
+
+def test_only_records_on_the_loop_are_looping(tmp_path: Path) -> None:
+    cfg = {
+        "records": [
+            {"digest": "sha256:" + "0" * 64, "inputs": [[{"link": 0}]]},  # links to itself
+            {"digest": "sha256:" + "1" * 64, "inputs": [[{"link": 0}]]},  # depends on the loop
+            {"digest": "sha256:" + "2" * 64, "inputs": [[{"link": 1}]]},
+        ]
+    }
+    g = graph_of(tmp_path, cfg, config_bytes=json.dumps(cfg).encode())
+    loops = [f for f in g.findings if f.code == "looping-record"]
+    assert [f.subject for f in loops] == ["0"]
+    assert "2 more record(s) depend on the loop" in loops[0].message
+
+
+def test_go_zero_time_in_either_spelling_is_unknown(tmp_path: Path) -> None:
+    from cacheinspect.cacheconfig import CacheResult
+
+    assert CacheResult(createdAt="0001-01-01T00:00:00Z", createdat="2026-01-01T00:00:00Z").created_at == (
+        "2026-01-01T00:00:00Z"
+    )
+    cfg = {
+        "layers": [
+            {"blob": "sha256:" + "a" * 64, "parent": -1, "annotations": {"createdAt": "0001-01-01T00:00:00Z"}}
+        ],
+        "records": [{"digest": "sha256:" + "1" * 64}],
+    }
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cfg))
+    assert load_config_file(p).blobs["sha256:" + "a" * 64].created_at is None
