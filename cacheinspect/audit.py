@@ -85,9 +85,17 @@ class AuditResult:
         return out
 
 
+def _normalize_platform(p: str) -> list[str]:
+    """containerd's normalisation: arm64's default variant is v8, amd64's is v1."""
+    parts = p.lower().split("/")
+    if parts[1:] in (["arm64", "v8"], ["amd64", "v1"]):
+        parts = parts[:2]
+    return parts
+
+
 def _platform_matches(want: str, have: str) -> bool:
-    """``linux/arm64`` matches ``linux/arm64/v8``; a variant given in *want* must match exactly."""
-    w, h = want.split("/"), have.split("/")
+    """``linux/arm64`` matches ``linux/arm64/v8`` both ways; another variant given in *want* must match."""
+    w, h = _normalize_platform(want), _normalize_platform(have)
     return w == h[: len(w)]
 
 
@@ -112,8 +120,10 @@ def policy_findings(g: CacheGraph, p: AuditPolicy, now: datetime) -> list[Findin
             )
     if p.expect_mode is not None:
         mode = g.mode
-        bad = (p.expect_mode == "max" and mode in ("min", "inline", "empty")) or (
-            p.expect_mode == "min" and mode == "max"
+        bad = (
+            mode == "empty"
+            or (p.expect_mode == "max" and mode in ("min", "inline"))
+            or (p.expect_mode == "min" and mode == "max")
         )
         if bad:
             out.append(

@@ -72,8 +72,8 @@ async def load_target(target: str, options: RegistryOptions, *, image: str | Non
             )
         if sniff.records is None and (sniff.manifests is not None or sniff.config is not None):
             raise UsageError(
-                f"{t.path} is a manifest, not a cache config: point at the registry ref or the OCI layout "
-                "directory it came from"
+                f"{t.path} is a manifest or an image config, not a cache config: point at the registry ref "
+                "or the OCI layout directory it came from"
             )
         return load_config_file(t.path)
     async with open_source(target, options) as src:

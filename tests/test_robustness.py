@@ -102,3 +102,20 @@ def test_github_format_cannot_be_made_to_emit_a_command() -> None:
     }
     for line in render_audit(doc, "github").splitlines():
         assert line.startswith(("::error ", "cacheinspect audit: ")), line
+
+
+def test_platform_matching_knows_default_variants() -> None:
+    from cacheinspect.audit import _platform_matches
+
+    assert _platform_matches("linux/arm64", "linux/arm64/v8")
+    assert _platform_matches("linux/arm64/v8", "linux/arm64")
+    assert _platform_matches("linux/arm", "linux/arm/v7")
+    assert not _platform_matches("linux/arm/v6", "linux/arm/v7")
+    assert not _platform_matches("linux/amd64", "linux/arm64")
+
+
+def test_an_empty_cache_fails_any_expected_mode(tmp_path: Path) -> None:
+    f = tmp_path / "empty.json"
+    f.write_text('{"layers": [], "records": []}')
+    for mode in ("min", "max"):
+        assert cli("audit", str(f), "--expect-mode", mode, "-q").returncode == 1
