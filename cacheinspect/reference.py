@@ -47,11 +47,14 @@ _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"
 
 # distribution/reference regexp.go
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+# re.ASCII: \w is [A-Za-z0-9_], not every Unicode letter; callers use fullmatch: "$" also matches before a
+# trailing newline.
 _DOMAIN_RE = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::(?P<port>[0-9]+))?", re.ASCII
 )
-_PATH_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*", re.ASCII)
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_MAX_PORT = 65535
 _NAME_MAX = 255
 _OCI_LAYOUT_SCHEME = "oci-layout://"
 
@@ -131,7 +134,7 @@ Target = Reference | LayoutTarget | FileTarget
 
 
 def _check_tag(tag: str, original: str) -> None:
-    if not _TAG_RE.match(tag):
+    if not _TAG_RE.fullmatch(tag):
         raise ReferenceError_(
             f"invalid tag {tag!r} in {original!r}: "
             "tags are up to 128 of [A-Za-z0-9_.-], not starting with . or -"
@@ -177,8 +180,15 @@ def parse_reference(s: str) -> Reference:
     if not s:
         raise ReferenceError_(f"invalid reference {original!r}: missing repository name")
     registry, repo = _split_domain(s)
-    if registry != DOCKER_HUB and not _DOMAIN_RE.match(registry):
-        raise ReferenceError_(f"invalid registry host {registry!r} in {original!r}")
+    if registry != DOCKER_HUB:
+        m = _DOMAIN_RE.fullmatch(registry)
+        if m is None:
+            raise ReferenceError_(f"invalid registry host {registry!r} in {original!r}")
+        port = m["port"]
+        if port is not None and (len(port) > 5 or not 0 < int(port) <= _MAX_PORT):
+            raise ReferenceError_(
+                f"invalid registry host {registry!r} in {original!r}: port {port[:10]} is not in 1-{_MAX_PORT}"
+            )
     if registry.lower() in _HUB_ALIASES:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in repo:
@@ -186,9 +196,9 @@ def parse_reference(s: str) -> Reference:
     if not repo:
         raise ReferenceError_(f"invalid reference {original!r}: missing repository name after {registry!r}")
     for component in repo.split("/"):
-        if _PATH_COMPONENT_RE.match(component):
+        if _PATH_COMPONENT_RE.fullmatch(component):
             continue
-        if component and _PATH_COMPONENT_RE.match(component.lower()):
+        if component and _PATH_COMPONENT_RE.fullmatch(component.lower()):
             raise ReferenceError_(f"invalid reference {original!r}: repository name must be lowercase")
         raise ReferenceError_(
             f"invalid repository name {repo!r} in {original!r}: component {component!r} must be lowercase "

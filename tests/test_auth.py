@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cacheinspect.errors import AuthError
+from cacheinspect.errors import AuthError, RegistryError
 from cacheinspect.registry import Challenge, Credential, RegistryAuth, parse_www_authenticate, scopes_for_path
 
 pytestmark = pytest.mark.anyio
@@ -313,3 +313,33 @@ async def test_access_token_key_and_default_lifetime() -> None:
         r = await client.get("https://reg.test/v2/repo/manifests/a", auth=auth)
     assert r.status_code == 200
     assert len(fake.token_calls) == 2
+
+
+# -- regressions -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("token", ["ready\nmade", "r\u00e9ady", "ready made"])
+async def test_registry_token_that_cannot_be_a_header_is_refused_unquoted(token: str) -> None:
+    """A library caller's Credential is checked too: no LocalProtocolError / UnicodeEncodeError echoing it."""
+    fake = FakeRegistry()
+    client, auth = make(fake, Credential(registry_token=token, source="my-source"))
+    async with client:
+        with pytest.raises(AuthError, match="my-source: registrytoken is not a valid bearer token") as ei:
+            await client.get("https://reg.test/v2/repo/manifests/a", auth=auth)
+    assert "ready" not in str(ei.value)
+
+
+@pytest.mark.parametrize("realm", ["https://[zz/t", "https://auth.test:99999/t", "https://auth.test/t\nx"])
+async def test_unparseable_realm_is_a_registry_error(realm: str) -> None:
+    fake = FakeRegistry(realm=realm)
+    client, auth = make(fake)
+    async with client:
+        with pytest.raises(RegistryError, match="invalid realm"):
+            await client.get("https://reg.test/v2/repo/manifests/a", auth=auth)
+    assert fake.token_calls == []
+
+
+def test_token_repr_redacts() -> None:
+    from cacheinspect.registry.auth import _Token
+
+    token = _Token("Bearer s3cr3t-token", 100.0, 60.0)
+    assert "s3cr3t" not in repr(token) and "s3cr3t" not in str(token)
+    assert "redacted" in repr(token)

@@ -270,3 +270,88 @@ def test_lookup_is_cached(home: Path) -> None:
     s.get("ghcr.io")
     s.get("ghcr.io")
     assert (home / "count.asked").read_text().count("ghcr.io") == 1
+
+
+# -- regressions -------------------------------------------------------------------------------------------
+def test_explicit_flags_only_go_to_the_registry_they_are_for(home: Path) -> None:
+    """``diff A B -u alice --password-stdin`` sent alice's password to B too."""
+    write_config(home, {"auths": {"ghcr.io": {"auth": b64("cfg:cfgpass")}}})
+    opts = RegistryOptions(
+        username="alice", password=SECRET, credentials_for="a.example:5000", docker_config=home / ".docker"
+    )
+    s = store(home, opts)
+    mine = s.get("a.example:5000", "team/app")
+    assert mine is not None
+    assert (mine.username, mine.password) == ("alice", SECRET)
+    assert s.get("A.EXAMPLE:5000") is not None  # host names are case-insensitive
+    assert s.get("b.example:5000") is None  # unrelated and unconfigured: anonymous
+    other = s.get("ghcr.io")  # unrelated but configured: its own stored credentials
+    assert other is not None
+    assert (other.username, other.password) == ("cfg", "cfgpass")
+
+
+def test_explicit_flags_for_docker_hub_match_its_aliases(home: Path) -> None:
+    opts = RegistryOptions(username="u", password=SECRET, credentials_for="docker.io")
+    s = store(home, opts)
+    assert s.get("docker.io") is not None
+    assert s.get("index.docker.io") is not None
+    assert s.get("ghcr.io") is None
+
+
+@pytest.mark.parametrize("token", ["s3cr3t-registry-token\n", "s3cr3t-t\u00f8ken", "two words"])
+def test_stored_registry_token_must_be_a_bearer_token(home: Path, token: str) -> None:
+    """A newline or non-ASCII in registrytoken crashed building the header, echoing the token."""
+    write_config(home, {"auths": {"ghcr.io": {"registrytoken": token}}})
+    with pytest.raises(
+        AuthError, match=r"auths\['ghcr.io'\]: registrytoken is not a valid bearer token"
+    ) as ei:
+        store(home).get("ghcr.io")
+    assert "s3cr3t" not in str(ei.value) and "words" not in str(ei.value)
+    assert ei.value.exit_code == 3
+
+
+def test_stored_identity_token_must_be_printable_ascii(home: Path) -> None:
+    write_config(home, {"auths": {"ghcr.io": {"auth": b64("u:"), "identitytoken": "s3cr3t\nrefresh"}}})
+    with pytest.raises(AuthError, match="identitytoken is not a valid token") as ei:
+        store(home).get("ghcr.io")
+    assert "s3cr3t" not in str(ei.value)
+    fake_helper(home, "tok", 'printf \'{"Username":"<token>","Secret":"s3cr3t\\\\u2603"}\'')
+    write_config(home, {"credsStore": "tok"})
+    with pytest.raises(AuthError, match="docker-credential-tok: identitytoken is not a valid token") as ei:
+        store(home).get("ghcr.io")
+    assert "s3cr3t" not in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"auths": {"ghcr.io": {"auth": "\xff\xfe"}}}', "is not UTF-8 text"),
+        (b"[" * 100_000, "is not valid JSON"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "is not valid JSON"),
+    ],
+)
+def test_unreadable_config_json_is_a_usage_error(home: Path, content: bytes, fragment: str) -> None:
+    """A non-UTF-8 or absurdly nested config used to escape as UnicodeDecodeError / RecursionError."""
+    path = home / ".docker" / "config.json"
+    path.write_bytes(content)
+    with pytest.raises(UsageError) as ei:
+        store(home).get("ghcr.io")
+    assert str(path) in str(ei.value) and fragment in str(ei.value)
+    assert ei.value.exit_code == 2
+
+
+@pytest.mark.parametrize("key", ["docker.io", "index.docker.io", "https://index.docker.io/v1/"])
+def test_cred_helpers_for_docker_hub_are_asked_for_the_config_key(home: Path, key: str) -> None:
+    """docker/buildkit ask the helper about ``https://index.docker.io/v1/`` (what Docker Desktop stores),
+    whichever Hub alias names the helper in credHelpers."""
+    fake_helper(
+        home,
+        "hubhelper",
+        '[ "$url" = "https://index.docker.io/v1/" ] || { echo "credentials not found"; exit 1; }\n'
+        'echo \'{"Username":"hubuser","Secret":"hubsecret"}\'',
+    )
+    write_config(home, {"credHelpers": {key: "hubhelper"}})
+    c = store(home).get("docker.io", "library/ubuntu")
+    assert c is not None
+    assert (c.username, c.password) == ("hubuser", "hubsecret")
+    assert (home / "hubhelper.asked").read_text() == "https://index.docker.io/v1/\n"

@@ -48,6 +48,11 @@ def test_parse_reference(
     assert (r.registry, r.repository, r.tag, r.digest) == (registry, repository, tag, digest)
 
 
+def test_highest_port_and_ipv6_hosts_still_parse() -> None:
+    assert parse_reference("localhost:65535/foo").registry == "localhost:65535"
+    assert parse_reference("[::1]:5000/foo:bar").registry == "[::1]:5000"
+
+
 def test_docker_hub_has_three_names() -> None:
     r = parse_reference("ubuntu")
     assert r.registry == "docker.io"
@@ -76,6 +81,8 @@ def test_with_reference() -> None:
     assert r.with_reference("v2") == Reference("ghcr.io", "o/r", "v2", None)
     with pytest.raises(ReferenceError_):
         r.with_reference("sha256:nothex")
+    with pytest.raises(ReferenceError_, match="invalid tag"):
+        r.with_reference("v2\n")  # "$" matches before a trailing newline: fullmatch does not
 
 
 @pytest.mark.parametrize(
@@ -98,6 +105,17 @@ def test_with_reference() -> None:
         ("-bad.host/r", "invalid registry host"),
         ("o/r@" + D256 + "@" + D256, "more than one '@'"),
         ("a/" + "b" * 260, "longer than 255"),
+        # "$" matched before a trailing newline and \w was Unicode: these used to parse.
+        ("ghcr.io/team/app\n:cache", "invalid repository name"),
+        ("ghcr.io\n/team/app", "invalid registry host"),
+        ("ghcr.io/team/app:t\u00e4g", "invalid tag"),
+        ("ghcr.io/t\u00e9am/app", "invalid repository name"),
+        ("ghcr.io/team/app:\u0663", "invalid tag"),  # ARABIC-INDIC DIGIT THREE is \w without re.ASCII
+        ("r\u00e9g.example/team/app", "invalid registry host"),
+        # A port out of range used to pass and crash the client with OverflowError.
+        ("localhost:99999/foo", "port 99999 is not in 1-65535"),
+        ("registry.example:0/foo", "is not in 1-65535"),
+        ("localhost:" + "9" * 5000 + "/foo", "is not in 1-65535"),
     ],
 )
 def test_bad_references_say_what_is_wrong(text: str, fragment: str) -> None:

@@ -22,7 +22,14 @@ import oras.provider
 import pytest
 
 from cacheinspect import digest as digestmod
-from cacheinspect.errors import AuthError, DigestMismatchError, NotFoundError, RegistryError, SizeLimitError
+from cacheinspect.errors import (
+    AuthError,
+    DigestMismatchError,
+    NotFoundError,
+    RegistryError,
+    SizeLimitError,
+    UsageError,
+)
 from cacheinspect.oci import (
     ACCEPT_MANIFESTS,
     INDEX_TYPES,
@@ -32,6 +39,7 @@ from cacheinspect.oci import (
 )
 from cacheinspect.reference import Reference, parse_reference
 from cacheinspect.registry import RegistryClient, RegistryOptions, RegistrySource
+from tests.support.faultproxy import FAULT_TOKEN_PATH, FaultProxy
 from tests.support.layout import FIXTURES_DIR, TinyLayout, delete_blob, make_tiny_layout, push_layout
 from tests.support.registry import RunningRegistry
 
@@ -515,3 +523,63 @@ async def test_debug_logs_carry_no_secrets(
     assert "eyJ" not in caplog.text  # ...or any JWT (base64 of '{"')
     b64 = base64.b64encode(f"alice:{registry_token.password}".encode()).decode()
     assert b64 not in caplog.text
+
+
+# -- regressions ---------------------------------------------------------------------------------------
+async def test_explicit_credentials_only_go_to_their_registry(
+    registry_basic: RunningRegistry,
+    registry_plain: RunningRegistry,
+    fault_proxy: FaultProxy,
+    tiny: TinyLayout,
+    isolated_env: Path,
+) -> None:
+    """``diff A B -u alice --password-stdin``: B (here a registry whose same-origin token realm wants a
+    token) used to receive alice's Basic credentials with its token request."""
+    mine = push_tiny(registry_basic, tiny)
+    theirs = push_tiny(registry_plain, tiny)
+    theirs = parse_reference(f"{fault_proxy.host}/{theirs.repository}:cache")
+    fault_proxy.unauthorized(r"/manifests/", times=1)
+    options = opts(registry_basic, credentials_for=mine.registry)
+    async with RegistryClient(options) as c:
+        a = RegistrySource(mine, client=c)
+        b = RegistrySource(theirs, client=c)
+        assert (await a.fetch_manifest()).digest == tiny.cache_index
+        assert (await b.fetch_manifest()).digest == tiny.cache_index
+    token_requests = fault_proxy.seen(FAULT_TOKEN_PATH)
+    assert len(token_requests) == 1
+    assert token_requests[0].authorization is None
+    assert "account=" not in token_requests[0].query
+    assert all(r.authorization in (None, "Bearer fault-proxy-token") for r in fault_proxy.seen())
+
+
+async def test_registry_token_that_cannot_be_a_header_is_an_auth_error(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout, isolated_env: Path
+) -> None:
+    ref = push_tiny(registry_plain, tiny)
+    ref = parse_reference(f"{fault_proxy.host}/{ref.repository}:cache")
+    (isolated_env / "config.json").write_text(
+        json.dumps({"auths": {fault_proxy.host: {"registrytoken": "s3cr3t-registry-token\n"}}})
+    )
+    fault_proxy.unauthorized(r"/manifests/", times=1)
+    async with RegistryClient(RegistryOptions(retries=0)) as c:
+        with pytest.raises(AuthError, match="registrytoken is not a valid bearer token") as ei:
+            await c.fetch_manifest(ref)
+    assert "s3cr3t" not in ei.value.diagnostics()
+
+
+async def test_unusable_ca_files_are_usage_errors(tmp_path: Path, isolated_env: Path) -> None:
+    """A --ca-file that is not PEM, or a broken certs.d/HOST/*.crt, used to escape as ssl.SSLError."""
+    ref = parse_reference("registry.invalid:5000/team/app:cache")
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("this is not a certificate\n")
+    async with RegistryClient(RegistryOptions(ca_file=bad, retries=0)) as c:
+        with pytest.raises(UsageError, match=f"--ca-file {bad} holds no usable PEM certificate") as ei:
+            await c.fetch_manifest(ref)
+    assert ei.value.exit_code == 2
+    certs = tmp_path / "certs.d"
+    (certs / ref.registry).mkdir(parents=True)
+    broken = certs / ref.registry / "ca.crt"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    async with RegistryClient(RegistryOptions(certs_dir=certs, retries=0)) as c:
+        with pytest.raises(UsageError, match=f"CA certificate {broken}"):
+            await c.fetch_manifest(ref)

@@ -312,3 +312,197 @@ def test_is_loopback() -> None:
         assert is_loopback(host), host
     for host in ("ghcr.io", "10.0.0.1:5000", "localhost.example.com", "128.0.0.1"):
         assert not is_loopback(host), host
+
+
+# -- regressions: the auth flow and the connection pool ------------------------------------------------------
+async def test_same_origin_realm_with_one_connection_slot(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    """``--concurrency 1``: the unread 401 held the pool's only connection while the token request (same
+    origin, same pool) waited for it: PoolTimeout on every attempt."""
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.unauthorized(r"/manifests/", times=1)
+    async with RegistryClient(fast(concurrency=1, timeout=3.0, retries=0)) as c:
+        assert (await c.fetch_manifest(ref)).digest == tiny.cache_index
+        assert await c.fetch_blob(ref, tiny.cache_config) == tiny.blobs[tiny.cache_config]
+    assert len(fault_proxy.seen(FAULT_TOKEN_PATH)) == 1
+
+
+async def test_blobs_exist_first_contact_with_a_same_origin_realm(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    """Two workers both get a 401 on first contact and both wait for the one token fetch."""
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.unauthorized(r"/blobs/", times=2)
+    missing = "sha256:" + "2" * 64
+    async with RegistryClient(fast(concurrency=2, timeout=3.0, retries=0)) as c:
+        assert await c.blobs_exist(ref, [tiny.layer, missing]) == {tiny.layer: True, missing: False}
+    assert len(fault_proxy.seen(FAULT_TOKEN_PATH)) == 1
+
+
+# -- regressions: malformed answers are RegistryErrors, never raw exceptions ----------------------------------
+_DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "error", "fragment"),
+    [
+        (404, {}, _DEEP, "NotFoundError", "not found"),  # RecursionError in _registry_message
+        (500, {}, b'{"errors":' + _DEEP, "RegistryError", "HTTP 500"),
+        (200, {"Content-Encoding": "gzip"}, b"notgzip", "RegistryError", "does not decode"),
+        (307, {"Location": "ftp://127.0.0.1/x"}, b"", "RegistryError", "unusable location"),
+        (307, {"Location": "http://[bad/x"}, b"", "RegistryError", "unusable location"),
+        (307, {"Location": "http://127.0.0.1:99999/x"}, b"", "RegistryError", "unusable location"),
+        (401, {"WWW-Authenticate": 'Bearer realm="https://[zz/t"'}, b"", "RegistryError", "invalid realm"),
+        (
+            401,
+            {"WWW-Authenticate": 'Bearer realm="https://127.0.0.1:99999/t"'},
+            b"",
+            "RegistryError",
+            "invalid realm",
+        ),
+    ],
+)
+async def test_malformed_answers_are_registry_errors(
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    error: str,
+    fragment: str,
+    fault_proxy: FaultProxy,
+    registry_plain: RunningRegistry,
+    tiny: TinyLayout,
+) -> None:
+    import cacheinspect.errors as errors
+
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.respond(r"/manifests/", status, headers=headers, body=body)
+    async with RegistryClient(fast(retries=0)) as c:
+        with pytest.raises(errors.CacheInspectError) as ei:
+            await c.fetch_manifest(ref)
+    assert type(ei.value).__name__ == error
+    assert fragment in str(ei.value)
+
+
+def _token_challenge(proxy: FaultProxy, realm_path: str = "/tok") -> dict[str, str]:
+    return {"WWW-Authenticate": f'Bearer realm="{proxy.url}{realm_path}",service="svc"'}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"token":"good-token","expires_in":1e400}',  # inf
+        b'{"token":"good-token","expires_in":Infinity}',
+        b'{"token":"good-token","expires_in":NaN}',
+        b'{"token":"good-token","expires_in":' + b"9" * 400 + b"}",  # OverflowError converting to float
+    ],
+)
+async def test_absurd_token_lifetimes_are_clamped(
+    answer: bytes, fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.respond(r"/manifests/", 401, headers=_token_challenge(fault_proxy), times=1)
+    fault_proxy.respond(r"^/tok$", 200, body=answer)
+    async with RegistryClient(fast(retries=0)) as c:
+        assert (await c.fetch_manifest(ref)).digest == tiny.cache_index
+        [token] = c._hosts[ref.registry].auth._tokens.values()  # type: ignore[union-attr]
+    assert 0 < token.lifetime <= 24 * 3600
+    assert "good-token" not in repr(token)  # _Token redacts itself
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (b'{"token":"s3cr3t\\nline"}', "not a valid bearer token"),  # LocalProtocolError building the header
+        (b'{"token":"s3cr3t\\u2603"}', "not a valid bearer token"),  # UnicodeEncodeError
+        (b'{"token":"s3cr3t two"}', "not a valid bearer token"),
+        (_DEEP, "not JSON"),  # RecursionError
+    ],
+)
+async def test_unusable_token_answers_are_registry_errors_without_the_token(
+    answer: bytes, fragment: str, fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.respond(r"/manifests/", 401, headers=_token_challenge(fault_proxy), times=1)
+    fault_proxy.respond(r"^/tok$", 200, body=answer)
+    async with RegistryClient(fast(retries=0)) as c:
+        with pytest.raises(RegistryError, match=fragment) as ei:
+            await c.fetch_manifest(ref)
+    assert "s3cr3t" not in ei.value.diagnostics()
+
+
+async def test_realm_query_is_kept(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    """httpx's ``Request(url, params=...)`` replaced the realm's own query (``?tenant=abc``)."""
+    import urllib.parse
+
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.respond(
+        r"/manifests/", 401, headers=_token_challenge(fault_proxy, "/tok?tenant=abc"), times=1
+    )
+    fault_proxy.respond(r"^/tok$", 200, body=b'{"token":"t"}')
+    async with RegistryClient(fast(retries=0)) as c:
+        assert (await c.fetch_manifest(ref)).digest == tiny.cache_index
+    [req] = fault_proxy.seen(r"^/tok$")
+    assert urllib.parse.parse_qs(req.query) == {
+        "tenant": ["abc"],
+        "service": ["svc"],
+        "scope": [f"repository:{ref.repository}:pull"],
+    }
+
+
+async def test_refresh_token_post_is_never_redirected_to_another_host(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout, tmp_path: Path
+) -> None:
+    """The OAuth2 POST carries the refresh token in its body: a 307 elsewhere used to replay it there."""
+    import json
+
+    ref = through(fault_proxy, registry_plain, tiny)
+    (tmp_path / "docker-config" / "config.json").write_text(
+        json.dumps({"auths": {fault_proxy.host: {"identitytoken": "REFRESH-TOKEN-SECRET"}}})
+    )
+    fault_proxy.respond(r"/manifests/", 401, headers=_token_challenge(fault_proxy), times=1)
+    fault_proxy.respond(
+        r"^/tok$", 307, method="POST", headers={"Location": f"{fault_proxy.other_url}/steal"}, body=b""
+    )
+    async with RegistryClient(fast(retries=0)) as c:
+        with pytest.raises(AuthError, match="redirected a credential-bearing request to another host") as ei:
+            await c.fetch_manifest(ref)
+    assert "REFRESH-TOKEN-SECRET" not in ei.value.diagnostics()
+    assert fault_proxy.seen(listener="other") == []
+    assert [r.method for r in fault_proxy.seen(r"^/tok$")] == ["POST"]
+
+
+async def test_retry_budget_bounds_a_trickling_body(tiny: TinyLayout) -> None:
+    """A body arriving a byte at a time never trips the read timeout; the budget must still stop it.
+    (MockTransport: neither the registry nor the proxy can trickle.)"""
+    import asyncio
+
+    import httpx
+
+    async def trickle() -> Any:
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            yield b" "
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": "40"}, content=trickle())
+
+    ref = parse_reference("127.0.0.1:1/mock/repo:t")
+    started = time.monotonic()
+    async with _mock_client(handler, timeout=2.0, retries=4, retry_budget=1.0) as c:
+        with pytest.raises(RegistryError, match=r"within the 1s retry budget"):
+            await c.fetch_manifest(ref)
+    assert time.monotonic() - started < 2.5
+
+
+async def test_absurd_retry_after_is_reported_as_a_number(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    ref = through(fault_proxy, registry_plain, tiny)
+    fault_proxy.throttle(r"/manifests/", times=None, retry_after="9" * 400)
+    async with RegistryClient(fast()) as c:
+        with pytest.raises(RateLimitedError, match=r"asked to wait 31536000s") as ei:
+            await c.fetch_manifest(ref)
+    assert "inf" not in str(ei.value)

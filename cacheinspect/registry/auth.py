@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..errors import AuthError, RegistryError
-from .credentials import Credential
+from .credentials import Credential, is_bearer_token
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
+    "MAX_TOKEN_LIFETIME",
     "OAUTH_CLIENT_ID",
     "Challenge",
     "RegistryAuth",
@@ -48,11 +49,13 @@ log = logging.getLogger("cacheinspect.registry")
 
 #: token.md: "expires_in ... If omitted, a default of 60 seconds should be assumed".
 DEFAULT_TOKEN_LIFETIME = 60.0
+#: Longer lifetimes are capped (and ``1e400`` or ``Infinity`` stop being numbers we cannot add to).
+MAX_TOKEN_LIFETIME = 24 * 3600.0
 #: oauth.md requires a client_id on refresh-token grants.
 OAUTH_CLIENT_ID = "cacheinspect"
 
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
 # /v2/<name>/(manifests|blobs|tags|referrers)/<ref>: greedy so a repository component named "blobs" works.
 _PATH_RE = re.compile(r"^/v2/(?P<name>.+)/(?:manifests|blobs|tags|referrers)/[^/]*$")
 
@@ -197,6 +200,9 @@ class _Token:
     expires_at: float
     lifetime: float
 
+    def __repr__(self) -> str:
+        return f"_Token(header=<redacted>, expires_at={self.expires_at!r}, lifetime={self.lifetime!r})"
+
     def fresh(self, now: float) -> bool:
         # Refresh a little before expiry (a fifth of the lifetime, at most 30 s) so a token never
         # expires between being attached and the registry checking it.
@@ -211,7 +217,9 @@ class RegistryAuth(httpx.Auth):
     """Authentication state for one registry host; one instance is shared by all its requests."""
 
     requires_request_body = False
-    requires_response_body = False
+    #: The 401 is read (and its connection released) before a token is fetched: with a same-origin realm
+    #: the token request needs a connection from the same pool. (``async_auth_flow`` does it itself.)
+    requires_response_body = True
 
     def __init__(
         self,
@@ -252,6 +260,12 @@ class RegistryAuth(httpx.Auth):
         challenge = _pick(parse_www_authenticate(response.headers.get_list("www-authenticate")))
         if challenge is None:
             return
+        # Release the connection before fetching a token: a same-origin realm shares this pool. (httpx
+        # reads it before the retry anyway; a 401 announcing a huge body is not worth a retry.)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and len(declared) > 7:
+            return
+        await response.aread()
         self._challenge = challenge
         header = await self._header(challenge, scopes | set(challenge.scopes), repository, stale=sent)
         if header is None:
@@ -273,6 +287,8 @@ class RegistryAuth(httpx.Auth):
             return None
         if cred is not None and cred.registry_token:
             # docker config "registrytoken": a ready-made bearer token for the registry itself.
+            if not is_bearer_token(cred.registry_token):
+                raise AuthError(f"{cred.source or 'credentials'}: registrytoken is not a valid bearer token")
             header = f"Bearer {cred.registry_token}"
             return None if header == stale else header
         realm = challenge.realm
@@ -291,7 +307,15 @@ class RegistryAuth(httpx.Auth):
 
     def _check_realm(self, realm: str) -> None:
         """Credentials go to the realm: never over plain HTTP unless the registry itself is plain loopback."""
-        url = urllib.parse.urlsplit(realm)
+        try:
+            url = urllib.parse.urlsplit(realm)
+            port = url.port  # ValueError when not a number or out of range
+            httpx.URL(realm)
+        except (ValueError, httpx.InvalidURL):
+            port = 0
+        if port == 0 or any(c.isspace() or not c.isprintable() for c in realm):
+            shown = realm[:200].encode("ascii", "backslashreplace").decode()
+            raise RegistryError(f"{self.registry} sent a Bearer challenge with an invalid realm {shown!r}")
         if url.scheme == "https" and url.hostname:
             return
         if url.scheme == "http" and url.hostname and self.allow_plain_http_realm:
@@ -327,7 +351,9 @@ class RegistryAuth(httpx.Auth):
         if cred is not None and cred.username and cred.password:
             params.append(("account", cred.username))
             headers["Authorization"] = _basic(cred.username, cred.password)
-        request = httpx.Request("GET", realm, params=params, headers=headers)
+        # Merge, not replace: a realm may carry its own query (httpx's params= would drop it).
+        url = httpx.URL(realm).copy_merge_params(params)
+        request = httpx.Request("GET", url, headers=headers)
         return self._token_from(await self._token_send(request), realm, scopes, cred)
 
     async def _token_send(self, request: httpx.Request) -> httpx.Response:
@@ -349,17 +375,28 @@ class RegistryAuth(httpx.Auth):
             raise RegistryError(f"token service {realm} answered HTTP {response.status_code} for {what}")
         try:
             body = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, huge ints, nesting too deep
             raise RegistryError(f"token service {realm} answered something that is not JSON") from None
         if not isinstance(body, dict):
             raise RegistryError(f"token service {realm} answered JSON that is not an object")
         token = body.get("token") or body.get("access_token")
         if not isinstance(token, str) or not token:
             raise RegistryError(f"token service {realm} answered without a token")
-        lifetime = body.get("expires_in")
-        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
-            lifetime = DEFAULT_TOKEN_LIFETIME
-        return _Token(f"Bearer {token}", self._clock() + float(lifetime), float(lifetime))
+        if not is_bearer_token(token):  # never quote it: it is a secret even when malformed
+            raise RegistryError(f"token service {realm} answered a token that is not a valid bearer token")
+        lifetime = _lifetime(body.get("expires_in"))
+        return _Token(f"Bearer {token}", self._clock() + lifetime, lifetime)
+
+
+def _lifetime(value: object) -> float:
+    """``expires_in`` in seconds: the default when absent or nonsense, at most MAX_TOKEN_LIFETIME."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DEFAULT_TOKEN_LIFETIME
+    if isinstance(value, int):  # compare before converting: float(10**400) overflows
+        return float(min(value, MAX_TOKEN_LIFETIME)) if value > 0 else DEFAULT_TOKEN_LIFETIME
+    if not value > 0:  # also NaN
+        return DEFAULT_TOKEN_LIFETIME
+    return min(value, MAX_TOKEN_LIFETIME)  # inf included
 
 
 def _pick(challenges: list[Challenge]) -> Challenge | None:

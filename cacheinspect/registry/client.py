@@ -9,11 +9,14 @@ What it does and why (distribution-spec ``spec.md`` "Pull", REGISTRY-CLIENT.md):
   certificate verification on loopback: a TLS registry with an unknown CA is an error with a hint.
 * **Retries.** Connect errors, timeouts, 429 and 5xx (500/502/503/504) are retried with exponential
   back-off and jitter, honouring ``Retry-After`` (seconds or HTTP-date), at most ``retries`` times and
-  never past ``retry_budget`` seconds in total. A 429 that outlives them becomes
+  never past ``retry_budget`` seconds in total (each attempt is cut off when the budget runs out, so a
+  body trickling in under the read timeout stops too). A 429 that outlives them becomes
   :class:`RateLimitedError` quoting Docker Hub's ``ratelimit-limit`` / ``ratelimit-remaining``.
 * **Redirects** (307 to object storage) are followed by hand: ``Authorization`` only ever goes to the
   registry host itself (our auth flow is only attached there; explicit headers are dropped on a host
-  change) and an https→http hop is refused (go-containerregistry ``transport`` does the same).
+  change) and an https→http hop is refused (go-containerregistry ``transport`` does the same). A request
+  with a body (the OAuth2 refresh-token POST) is never redirected to another host, and only http(s)
+  locations with a valid port are followed.
 * **Bodies.** Streamed with a cap: a ``Content-Length`` over the cap is refused before reading, and the
   count is checked while streaming. A body shorter than announced is an :class:`IntegrityError`.
   Everything fetched by digest is verified with :func:`cacheinspect.digest.verify` (sha256, sha512);
@@ -28,6 +31,7 @@ What it does and why (distribution-spec ``spec.md`` "Pull", REGISTRY-CLIENT.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import json
@@ -38,6 +42,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
 import httpx
@@ -72,10 +77,20 @@ _MAX_REDIRECTS = 10
 _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 10.0
 _ERROR_BODY_CAP = 64 * 1024
+_RETRY_AFTER_CAP = 365 * 24 * 3600.0
 _TOKEN_BODY_CAP = 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"})
 _AUTH_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
 _RETRYABLE_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: A malformed answer (bad Content-Encoding, unusable URL, header value, port out of range): not retried.
+_MALFORMED_EXC = (
+    httpx.DecodingError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+    ValueError,
+    OverflowError,
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -127,7 +142,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), _RETRY_AFTER_CAP)  # "9" * 400 is inf: say a number, not "infs"
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -139,7 +154,7 @@ def _registry_message(body: bytes) -> tuple[str, set[str]]:
     """spec.md "Error Codes": ``{"errors":[{"code","message","detail"}]}`` -> ("CODE: message", codes)."""
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, huge ints, deep nesting
         text = body[:200].decode(errors="replace").strip()
         return (text.splitlines()[0] if text else ""), set()
     codes: set[str] = set()
@@ -153,6 +168,34 @@ def _registry_message(body: bytes) -> tuple[str, set[str]]:
                 msg = str(e.get("message", ""))
                 parts.append(f"{code}: {msg}" if msg else code)
     return "; ".join(parts), codes
+
+
+def _redirect_target(current: str, location: str, what: str) -> tuple[str, urllib.parse.SplitResult]:
+    """Resolve a ``Location`` against *current*; only http(s) URLs with a host and a valid port qualify."""
+    try:
+        nxt = urllib.parse.urljoin(current, location)
+        nparts = urllib.parse.urlsplit(nxt)
+        port = nparts.port  # ValueError when out of range or not a number
+    except ValueError:
+        nxt, nparts, port = "", urllib.parse.urlsplit(""), None
+    if nparts.scheme not in ("http", "https") or not nparts.hostname or port == 0:
+        shown = location[:200].encode("ascii", "backslashreplace").decode()
+        raise RegistryError(f"{what}: the registry redirected to an unusable location {shown!r}")
+    return nxt, nparts
+
+
+def _invalid_answer(exc: BaseException, method: str, url: str, what: str) -> RegistryError:
+    """Map what httpx (or the URL/number parsers under it) raises on a malformed answer or request."""
+    if isinstance(exc, httpx.DecodingError):
+        detail = "its body does not decode as its Content-Encoding says"
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        detail = "it points at an invalid or unsupported URL"
+    elif isinstance(exc, httpx.LocalProtocolError | UnicodeError):
+        # Never quote these: h11 / the codec put the offending header value (a token) in the message.
+        detail = "the request could not be built (invalid header value)"
+    else:
+        detail = f"malformed answer ({type(exc).__name__})"
+    return RegistryError(f"{what}: {method} {url}: {detail}")
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -326,14 +369,14 @@ class RegistryClient:
             return False
         ctx = httpx.create_ssl_context()
         if self.options.ca_file is not None:
-            ctx.load_verify_locations(cafile=str(self.options.ca_file))
+            _load_ca(ctx, self.options.ca_file, "--ca-file")
         certs = self.options.certs_dir / netloc
         try:
             extra = sorted(certs.glob("*.crt")) if certs.is_dir() else []
         except OSError:
             extra = []
         for crt in extra:  # docker: every *.crt in certs.d/HOST is a CA to trust for HOST
-            ctx.load_verify_locations(cafile=str(crt))
+            _load_ca(ctx, crt, "CA certificate")
         return ctx
 
     def _client(self, scheme: str, netloc: str) -> httpx.AsyncClient:
@@ -341,9 +384,11 @@ class RegistryClient:
         client = self._clients.get(key)
         if client is None:
             o = self.options
-            # Exactly one connection per slot: token fetches use the realm's own client, and every idle
-            # connection costs httpcore a readability poll on each request it dispatches.
-            limits = httpx.Limits(max_connections=o.concurrency, max_keepalive_connections=o.concurrency)
+            # One connection per slot plus one: a token fetch from a same-origin realm shares this pool
+            # while the requests waiting for it hold their slots (the auth flow reads and releases its
+            # 401 first, the spare keeps that from being the only guarantee). The semaphore, not the
+            # pool, bounds requests in flight; every idle connection costs httpcore a readability poll.
+            limits = httpx.Limits(max_connections=o.concurrency + 1, max_keepalive_connections=o.concurrency)
             client = httpx.AsyncClient(
                 verify=self._ssl(netloc) if scheme == "https" else True,
                 timeout=httpx.Timeout(o.timeout),
@@ -439,28 +484,43 @@ class RegistryClient:
         what: str,
     ) -> _Answer:
         o = self.options
-        deadline = time.monotonic() + o.retry_budget
+        # The budget starts when the first attempt gets its slot (waiting for one is not this request's
+        # time) and bounds every attempt too, so a body trickling in under the read timeout still stops.
+        deadline: float | None = None
         attempt = 0
         while True:
             attempt += 1
             failure: BaseException | None = None
             ans: _Answer | None = None
             try:
-                if host is not None:
-                    async with host.semaphore:
-                        ans = await self._attempt(
-                            method, url, headers, content, host, max_bytes, want_body, what
-                        )
-                else:
-                    ans = await self._attempt(method, url, headers, content, None, max_bytes, want_body, what)
+                async with host.semaphore if host is not None else contextlib.nullcontext():
+                    if deadline is None:
+                        deadline = time.monotonic() + o.retry_budget
+                    limit = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+                    try:
+                        async with limit:
+                            ans = await self._attempt(
+                                method, url, headers, content, host, max_bytes, want_body, what
+                            )
+                    except TimeoutError:
+                        if not limit.expired():
+                            raise
+                        raise RegistryError(
+                            f"{method} {url}: no complete answer within the {o.retry_budget:g}s retry budget "
+                            f"(attempt {attempt})",
+                            hint="check that the registry is reachable (--timeout sets the per-request limit)",
+                        ) from None
             except _RETRYABLE_EXC as e:
                 failure = e
+            except _MALFORMED_EXC as e:
+                raise _invalid_answer(e, method, url, what) from None
             if ans is not None and ans.status not in RETRY_STATUSES:
                 return ans
             delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             asked = _retry_after(ans.headers) if ans is not None else None
             if asked is not None:
                 delay = asked
+            assert deadline is not None
             remaining = deadline - time.monotonic()
             if attempt > o.retries or delay > remaining:
                 if ans is not None:
@@ -525,14 +585,20 @@ class RegistryClient:
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
-                    nxt = urllib.parse.urljoin(current, location)
-                    nparts = urllib.parse.urlsplit(nxt)
+                    nxt, nparts = _redirect_target(current, location, what)
                     if parts.scheme == "https" and nparts.scheme != "https":
                         raise RegistryError(
                             f"{what}: refusing redirect from {origin} to {nparts.scheme}://{nparts.netloc}: "
                             "https must not be downgraded"
                         )
                     if nparts.netloc != parts.netloc:
+                        if content is not None:
+                            # Only token requests carry a body, and theirs holds a refresh token (oauth.md
+                            # POST): it must never be replayed to a host the user did not choose.
+                            raise AuthError(
+                                "token service redirected a credential-bearing request to another host",
+                                hint=f"{origin} redirected the token request to {nparts.scheme}://{nparts.netloc}",
+                            )
                         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                     if response.status_code == 303:
                         method, content = "GET", None
@@ -571,6 +637,17 @@ class RegistryClient:
         if ans.status == 429:
             raise RateLimitedError(f"{what}: {host} is rate-limiting us (HTTP 429{said})")
         raise RegistryError(f"{what}: {host} answered HTTP {ans.status}{said}")
+
+
+def _load_ca(ctx: ssl.SSLContext, path: Path, what: str) -> None:
+    try:
+        ctx.load_verify_locations(cafile=str(path))
+    except ssl.SSLError:
+        raise UsageError(
+            f"{what} {path} holds no usable PEM certificate", hint="pass a PEM-encoded CA certificate"
+        ) from None
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror or type(e).__name__}") from None
 
 
 async def _read_capped(response: httpx.Response, cap: int, what: str, *, truncate: bool = False) -> bytes:

@@ -26,6 +26,7 @@ import binascii
 import json
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,13 +37,16 @@ from ..errors import AuthError, UsageError
 from ..reference import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY
 from .options import RegistryOptions
 
-__all__ = ["IDENTITY_TOKEN_USERNAME", "Credential", "CredentialStore", "run_helper"]
+__all__ = ["IDENTITY_TOKEN_USERNAME", "Credential", "CredentialStore", "is_bearer_token", "run_helper"]
 
 log = logging.getLogger("cacheinspect.registry")
 
 #: docker-credential-helpers' marker: the secret is an identity token, not a password.
 IDENTITY_TOKEN_USERNAME = "<token>"
 _HELPER_TIMEOUT = 30.0
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
+_VISIBLE_ASCII_RE = re.compile(r"[\x21-\x7e]+", re.ASCII)
+_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io"})
 #: Every name Docker Hub credentials are stored under, the one docker login writes first.
 _HUB_KEYS = (
     DOCKER_HUB_CONFIG_KEY,
@@ -91,6 +95,12 @@ def _hostname(key: str) -> str:
     return key.split("/", 1)[0]
 
 
+def _same_registry(a: str, b: str) -> bool:
+    """Host names compare case-insensitively; Docker Hub's aliases are one registry."""
+    a, b = a.strip().lower(), b.strip().lower()
+    return a == b or (a in _HUB_ALIASES and b in _HUB_ALIASES)
+
+
 def _candidate_keys(registry: str) -> list[str]:
     if registry == DOCKER_HUB:
         return list(_HUB_KEYS)
@@ -117,13 +127,28 @@ def _from_auths_entry(entry: Any, where: str) -> Credential | None:
     identity = entry.get("identitytoken")
     registry_token = entry.get("registrytoken")
     if isinstance(registry_token, str) and registry_token:
+        if not is_bearer_token(registry_token):  # it goes into a header verbatim; never quote it
+            raise AuthError(f"{where}: registrytoken is not a valid bearer token")
         return Credential(username=username, registry_token=registry_token, source=where)
     if isinstance(identity, str) and identity:
+        _check_identity_token(identity, where)
         # docker: an identity token replaces the password; the username stays for the token request.
         return Credential(username=username, identity_token=identity, source=where)
     if username is not None and password:
         return Credential(username=username, password=password, source=where)
     return None
+
+
+def is_bearer_token(token: str) -> bool:
+    """RFC 6750 §2.1 ``b64token`` (token68): what may follow ``Bearer `` in an Authorization header."""
+    return _TOKEN68_RE.fullmatch(token) is not None
+
+
+def _check_identity_token(token: str, source: str) -> None:
+    """An identity (OAuth2 refresh) token travels form-encoded, so any text is safe on the wire; but a
+    newline, a space or non-ASCII means a damaged config: say so instead of sending it."""
+    if _VISIBLE_ASCII_RE.fullmatch(token) is None:
+        raise AuthError(f"{source}: identitytoken is not a valid token")
 
 
 def run_helper(name: str, server_url: str, env: Mapping[str, str]) -> Credential | None:
@@ -169,6 +194,7 @@ def run_helper(name: str, server_url: str, env: Mapping[str, str]) -> Credential
     if not isinstance(secret, str) or not secret:
         return None
     if username == IDENTITY_TOKEN_USERNAME:
+        _check_identity_token(secret, source)
         return Credential(identity_token=secret, source=source)
     return Credential(
         username=username if isinstance(username, str) else None, password=secret, source=source
@@ -193,7 +219,11 @@ class CredentialStore:
     # -- sources, in order ---------------------------------------------------------------------------
     def _lookup(self, registry: str, repository: str) -> Credential | None:
         o = self._options
-        if o.username is not None and o.password is not None:
+        if (
+            o.username is not None
+            and o.password is not None
+            and (o.credentials_for is None or _same_registry(o.credentials_for, registry))
+        ):
             return Credential(username=o.username, password=o.password, source="--username/--password-stdin")
         found = self._from_docker_config(registry)
         if found is not None:
@@ -206,15 +236,19 @@ class CredentialStore:
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text") from None
         except OSError as e:
             raise UsageError(f"cannot read {path}: {e.strerror}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise UsageError(f"{path} is not valid JSON (line {e.lineno})") from None
+        except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+            raise UsageError(f"{path} is not valid JSON") from None
         if not isinstance(data, dict):
             raise UsageError(f"{path} is not a JSON object")
         return data
@@ -237,7 +271,10 @@ class CredentialStore:
             for k in keys:
                 name = helpers.get(k)
                 if isinstance(name, str) and name:
-                    found = run_helper(name, k, self._env)
+                    # Docker Hub: whichever alias names the helper, it is asked for the key docker login
+                    # (and Docker Desktop) store Hub credentials under, as docker/buildkit do.
+                    server = DOCKER_HUB_CONFIG_KEY if registry == DOCKER_HUB else k
+                    found = run_helper(name, server, self._env)
                     if found is not None:
                         return found
                     break

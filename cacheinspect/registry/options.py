@@ -40,6 +40,10 @@ class RegistryOptions:
     retry_budget: float = 60.0
     #: Directory holding ``config.json``; ``None`` means ``$DOCKER_CONFIG`` or ``~/.docker``.
     docker_config: Path | None = None
+    #: The registry (as :attr:`Reference.registry` spells it, e.g. ``docker.io``, ``127.0.0.1:5000``) that
+    #: ``username``/``password`` belong to; other registries use their stored credentials. ``None`` sends
+    #: them to every registry (a library caller talking to one registry).
+    credentials_for: str | None = None
     #: Cap for manifests and blobs read into memory.
     max_bytes: int = DEFAULT_MAX_BYTES
     #: docker's per-registry CA directory (overridable for tests).
@@ -48,6 +52,8 @@ class RegistryOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
+        if not self.retry_budget > 0:  # also refuses NaN
+            raise UsageError("the retry budget must be a positive number of seconds")
         if (self.username is None) != (self.password is None):
             raise UsageError("--username and --password-stdin go together")
 
