@@ -23,6 +23,7 @@ from .diff import diff_report
 from .errors import EXIT_FINDINGS, CacheInspectError, UsageError
 from .graph import CacheGraph, build_graph
 from .graphfmt import render_graph
+from .reference import Reference, parse_target
 from .registry.options import RegistryOptions
 from .render import render_audit, render_diff, render_inspect
 from .report import inspect_report
@@ -156,7 +157,13 @@ def _options(
     ca_file: Path | None,
     concurrency: int,
     timeout: float,
+    refs: list[str | None],
 ) -> RegistryOptions:
+    """Registry options from the shared flags.
+
+    ``--username``/``--password-stdin`` are bound to the registry of the first registry reference among
+    *refs*: a diff against another registry, or an ``--image`` on Docker Hub, must not receive them.
+    """
     password: str | None = None
     if password_stdin:
         if username is None:
@@ -166,7 +173,15 @@ def _options(
             raise UsageError("--password-stdin read an empty password")
     elif username is not None:
         raise UsageError("--username needs --password-stdin (passwords are never taken as arguments)")
+    credentials_for = None
+    if username is not None:
+        for r in refs:
+            t = parse_target(r) if r else None
+            if isinstance(t, Reference):
+                credentials_for = t.registry
+                break
     return RegistryOptions(
+        credentials_for=credentials_for,
         username=username,
         password=password,
         insecure=insecure,
@@ -239,7 +254,9 @@ def inspect(
     size against BuildKit's 1 MiB import cap. Findings are what BuildKit's importer would reject or
     silently drop. Exits 0 whatever the findings (use `audit` as a gate).
     """
-    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+    opts = _options(
+        username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [ref, image]
+    )
 
     async def go() -> str:
         cache = await load_target(ref, opts, image=image)
@@ -275,7 +292,9 @@ def graph(
 
     Render DOT with `dot -Tsvg`; paste Mermaid into any Markdown that renders it.
     """
-    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+    opts = _options(
+        username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [ref, image]
+    )
 
     async def go() -> CacheGraph:
         return build_graph(await load_target(ref, opts, image=image))
@@ -317,7 +336,16 @@ def diff(
     steps whose key left A's, with a cause (context-changed, base-image-changed, definition-changed,
     results-missing) and the steps downstream that missed because of it.
     """
-    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+    opts = _options(
+        username,
+        password_stdin,
+        insecure,
+        plain_http,
+        ca_file,
+        concurrency,
+        timeout,
+        [ref_a, ref_b, image_a, image_b],
+    )
 
     async def go() -> dict[str, object]:
         a, b = await asyncio.gather(
@@ -387,7 +415,9 @@ def audit(
     import os
     from datetime import UTC, datetime
 
-    opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout)
+    opts = _options(
+        username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [*refs, image]
+    )
     policy = AuditPolicy(
         check_blobs=check_blobs_,
         max_age=parse_duration(max_age) if max_age is not None else None,

@@ -16,19 +16,20 @@ __all__ = ["ALGORITHMS", "compute", "parse", "short", "verify"]
 #: Algorithms we can verify, with the hex length the OCI image spec registers for each.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
-_DIGEST_RE = re.compile(r"^(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)$")
+# fullmatch + ASCII: "$" would accept a trailing newline, and \w-like classes would accept Unicode.
+_DIGEST_RE = re.compile(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)", re.ASCII)
 
 
 def parse(digest: str) -> tuple[str, str]:
     """Split ``alg:hex`` and check it, raising a one-line :class:`ReferenceError_` when malformed."""
-    m = _DIGEST_RE.match(digest)
+    m = _DIGEST_RE.fullmatch(digest)
     if not m:
         raise ReferenceError_(f"malformed digest {digest!r}: expected 'sha256:<64 hex>'")
     alg, hexpart = m.group("alg"), m.group("hex")
     want = ALGORITHMS.get(alg)
     if want is None:
         raise ReferenceError_(f"unsupported digest algorithm {alg!r} in {digest!r} (sha256, sha512)")
-    if len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart):
+    if len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart, re.ASCII):
         raise ReferenceError_(f"malformed digest {digest!r}: {alg} takes {want} lowercase hex characters")
     return alg, hexpart
 

@@ -197,3 +197,50 @@ def test_missing_tag_and_repo_are_exit_4(
     p = run(["audit", f"{registry_plain.host}/{repo}:no-such-tag", "-f", "json", "-q"], registry_plain, cfg)
     assert p.returncode == 1
     assert json.loads(p.stdout)["results"][0]["findings"][0]["code"] == "not-a-cache"
+
+
+def test_explicit_credentials_go_only_to_the_first_refs_registry(
+    registry_basic: RunningRegistry,
+    registry_token: RunningRegistry,
+    push_fixture: PushFixture,
+    tmp_path: Path,
+) -> None:
+    """diff A B -u alice: alice's password for A's registry must never reach B's (review finding)."""
+    a_repo, a_tag, _ = push_fixture("crosshost-a", registry_basic)
+    b_repo, b_tag, _ = push_fixture("crosshost-b-mode", registry_token, repo="public/crosshost-b")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    # one CA bundle for both registries' certificates
+    bundle = tmp_path / "ca.pem"
+    assert registry_basic.ca_file and registry_token.ca_file
+    bundle.write_bytes(registry_basic.ca_file.read_bytes() + registry_token.ca_file.read_bytes())
+    before = len(registry_token.issuer.requests)
+    env = {**os.environ, "DOCKER_CONFIG": str(empty)}
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cacheinspect",
+            "diff",
+            f"{registry_basic.host}/{a_repo}:{a_tag}",
+            f"{registry_token.host}/{b_repo}:{b_tag}",
+            "-u",
+            str(registry_basic.username),
+            "--password-stdin",
+            "--ca-file",
+            str(bundle),
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=f"{registry_basic.password}\n",
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    seen = registry_token.issuer.requests[before:]
+    assert seen
+    assert all(r.user is None for r in seen), [r.user for r in seen]
+    assert json.loads(p.stdout)["divergences"][0]["cause"] == "context-changed"

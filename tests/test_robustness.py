@@ -119,3 +119,12 @@ def test_an_empty_cache_fails_any_expected_mode(tmp_path: Path) -> None:
     f.write_text('{"layers": [], "records": []}')
     for mode in ("min", "max"):
         assert cli("audit", str(f), "--expect-mode", mode, "-q").returncode == 1
+
+
+def test_digest_with_trailing_newline_is_rejected() -> None:
+    from cacheinspect.digest import parse
+    from cacheinspect.errors import ReferenceError_
+
+    assert parse("sha256:" + "a" * 64) == ("sha256", "a" * 64)
+    with pytest.raises(ReferenceError_):
+        parse("sha256:" + "a" * 64 + "\n")
