@@ -81,3 +81,21 @@ def fault_proxy_tls(registry_plain: RunningRegistry, tmp_path: Path) -> Iterator
     """Like ``fault_proxy`` but serving HTTPS (trust ``proxy.ca_file``): redirects to http are downgrades."""
     with start_fault_proxy(registry_plain, tls=True, workdir=tmp_path) as proxy:
         yield proxy
+
+
+# Shared by the registry client tests: asyncio for anyio, and no ambient credentials.
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No ambient docker/podman credentials: an empty DOCKER_CONFIG and no podman auth files."""
+    cfg = tmp_path / "docker-config"
+    cfg.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    return cfg

@@ -20,11 +20,6 @@ from cacheinspect.registry import Challenge, Credential, RegistryAuth, parse_www
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- parser ------------------------------------------------------------------------------------------
 def test_docker_hub_challenge() -> None:
     h = (

@@ -47,23 +47,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No ambient docker/podman credentials: an empty DOCKER_CONFIG and no podman auth files."""
-    cfg = tmp_path / "docker-config"
-    cfg.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    return cfg
-
-
-@pytest.fixture
 def tiny(tmp_path: Path) -> TinyLayout:
     return make_tiny_layout(tmp_path / "tiny", salt=secrets.token_hex(4))
 

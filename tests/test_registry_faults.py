@@ -29,18 +29,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TinyLayout:
-    cfg = tmp_path / "docker-config"
-    cfg.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+def tiny(tmp_path: Path, isolated_env: Path) -> TinyLayout:
     return make_tiny_layout(tmp_path / "tiny", salt=secrets.token_hex(4))
 
 
