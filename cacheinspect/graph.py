@@ -150,7 +150,6 @@ class Record:
         digest: str,
         inputs: list[list[Link]],
         results: list[Result] | None,
-        *,
         children: list[int] | None = None,
         raw: CacheRecord | None = None,
         layers: list[CacheLayer] | None = None,
@@ -347,7 +346,8 @@ def _resolve_layers(
 
 def build_graph(cache: LoadedCache) -> CacheGraph:
     """Validate *cache* like BuildKit's importer and build its record graph (pure, linear)."""
-    with paused_gc():
+    # ~300 bytes of config per record: the same threshold as decoding, in records
+    with paused_gc(len(cache.config.records or ()) * 300):
         return _build_graph(cache)
 
 
@@ -405,6 +405,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     n = len(raw)
     n_layers = len(cfg_layers)
     records: list[Record] = []
+    append_record = records.append
     children: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
     for idx, rr in enumerate(raw):
@@ -469,9 +470,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                     continue
                 dropped = bool(missing_blobs) and any(cfg_layers[li].blob in missing_blobs for li in idxs)
                 results.append(Result(cfg_layers, -1, idxs, ch.created_at, dropped=dropped))
-        records.append(
-            Record(idx, rr.digest, inputs, results, children=children[idx], raw=rr, layers=cfg_layers)
-        )
+        append_record(Record(idx, rr.digest, inputs, results, children[idx], rr, cfg_layers))
 
     # Topological order (Kahn), in waves, each wave sorted by index. What remains unordered sits on or
     # behind a loop. Sorting matters: the decoded objects lie in memory in index order, so walking a
@@ -724,13 +723,21 @@ def _estimate_mode(
         return "empty", "no records"
     if cache.kind == "inline":
         return "inline", "inline cache is always exported in mode=min"
-    keyonly = sum(1 for r in records if r.inputs and not r.has_results)
+    keyonly = sum(
+        1
+        for r in records
+        if r.inputs and r._results is None and not (r._raw and (r._raw.layers or r._raw.chains))
+    )
+    keyonly += sum(1 for r in records if r.inputs and r._results is not None and not r._results)
     if keyonly:
         return "min", f"{keyonly} non-root record(s) carry no result (mode=max gives every step a layer)"
     # Leaf stacks: stacks no other stack extends. min exports one image stack per platform.
     layers = cache.config.layers or []
-    has_child = {cl.parent for cl in layers}
-    leaves = sum(1 for i in range(len(layers)) if layer_ok[i] and i not in has_child)
+    is_parent = bytearray(len(layers) + 1)  # index -1 (no parent) lands on the spare last slot
+    for cl in layers:
+        if -1 <= cl.parent < len(layers):
+            is_parent[cl.parent] = 1
+    leaves = sum(1 for i, ok in enumerate(layer_ok) if ok and not is_parent[i])
     per_platform = max(1, len(cache.platforms))
     if leaves > per_platform and not cache.platforms and n_stages <= 1:
         return (
