@@ -234,10 +234,6 @@ class CacheGraph:
                     out.update(roots)
         return out
 
-    def result_blobs(self) -> set[str]:
-        """Blobs reachable from live results (what an importer can actually reuse)."""
-        return {b for r in self.records for res in r.live_results for b in res.blobs}
-
     def times(self) -> tuple[datetime | None, datetime | None]:
         """Oldest and newest createdAt among results and blob annotations."""
         stamps = {res.created_at for r in self.records for res in r.results if res.created_at}
@@ -723,12 +719,7 @@ def _estimate_mode(
         return "empty", "no records"
     if cache.kind == "inline":
         return "inline", "inline cache is always exported in mode=min"
-    keyonly = sum(
-        1
-        for r in records
-        if r.inputs and r._results is None and not (r._raw and (r._raw.layers or r._raw.chains))
-    )
-    keyonly += sum(1 for r in records if r.inputs and r._results is not None and not r._results)
+    keyonly = sum(1 for r in records if r.inputs and not r.has_results)
     if keyonly:
         return "min", f"{keyonly} non-root record(s) carry no result (mode=max gives every step a layer)"
     # Leaf stacks: stacks no other stack extends. min exports one image stack per platform.
