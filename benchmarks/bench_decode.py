@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cacheinspect.cacheconfig import decode_config
-from cacheinspect.graph import build_graph
-from cacheinspect.load import BlobInfo, LoadedCache
+from cacheinspect.cache.config import decode_config
+from cacheinspect.cache.graph import build_graph
+from cacheinspect.cache.load import BlobInfo, LoadedCache
 from tests.synth import encode_go, synth_config
 
 TITLE = "decode + validate + graph vs json.loads (synthetic mode=max configs)"

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from cacheinspect.reference import parse_reference
 from cacheinspect.registry import RegistryClient, RegistryOptions
+from cacheinspect.registry.reference import parse_reference
 from tests.support.registry import RunningRegistry, start_registry
 
 TITLE = "HEAD blob existence: cacheinspect blobs_exist vs a native HEAD ceiling (loopback docker-registry)"

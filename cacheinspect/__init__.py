@@ -9,36 +9,88 @@ The library is what the CLI runs; everything a script needs is importable from h
     report = inspect_report(build_graph(cache))      # the same dict as `inspect --format json`
 
 I/O lives in :func:`load_target`, :func:`audit_ref` and the sources; everything after loading is pure.
+
+Where things live (one subpackage per capability, data flowing one way)::
+
+    registry/   HTTP: references, credentials, auth, client, the registry Source      (I/O)
+    sources/    the Source protocol, OCI layout directories, what a CLI target names (I/O)
+    cache/      cache shapes, decoding, validation, graph, diff, audit, reports      (pure after load)
+    render/     formatters: report dict -> str                                       (pure)
+    cli/        the typer shell, one module per command group
+
+Names are resolved lazily (PEP 562), so ``import cacheinspect`` (and the CLI's ``--help``) does not pay
+for httpx, asyncio or msgspec until something uses them.
 """
 
 from __future__ import annotations
 
-from ._version import __version__
-from .audit import AuditPolicy, AuditResult, audit_ref, parse_duration, policy_findings
-from .cacheconfig import CacheConfig, decode_config, decode_inline
-from .diff import diff_report, divergences
-from .errors import (
-    AuthError,
-    CacheInspectError,
-    DigestMismatchError,
-    IntegrityError,
-    MalformedContentError,
-    NotFoundError,
-    RateLimitedError,
-    ReferenceError_,
-    RegistryError,
-    SizeLimitError,
-    UsageError,
-)
-from .findings import CODES, Finding
-from .graph import CacheGraph, Record, Result, build_graph
-from .layout import LayoutSource
-from .load import LoadedCache, load_cache, load_config_file
-from .reference import Reference, parse_reference, parse_target
-from .registry import RegistryOptions, RegistrySource
-from .report import inspect_report
-from .source import Source
-from .targets import load_target, open_source
+import importlib as _importlib
+import typing as _typing
+
+from cacheinspect._version import __version__
+
+if _typing.TYPE_CHECKING:
+    from cacheinspect.cache.audit import AuditPolicy, AuditResult, audit_ref, parse_duration, policy_findings
+    from cacheinspect.cache.config import CacheConfig, decode_config, decode_inline
+    from cacheinspect.cache.diff import diff_report, divergences
+    from cacheinspect.cache.findings import CODES, Finding
+    from cacheinspect.cache.graph import CacheGraph, Record, Result, build_graph
+    from cacheinspect.cache.load import LoadedCache, load_cache, load_config_file, load_target
+    from cacheinspect.cache.report import inspect_report
+    from cacheinspect.errors import (
+        AuthError,
+        CacheInspectError,
+        DigestMismatchError,
+        IntegrityError,
+        MalformedContentError,
+        NotFoundError,
+        RateLimitedError,
+        ReferenceError_,
+        RegistryError,
+        SizeLimitError,
+        UsageError,
+    )
+    from cacheinspect.registry.options import RegistryOptions
+    from cacheinspect.registry.reference import Reference, parse_reference
+    from cacheinspect.registry.source import RegistrySource
+    from cacheinspect.sources.base import Source
+    from cacheinspect.sources.layout import LayoutSource
+    from cacheinspect.sources.targets import open_source, parse_target
+
+#: public name -> the module that defines it
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(
+        ["AuditPolicy", "AuditResult", "audit_ref", "parse_duration", "policy_findings"], "cache.audit"
+    ),
+    **dict.fromkeys(["CacheConfig", "decode_config", "decode_inline"], "cache.config"),
+    **dict.fromkeys(["diff_report", "divergences"], "cache.diff"),
+    **dict.fromkeys(["CODES", "Finding"], "cache.findings"),
+    **dict.fromkeys(["CacheGraph", "Record", "Result", "build_graph"], "cache.graph"),
+    **dict.fromkeys(["LoadedCache", "load_cache", "load_config_file", "load_target"], "cache.load"),
+    "inspect_report": "cache.report",
+    **dict.fromkeys(
+        [
+            "AuthError",
+            "CacheInspectError",
+            "DigestMismatchError",
+            "IntegrityError",
+            "MalformedContentError",
+            "NotFoundError",
+            "RateLimitedError",
+            "ReferenceError_",
+            "RegistryError",
+            "SizeLimitError",
+            "UsageError",
+        ],
+        "errors",
+    ),
+    "RegistryOptions": "registry.options",
+    **dict.fromkeys(["Reference", "parse_reference"], "registry.reference"),
+    "RegistrySource": "registry.source",
+    "Source": "sources.base",
+    "LayoutSource": "sources.layout",
+    **dict.fromkeys(["open_source", "parse_target"], "sources.targets"),
+}
 
 __all__ = [
     "CODES",
@@ -83,3 +135,16 @@ __all__ = [
     "parse_target",
     "policy_findings",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'cacheinspect' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"cacheinspect.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

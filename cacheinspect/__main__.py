@@ -1,3 +1,3 @@
-from .cli import main
+from cacheinspect.cli import main
 
 main()

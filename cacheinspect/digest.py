@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .errors import DigestMismatchError, ReferenceError_
+from cacheinspect.errors import DigestMismatchError, ReferenceError_
 
 __all__ = ["ALGORITHMS", "compute", "parse", "short", "verify"]
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from .errors import MalformedContentError
+from cacheinspect.errors import MalformedContentError
 
 __all__ = [
     "ACCEPT_MANIFESTS",
@@ -27,6 +27,7 @@ __all__ = [
     "Manifest",
     "Platform",
     "decode",
+    "sniff_media_type",
 ]
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -123,3 +124,15 @@ def decode(data: bytes, typ: type[T], *, what: str) -> T:
         raise MalformedContentError(f"{what} is not valid: {e}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise MalformedContentError(f"{what} is not JSON: {e}") from None
+
+
+class _Media(msgspec.Struct):
+    mediaType: str | None = None
+
+
+def sniff_media_type(data: bytes) -> str:
+    """The ``mediaType`` a JSON body declares about itself, or "" when it declares none."""
+    try:
+        return msgspec.json.decode(data, type=_Media).mediaType or ""
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        raise MalformedContentError("manifest is not a JSON object") from None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cacheinspect import __version__
+from cacheinspect.cache.findings import CODES
 from cacheinspect.errors import (
     EXIT_AUTH,
     EXIT_FINDINGS,
@@ -17,7 +18,6 @@ from cacheinspect.errors import (
     EXIT_REGISTRY,
     EXIT_USAGE,
 )
-from cacheinspect.findings import CODES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

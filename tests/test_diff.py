@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cacheinspect.diff import diff_report
-from cacheinspect.graph import CacheGraph, build_graph
-from cacheinspect.load import load_config_file
+from cacheinspect.cache.diff import diff_report
+from cacheinspect.cache.graph import CacheGraph, build_graph
+from cacheinspect.cache.load import load_config_file
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -60,8 +60,8 @@ def test_reported_runs_equal_the_build_log(a: str, b: str) -> None:
     """B = the rebuild after an edit, from A's cache: every step the log shows as RAN is reported, once."""
     import asyncio
 
-    from cacheinspect.layout import LayoutSource
-    from cacheinspect.load import load_cache
+    from cacheinspect.cache.load import load_cache
+    from cacheinspect.sources.layout import LayoutSource
 
     ga = build_graph(asyncio.run(load_cache(LayoutSource(FIX / a))))
     gb = build_graph(asyncio.run(load_cache(LayoutSource(FIX / b))))
@@ -80,8 +80,8 @@ def test_reported_runs_equal_the_build_log(a: str, b: str) -> None:
 def test_a_cache_against_itself_has_no_difference(tmp_path: Path) -> None:
     import asyncio
 
-    from cacheinspect.layout import LayoutSource
-    from cacheinspect.load import load_cache
+    from cacheinspect.cache.load import load_cache
+    from cacheinspect.sources.layout import LayoutSource
 
     g = build_graph(asyncio.run(load_cache(LayoutSource(FIX / "threestage-max"))))
     d = diff_report(g, g)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cacheinspect.cacheconfig import decode_config
+from cacheinspect.cache.config import decode_config
+from cacheinspect.cache.graph import IMPORT_CAP, CacheGraph, build_graph, parse_time
+from cacheinspect.cache.load import LoadedCache, load_cache, load_config_file
 from cacheinspect.errors import CacheInspectError, MalformedContentError
-from cacheinspect.graph import IMPORT_CAP, CacheGraph, build_graph, parse_time
-from cacheinspect.layout import LayoutSource
-from cacheinspect.load import LoadedCache, load_cache, load_config_file
+from cacheinspect.sources.layout import LayoutSource
 from tests.synth import encode_go, synth_config, write_cache_layout
 
 
@@ -285,8 +285,8 @@ def test_mutated_real_shaped_configs_never_raise_foreign_errors(data: st.DataObj
 
 
 def _decode_and_build(raw: bytes) -> None:
-    from cacheinspect.load import LoadedCache
-    from cacheinspect.report import inspect_report
+    from cacheinspect.cache.load import LoadedCache
+    from cacheinspect.cache.report import inspect_report
 
     try:
         config = decode_config(raw)
@@ -436,7 +436,7 @@ def test_only_records_on_the_loop_are_looping(tmp_path: Path) -> None:
 
 
 def test_go_zero_time_in_either_spelling_is_unknown(tmp_path: Path) -> None:
-    from cacheinspect.cacheconfig import CacheResult
+    from cacheinspect.cache.config import CacheResult
 
     assert CacheResult(createdAt="0001-01-01T00:00:00Z", createdat="2026-01-01T00:00:00Z").created_at == (
         "2026-01-01T00:00:00Z"

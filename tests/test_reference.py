@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from cacheinspect.errors import ReferenceError_, UsageError
-from cacheinspect.reference import (
-    FileTarget,
-    LayoutTarget,
-    Reference,
-    parse_reference,
-    parse_target,
-)
+from cacheinspect.registry.reference import Reference, parse_reference
+from cacheinspect.sources.targets import FileTarget, LayoutTarget, parse_target
 
 D256 = "sha256:" + "a" * 64
 D512 = "sha512:" + "b" * 128

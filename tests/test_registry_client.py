@@ -37,8 +37,8 @@ from cacheinspect.oci import (
     MT_BUILDKIT_CACHE_CONFIG,
     MT_OCI_INDEX,
 )
-from cacheinspect.reference import Reference, parse_reference
 from cacheinspect.registry import RegistryClient, RegistryOptions, RegistrySource
+from cacheinspect.registry.reference import Reference, parse_reference
 from tests.support.faultproxy import FAULT_TOKEN_PATH, FaultProxy
 from tests.support.layout import FIXTURES_DIR, TinyLayout, delete_blob, make_tiny_layout, push_layout
 from tests.support.registry import RunningRegistry

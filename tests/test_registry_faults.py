@@ -19,8 +19,8 @@ from cacheinspect.errors import (
     RegistryError,
     SizeLimitError,
 )
-from cacheinspect.reference import Reference, parse_reference
 from cacheinspect.registry import RegistryClient, RegistryOptions
+from cacheinspect.registry.reference import Reference, parse_reference
 from tests.support.faultproxy import FAULT_TOKEN_PATH, FaultProxy
 from tests.support.layout import TinyLayout, make_tiny_layout, push_layout
 from tests.support.registry import RunningRegistry, free_port

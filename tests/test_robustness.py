@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cacheinspect.render import render_audit, table
+from cacheinspect.render.text import render_audit, table
 from tests.synth import write_cache_layout
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
@@ -105,7 +105,7 @@ def test_github_format_cannot_be_made_to_emit_a_command() -> None:
 
 
 def test_platform_matching_knows_default_variants() -> None:
-    from cacheinspect.audit import _platform_matches
+    from cacheinspect.cache.audit import _platform_matches
 
     assert _platform_matches("linux/arm64", "linux/arm64/v8")
     assert _platform_matches("linux/arm64/v8", "linux/arm64")

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ..errors import AuthError, RegistryError
-from .credentials import Credential, is_bearer_token
+from cacheinspect.errors import AuthError, RegistryError
+from cacheinspect.registry.credentials import Credential, is_bearer_token
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",

@@ -47,9 +47,9 @@ from typing import NoReturn
 
 import httpx
 
-from .. import digest as digestmod
-from .._version import __version__
-from ..errors import (
+from cacheinspect import digest as digestmod
+from cacheinspect._version import __version__
+from cacheinspect.errors import (
     AuthError,
     IntegrityError,
     NotFoundError,
@@ -58,13 +58,12 @@ from ..errors import (
     SizeLimitError,
     UsageError,
 )
-from ..layout import sniff_media_type
-from ..oci import ACCEPT_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES
-from ..reference import Reference
-from ..source import Fetched, ProgressCallback
-from .auth import RegistryAuth
-from .credentials import Credential, CredentialStore
-from .options import RegistryOptions
+from cacheinspect.oci import ACCEPT_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES, sniff_media_type
+from cacheinspect.registry.auth import RegistryAuth
+from cacheinspect.registry.credentials import Credential, CredentialStore
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.registry.reference import Reference
+from cacheinspect.sources.base import Fetched, ProgressCallback
 
 __all__ = ["RETRY_STATUSES", "RegistryClient", "is_loopback"]
 

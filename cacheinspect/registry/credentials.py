@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuthError, UsageError
-from ..reference import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY
-from .options import RegistryOptions
+from cacheinspect.errors import AuthError, UsageError
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.registry.reference import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY
 
 __all__ = ["IDENTITY_TOKEN_USERNAME", "Credential", "CredentialStore", "is_bearer_token", "run_helper"]
 

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UsageError
-from ..source import DEFAULT_MAX_BYTES
+from cacheinspect.errors import UsageError
+from cacheinspect.sources.base import DEFAULT_MAX_BYTES
 
 __all__ = ["DEFAULT_CERTS_DIR", "RegistryOptions"]
 

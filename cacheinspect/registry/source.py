@@ -1,14 +1,14 @@
-"""A repository in a registry as a :class:`~cacheinspect.source.Source` (the online twin of LayoutSource)."""
+"""A repository in a registry as a :class:`~cacheinspect.sources.base.Source` (the online twin of LayoutSource)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from types import TracebackType
 
-from ..reference import Reference
-from ..source import Fetched, ProgressCallback, Source, SourceKind
-from .client import RegistryClient
-from .options import RegistryOptions
+from cacheinspect.registry.client import RegistryClient
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.registry.reference import Reference
+from cacheinspect.sources.base import Fetched, ProgressCallback, Source, SourceKind
 
 __all__ = ["RegistrySource"]
 

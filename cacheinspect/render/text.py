@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from tabulate import tabulate
 
-from .digest import short
+from cacheinspect.digest import short
 
 __all__ = ["Format", "human_bytes", "render_findings", "render_inspect", "table", "to_json"]
 

@@ -1,4 +1,4 @@
-"""Image/cache references and local targets (pure: no network; only ``parse_target`` looks at the disk).
+"""Image and cache references in docker's grammar (pure: no network, no disk).
 
 A registry reference follows docker's grammar (``github.com/distribution/reference``, ``normalize.go``):
 
@@ -11,32 +11,22 @@ A registry reference follows docker's grammar (``github.com/distribution/referen
   digest pins the content (the tag is informational, as in ``docker pull``).
 * Repository names are lowercase path components joined by ``/``; tags are ``[\\w][\\w.-]{0,127}``;
   digests are checked by :func:`cacheinspect.digest.parse`.
-
-Local targets: ``oci-layout://DIR[:TAG|@DIGEST]`` (the syntax of buildx ``--cache-from type=local`` and of
-oras/skopeo), a bare path to an OCI layout directory, or a bare path to a file (a cache-config JSON or a
-manifest saved to disk). An existing local path always wins over a registry reading of the same string.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from . import digest as digestmod
-from .errors import ReferenceError_, UsageError
-from .layout import is_layout
+from cacheinspect import digest as digestmod
+from cacheinspect.errors import ReferenceError_
 
 __all__ = [
     "DOCKER_HUB",
     "DOCKER_HUB_CONFIG_KEY",
     "DOCKER_HUB_HOST",
-    "FileTarget",
-    "LayoutTarget",
     "Reference",
-    "Target",
     "parse_reference",
-    "parse_target",
 ]
 
 DOCKER_HUB = "docker.io"
@@ -56,7 +46,6 @@ _PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*", re.ASC
 _TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _MAX_PORT = 65535
 _NAME_MAX = 255
-_OCI_LAYOUT_SCHEME = "oci-layout://"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,32 +94,6 @@ class Reference:
         if self.digest:
             s += f"@{self.digest}"
         return s
-
-
-@dataclass(frozen=True, slots=True)
-class LayoutTarget:
-    """An OCI image layout directory, optionally narrowed to one ``index.json`` entry."""
-
-    path: Path
-    tag: str | None = None
-    digest: str | None = None
-
-    def __str__(self) -> str:
-        suffix = f"@{self.digest}" if self.digest else (f":{self.tag}" if self.tag else "")
-        return f"{_OCI_LAYOUT_SCHEME}{self.path}{suffix}"
-
-
-@dataclass(frozen=True, slots=True)
-class FileTarget:
-    """A single file on disk: a cache-config JSON, or a manifest/index saved from a registry."""
-
-    path: Path
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-
-Target = Reference | LayoutTarget | FileTarget
 
 
 def _check_tag(tag: str, original: str) -> None:
@@ -209,53 +172,3 @@ def parse_reference(s: str) -> Reference:
     if tag is None and digest is None:
         tag = "latest"
     return Reference(registry=registry, repository=repo, tag=tag, digest=digest)
-
-
-def _looks_like_path(s: str) -> bool:
-    """Strings no reference can be, but a path is: the user meant a file that is not there."""
-    return s.startswith(("/", "./", "../", "~")) or s in (".", "..") or s.endswith((".json", "/"))
-
-
-def _parse_layout(s: str, original: str) -> LayoutTarget:
-    rest = s[len(_OCI_LAYOUT_SCHEME) :]
-    tag: str | None = None
-    digest: str | None = None
-    if "@" in rest:
-        rest, _, digest = rest.rpartition("@")
-        try:
-            digestmod.parse(digest)
-        except ReferenceError_ as e:
-            raise ReferenceError_(f"invalid layout reference {original!r}: {e.message}") from None
-    else:
-        head, sep, maybe_tag = rest.rpartition(":")
-        # A ':' that is part of the directory name stays there when the directory exists as written.
-        if sep and "/" not in maybe_tag and not is_layout(Path(rest).expanduser()):
-            _check_tag(maybe_tag, original)
-            rest, tag = head, maybe_tag
-    if not rest:
-        raise ReferenceError_(f"invalid layout reference {original!r}: missing directory")
-    path = Path(rest).expanduser()
-    if not path.exists():
-        raise UsageError(f"OCI layout directory {str(path)!r} does not exist")
-    if not is_layout(path):
-        raise UsageError(f"{str(path)!r} is not an OCI layout directory (no oci-layout or index.json)")
-    return LayoutTarget(path=path, tag=tag, digest=digest)
-
-
-def parse_target(s: str) -> Target:
-    """A registry reference, an ``oci-layout://`` target, or a local path (an existing path wins)."""
-    if s.startswith(_OCI_LAYOUT_SCHEME):
-        return _parse_layout(s, s)
-    path = Path(s).expanduser()
-    if s and path.exists():
-        if is_layout(path):
-            return LayoutTarget(path=path)
-        if path.is_file():
-            return FileTarget(path=path)
-        raise UsageError(
-            f"{s!r} is a directory but not an OCI layout (no oci-layout or index.json); "
-            "pass a layout directory, a cache-config JSON file or a registry reference"
-        )
-    if _looks_like_path(s):
-        raise UsageError(f"no such file or directory: {s!r}")
-    return parse_reference(s)

@@ -1,7 +1,7 @@
 """Compare two caches: blobs, records, results, and why a second host missed (pure).
 
 Records are matched by *identity* (digest plus the identities of their inputs, recursively; see
-:mod:`cacheinspect.graph`), never by array position or blob: two builds of the same steps produce the
+:mod:`cacheinspect.cache.graph`), never by array position or blob: two builds of the same steps produce the
 same keys but different blob digests, because layers are rebuilt with new timestamps.
 
 Matching follows BuildKit's cache-hit semantics, not plain identity: a record of B *matches* a record
@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .digest import short
-from .graph import CacheGraph, Link, Record
-from .report import summary
+from cacheinspect.cache.graph import CacheGraph, Link, Record
+from cacheinspect.cache.report import summary
+from cacheinspect.digest import short
 
 __all__ = ["SCHEMA_DIFF", "Cause", "Divergence", "diff_report", "divergences", "match_records"]
 

@@ -1,6 +1,6 @@
 """The record/link graph of a cache, validated the way BuildKit's importer would (pure).
 
-Built from a :class:`~cacheinspect.load.LoadedCache` in a handful of linear passes (the benchmark in
+Built from a :class:`~cacheinspect.cache.load.LoadedCache` in a handful of linear passes (the benchmark in
 ``benchmarks/bench_decode.py`` holds this to about the cost of ``json.loads`` on the same bytes):
 
 1. layer chain nodes: each ``(blob, parent)`` resolved to its bottom-to-top stack, with the importer's
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from . import digest as digestmod
-from .cacheconfig import CacheInput, CacheLayer, CacheRecord, paused_gc
-from .findings import Finding
-from .load import BlobInfo, LoadedCache
+from cacheinspect import digest as digestmod
+from cacheinspect.cache.config import CacheInput, CacheLayer, CacheRecord, paused_gc
+from cacheinspect.cache.findings import Finding
+from cacheinspect.cache.load import BlobInfo, LoadedCache
 
 __all__ = [
     "IMPORT_CAP",

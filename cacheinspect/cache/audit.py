@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .errors import IntegrityError, NotFoundError, UsageError
-from .findings import Finding, Severity
-from .graph import CacheGraph, build_graph
-from .load import LoadedCache
-from .registry.options import RegistryOptions
-from .report import summary
-from .source import ProgressCallback
-from .targets import load_target, open_source
+from cacheinspect.cache.findings import Finding, Severity
+from cacheinspect.cache.graph import CacheGraph, build_graph
+from cacheinspect.cache.load import LoadedCache, load_target
+from cacheinspect.cache.report import summary
+from cacheinspect.errors import IntegrityError, NotFoundError, UsageError
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.sources.base import ProgressCallback
+from cacheinspect.sources.targets import open_source
 
 __all__ = [
     "SCHEMA_AUDIT",

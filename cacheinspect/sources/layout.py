@@ -1,4 +1,4 @@
-"""An OCI image layout directory as a :class:`~cacheinspect.source.Source`.
+"""An OCI image layout directory as a :class:`~cacheinspect.sources.base.Source`.
 
 ``--cache-to type=local,dest=DIR`` writes one (``oci-layout``, ``index.json`` whose entry carries the
 ``org.opencontainers.image.ref.name`` annotation, ``blobs/<alg>/<hex>``), and so do the fixtures.
@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import msgspec
-
-from . import digest as digestmod
-from .errors import MalformedContentError, NotFoundError, ReferenceError_, SizeLimitError, UsageError
-from .oci import Descriptor, Manifest, decode
-from .source import DEFAULT_MAX_BYTES, Fetched, ProgressCallback, SourceKind
+from cacheinspect import digest as digestmod
+from cacheinspect.errors import (
+    MalformedContentError,
+    NotFoundError,
+    ReferenceError_,
+    SizeLimitError,
+    UsageError,
+)
+from cacheinspect.oci import Descriptor, Manifest, decode, sniff_media_type
+from cacheinspect.sources.base import DEFAULT_MAX_BYTES, Fetched, ProgressCallback, SourceKind
 
 __all__ = ["REF_NAME_ANNOTATION", "LayoutSource", "is_layout"]
 
@@ -25,10 +29,6 @@ REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 def is_layout(path: Path) -> bool:
     """A directory is an OCI layout when it has an ``oci-layout`` marker or an ``index.json``."""
     return path.is_dir() and ((path / "oci-layout").is_file() or (path / "index.json").is_file())
-
-
-class _Media(msgspec.Struct):
-    mediaType: str | None = None
 
 
 class LayoutSource:
@@ -136,11 +136,3 @@ class LayoutSource:
 
     async def aclose(self) -> None:
         return None
-
-
-def sniff_media_type(data: bytes) -> str:
-    """The ``mediaType`` a JSON body declares about itself, or "" when it declares none."""
-    try:
-        return msgspec.json.decode(data, type=_Media).mediaType or ""
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        raise MalformedContentError("manifest is not a JSON object") from None

@@ -8,7 +8,7 @@ layer *blobs*, not manifests); a manifest whose ``config`` has that media type i
 platform, attestation manifests skipped.
 
 Whatever the shape, the result is a :class:`LoadedCache` holding one normalised
-:class:`~cacheinspect.cacheconfig.CacheConfig` (inline caches converted the way BuildKit's importer
+:class:`~cacheinspect.cache.config.CacheConfig` (inline caches converted the way BuildKit's importer
 does it; several platforms merged with their indexes offset) plus what the manifests say about each blob.
 """
 
@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import digest as digestmod
-from .cacheconfig import (
+import msgspec
+
+from cacheinspect import digest as digestmod
+from cacheinspect.cache.config import (
     CacheConfig,
     CacheInput,
     CacheLayer,
@@ -29,9 +31,9 @@ from .cacheconfig import (
     decode_inline,
     from_inline,
 )
-from .errors import MalformedContentError, NotFoundError, UsageError
-from .findings import Finding
-from .oci import (
+from cacheinspect.cache.findings import Finding
+from cacheinspect.errors import MalformedContentError, NotFoundError, UsageError
+from cacheinspect.oci import (
     INDEX_TYPES,
     MANIFEST_TYPES,
     MT_BUILDKIT_CACHE_CONFIG,
@@ -40,7 +42,9 @@ from .oci import (
     Manifest,
     decode,
 )
-from .source import DEFAULT_MAX_BYTES, Source
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.sources.base import DEFAULT_MAX_BYTES, Source
+from cacheinspect.sources.targets import FileTarget, open_source, parse_target
 
 __all__ = [
     "BlobInfo",
@@ -52,6 +56,7 @@ __all__ = [
     "load_cache",
     "load_config_file",
     "load_image",
+    "load_target",
     "merge_configs",
 ]
 
@@ -505,3 +510,45 @@ def load_config_file(path: Path) -> LoadedCache:
         blobs=blobs,
         layer_descriptors=len(config.layers or []),
     )
+
+
+class _Sniff(msgspec.Struct):
+    records: object | None = None
+    layers: object | None = None
+    manifests: object | None = None
+    config: object | None = None
+    schemaVersion: int | None = None
+
+
+async def load_target(target: str, options: RegistryOptions, *, image: str | None = None) -> LoadedCache:
+    """Load the cache *target* names; ``image`` (a ref) labels a registry cache's steps from its history."""
+    t = parse_target(target)
+    if isinstance(t, FileTarget):
+        if image is not None:
+            raise UsageError("--image labels registry and layout caches, not a bare config file")
+        try:
+            sniff = msgspec.json.decode(t.path.read_bytes()[: 64 << 20], type=_Sniff)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            sniff = _Sniff(records=True)  # let the decoder report exactly what is wrong
+        except OSError as e:
+            raise UsageError(f"cannot read {t.path}: {e.strerror}") from None
+        if (
+            sniff.records is None
+            and sniff.layers is None
+            and sniff.manifests is None
+            and sniff.config is None
+        ):
+            raise MalformedContentError(
+                f"{t.path} is not a BuildKit cache config: it has neither 'records' nor 'layers'"
+            )
+        if sniff.records is None and (sniff.manifests is not None or sniff.config is not None):
+            raise UsageError(
+                f"{t.path} is a manifest or an image config, not a cache config: point at the registry ref "
+                "or the OCI layout directory it came from"
+            )
+        return load_config_file(t.path)
+    async with open_source(target, options) as src:
+        if image is None:
+            return await load_cache(src)
+        async with open_source(image, options) as img:
+            return await load_cache(src, image=img)

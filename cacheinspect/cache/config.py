@@ -16,7 +16,7 @@ of objects the cyclic collector would otherwise keep re-scanning.
 
 Decoding never raises anything but :class:`~cacheinspect.errors.MalformedContentError`; structural
 problems the BuildKit importer would reject (loops, out-of-range indexes) are left for
-:mod:`cacheinspect.validate` to report as findings.
+:mod:`cacheinspect.cache.graph` to report as findings.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 import msgspec
 
-from .errors import MalformedContentError
+from cacheinspect.errors import MalformedContentError
 
 __all__ = [
     "GO_ZERO_TIME",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from .digest import short
-from .graph import CacheGraph, Record
+from cacheinspect.cache.graph import CacheGraph, Record
+from cacheinspect.digest import short
 
 __all__ = ["GraphFormat", "render_graph"]
 

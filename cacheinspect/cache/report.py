@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .findings import Finding
-from .graph import IMPORT_CAP, CacheGraph, Record
+from cacheinspect.cache.findings import Finding
+from cacheinspect.cache.graph import IMPORT_CAP, CacheGraph, Record
 
 __all__ = ["SCHEMA_INSPECT", "inspect_report", "record_json", "summary"]
 

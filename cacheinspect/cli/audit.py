@@ -1,0 +1,130 @@
+"""`audit`: the CI gate over one or more cache refs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cacheinspect.cli._common import (
+    AuditFormat,
+    CaFile,
+    Concurrency,
+    FailOn,
+    ImageRef,
+    Insecure,
+    ModeOpt,
+    PasswordStdin,
+    PlainHttp,
+    Progress,
+    Timeout,
+    Username,
+    registry_options,
+    run,
+)
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command(s) of this module to *app*."""
+
+    @app.command()
+    def audit(
+        refs: Annotated[list[str], typer.Argument(metavar="REF", help="One or more caches to check.")],
+        fmt: Annotated[
+            AuditFormat,
+            typer.Option("--format", "-f", help="table, json, markdown, or github (workflow annotations)."),
+        ] = AuditFormat.table,
+        check_blobs_: Annotated[
+            bool,
+            typer.Option("--check-blobs/--no-check-blobs", help="HEAD every layer blob (on by default)."),
+        ] = True,
+        max_age: Annotated[
+            str | None,
+            typer.Option(
+                "--max-age", metavar="DURATION", help="Fail when the newest entry is older, e.g. 12h, 7d, 2w."
+            ),
+        ] = None,
+        expect_mode: Annotated[
+            ModeOpt | None,
+            typer.Option("--expect-mode", help="Fail when the cache does not look like this mode."),
+        ] = None,
+        require_platform: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--require-platform",
+                metavar="OS/ARCH",
+                help="os/arch[/variant] that must be present (repeatable).",
+            ),
+        ] = None,
+        min_layers: Annotated[
+            int | None,
+            typer.Option("--min-layers", metavar="N", min=0, help="Fail with fewer distinct layer blobs."),
+        ] = None,
+        fail_on: Annotated[
+            FailOn, typer.Option("--fail-on", help="Lowest severity that fails the gate.")
+        ] = FailOn.error,
+        image: ImageRef = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")] = False,
+        username: Username = None,
+        password_stdin: PasswordStdin = False,
+        insecure: Insecure = False,
+        plain_http: PlainHttp = False,
+        ca_file: CaFile = None,
+        concurrency: Concurrency = 8,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        """A CI gate: exit 1 when any cache has a finding at or above --fail-on (default: error).
+
+        Always checked: the ref exists and is a cache (or an image with inline cache), the config decodes
+        and passes every check BuildKit's importer makes, manifest and config are under the 1 MiB import
+        cap, and (unless --no-check-blobs) every layer blob exists. Finding codes are stable; see the README.
+        With --format github, findings become ::error/::warning annotations and, when GITHUB_STEP_SUMMARY is
+        set, a markdown summary is appended to it.
+        """
+        import os
+        from datetime import UTC, datetime
+
+        from cacheinspect.cache.audit import SCHEMA_AUDIT, AuditPolicy, audit_ref, parse_duration
+        from cacheinspect.errors import EXIT_FINDINGS, UsageError
+        from cacheinspect.render.text import render_audit
+
+        opts = registry_options(
+            username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [*refs, image]
+        )
+        policy = AuditPolicy(
+            check_blobs=check_blobs_,
+            max_age=parse_duration(max_age) if max_age is not None else None,
+            expect_mode=expect_mode.value if expect_mode else None,
+            require_platforms=tuple(require_platform or ()),
+            min_layers=min_layers,
+            fail_on=fail_on.value,
+        )
+        now = datetime.now(UTC)
+
+        async def go() -> dict[str, object]:
+            results = []
+            for ref in refs:
+                prog = Progress(f"{ref}: checking blobs", enabled=not quiet)
+                results.append(await audit_ref(ref, opts, policy, now=now, image=image, progress=prog))
+            return {
+                "schema": SCHEMA_AUDIT,
+                "ok": all(r.ok for r in results),
+                "results": [r.to_json() for r in results],
+            }
+
+        doc = run(go())
+        sys.stdout.write(render_audit(doc, fmt.value))
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if fmt == AuditFormat.github and summary_file:
+            try:
+                with open(summary_file, "a", encoding="utf-8") as fh:
+                    fh.write("## cacheinspect audit\n\n" + render_audit(doc, "markdown"))
+            except OSError as e:
+                raise UsageError(
+                    f"cannot append to GITHUB_STEP_SUMMARY ({summary_file}): {e.strerror}"
+                ) from None
+        if not doc["ok"]:
+            raise typer.Exit(EXIT_FINDINGS)

@@ -1,0 +1,92 @@
+"""`diff`: compare two caches and explain why a second host missed the first one's cache."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cacheinspect.cli._common import (
+    CaFile,
+    Concurrency,
+    Insecure,
+    OutFormat,
+    PasswordStdin,
+    PlainHttp,
+    Timeout,
+    Username,
+    registry_options,
+    run,
+)
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command(s) of this module to *app*."""
+
+    @app.command()
+    def diff(
+        ref_a: Annotated[
+            str, typer.Argument(metavar="A", help="The cache that should have been hit (e.g. host A's).")
+        ],
+        ref_b: Annotated[
+            str, typer.Argument(metavar="B", help="The cache to compare (e.g. what host B produced).")
+        ],
+        fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+        exit_code: Annotated[
+            bool,
+            typer.Option("--exit-code", help="Exit 1 when the caches differ (like git diff --exit-code)."),
+        ] = False,
+        image_a: Annotated[
+            str | None, typer.Option("--image-a", metavar="REF", help="Image built with A (labels steps).")
+        ] = None,
+        image_b: Annotated[
+            str | None, typer.Option("--image-b", metavar="REF", help="Image built with B (labels steps).")
+        ] = None,
+        username: Username = None,
+        password_stdin: PasswordStdin = False,
+        insecure: Insecure = False,
+        plain_http: PlainHttp = False,
+        ca_file: CaFile = None,
+        concurrency: Concurrency = 8,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        """Compare two caches of any kind: blobs, records, layers one side lacks, and why B missed A.
+
+        Records are matched by key identity, not by blob (two builds of the same steps share keys but not
+        blobs). Layers that differ only in compression (same diffID) are reported as recompressed, not missing.
+        The divergence section reads B as the cache a second host produced after importing A: the first
+        steps whose key left A's, with a cause (context-changed, base-image-changed, definition-changed,
+        results-missing) and the steps downstream that missed because of it.
+        """
+        import asyncio
+
+        from cacheinspect.cache.diff import diff_report
+        from cacheinspect.cache.graph import build_graph
+        from cacheinspect.cache.load import load_target
+        from cacheinspect.errors import EXIT_FINDINGS
+        from cacheinspect.render.text import render_diff
+
+        opts = registry_options(
+            username,
+            password_stdin,
+            insecure,
+            plain_http,
+            ca_file,
+            concurrency,
+            timeout,
+            [ref_a, ref_b, image_a, image_b],
+        )
+
+        async def go() -> dict[str, object]:
+            a, b = await asyncio.gather(
+                load_target(ref_a, opts, image=image_a), load_target(ref_b, opts, image=image_b)
+            )
+            return diff_report(build_graph(a), build_graph(b))
+
+        report = run(go())
+        sys.stdout.write(render_diff(report, fmt.value))
+        if exit_code and report["different"]:
+            raise typer.Exit(EXIT_FINDINGS)

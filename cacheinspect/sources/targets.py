@@ -1,0 +1,122 @@
+"""What the user named on the command line (registry ref, OCI layout, config file) and its Source.
+
+The only module that decides which :class:`~cacheinspect.sources.base.Source` to build.
+
+Local targets: ``oci-layout://DIR[:TAG|@DIGEST]`` (the syntax of buildx ``--cache-from type=local`` and of
+oras/skopeo), a bare path to an OCI layout directory, or a bare path to a file (a cache-config JSON or a
+manifest saved to disk). An existing local path always wins over a registry reading of the same string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cacheinspect import digest as digestmod
+from cacheinspect.errors import ReferenceError_, UsageError
+from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.registry.reference import Reference, _check_tag, parse_reference
+from cacheinspect.sources.base import Source
+from cacheinspect.sources.layout import LayoutSource, is_layout
+
+__all__ = ["FileTarget", "LayoutTarget", "Target", "open_source", "parse_target"]
+
+_OCI_LAYOUT_SCHEME = "oci-layout://"
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutTarget:
+    """An OCI image layout directory, optionally narrowed to one ``index.json`` entry."""
+
+    path: Path
+    tag: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        suffix = f"@{self.digest}" if self.digest else (f":{self.tag}" if self.tag else "")
+        return f"{_OCI_LAYOUT_SCHEME}{self.path}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """A single file on disk: a cache-config JSON, or a manifest/index saved from a registry."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+Target = Reference | LayoutTarget | FileTarget
+
+
+def _looks_like_path(s: str) -> bool:
+    """Strings no reference can be, but a path is: the user meant a file that is not there."""
+    return s.startswith(("/", "./", "../", "~")) or s in (".", "..") or s.endswith((".json", "/"))
+
+
+def _parse_layout(s: str, original: str) -> LayoutTarget:
+    rest = s[len(_OCI_LAYOUT_SCHEME) :]
+    tag: str | None = None
+    digest: str | None = None
+    if "@" in rest:
+        rest, _, digest = rest.rpartition("@")
+        try:
+            digestmod.parse(digest)
+        except ReferenceError_ as e:
+            raise ReferenceError_(f"invalid layout reference {original!r}: {e.message}") from None
+    else:
+        head, sep, maybe_tag = rest.rpartition(":")
+        # A ':' that is part of the directory name stays there when the directory exists as written.
+        if sep and "/" not in maybe_tag and not is_layout(Path(rest).expanduser()):
+            _check_tag(maybe_tag, original)
+            rest, tag = head, maybe_tag
+    if not rest:
+        raise ReferenceError_(f"invalid layout reference {original!r}: missing directory")
+    path = Path(rest).expanduser()
+    if not path.exists():
+        raise UsageError(f"OCI layout directory {str(path)!r} does not exist")
+    if not is_layout(path):
+        raise UsageError(f"{str(path)!r} is not an OCI layout directory (no oci-layout or index.json)")
+    return LayoutTarget(path=path, tag=tag, digest=digest)
+
+
+def parse_target(s: str) -> Target:
+    """A registry reference, an ``oci-layout://`` target, or a local path (an existing path wins)."""
+    if s.startswith(_OCI_LAYOUT_SCHEME):
+        return _parse_layout(s, s)
+    path = Path(s).expanduser()
+    if s and path.exists():
+        if is_layout(path):
+            return LayoutTarget(path=path)
+        if path.is_file():
+            return FileTarget(path=path)
+        raise UsageError(
+            f"{s!r} is a directory but not an OCI layout (no oci-layout or index.json); "
+            "pass a layout directory, a cache-config JSON file or a registry reference"
+        )
+    if _looks_like_path(s):
+        raise UsageError(f"no such file or directory: {s!r}")
+    return parse_reference(s)
+
+
+@asynccontextmanager
+async def open_source(target: str, options: RegistryOptions) -> AsyncIterator[Source]:
+    """A Source for a registry reference or an OCI layout (files have no source: see load_target)."""
+    t = parse_target(target)
+    if isinstance(t, FileTarget):
+        raise UsageError(f"{target!r} is a file; this needs a registry reference or an OCI layout directory")
+    src: Source
+    if isinstance(t, LayoutTarget):
+        src = LayoutSource(t.path, tag=t.tag, digest=t.digest)
+    else:
+        from cacheinspect.registry.source import RegistrySource
+
+        assert isinstance(t, Reference)
+        src = RegistrySource(t, options)
+    try:
+        yield src
+    finally:
+        await src.aclose()
