@@ -1,0 +1,252 @@
+"""The data types of the Dockerfile front end: the raw parse (``Dockerfile``/``Node``) and the resolved
+build (``Build``/``Stage``/``Instr``), split the way BuildKit splits ``frontend/dockerfile/parser`` (a
+dumb, exact line parser) from ``instructions/parse.go`` + ``dockerfile2llb/convert.go`` (typed
+instructions, stages, ARG/ENV expansion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cacheinspect.errors import UsageError
+
+__all__ = [
+    "Build",
+    "CopySource",
+    "Dockerfile",
+    "DockerfileError",
+    "Flag",
+    "Heredoc",
+    "Instr",
+    "Mount",
+    "Node",
+    "Stage",
+    "Warning_",
+]
+
+
+class DockerfileError(UsageError):
+    """A Dockerfile BuildKit would refuse, located at ``file:line`` (1-based physical line).
+
+    ``str(err)`` is ``"Dockerfile:12: unknown flag: --foo"``; the message after the location is
+    BuildKit's own text wherever BuildKit has one, so users can search for it.
+    """
+
+    def __init__(self, message: str, *, file: str = "Dockerfile", line: int = 0, column: int = 0) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = f"{file}:{line}" if line > 0 else file
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True)
+class Flag:
+    """One ``--name[=value]`` builder flag as written (quotes removed the way BuildKit's
+    ``parser/split_command.go`` removes them; ``value`` is ``None`` when there was no ``=``)."""
+
+    name: str
+    value: str | None
+    line: int
+    column: int
+
+    @property
+    def raw(self) -> str:
+        """The flag as BuildKit's ``BFlags`` sees it: ``--name=value`` or ``--name``."""
+        return f"--{self.name}" if self.value is None else f"--{self.name}={self.value}"
+
+
+@dataclass(slots=True)
+class Heredoc:
+    """A here-document attached to an instruction (``parser.Heredoc``).
+
+    ``content`` is exactly the lines between the opening line and the terminator, newlines included,
+    *not* chomped (BuildKit chomps ``<<-`` documents later, when it uses them). ``expand`` is false
+    when any part of the word is quoted (``<<"EOF"``, ``<<'EOF'``, ``<<E"O"F``).
+    """
+
+    name: str
+    content: str
+    expand: bool
+    chomp: bool
+    file_descriptor: int = 0
+
+
+@dataclass(slots=True)
+class Warning_:
+    """A parser warning (BuildKit only has one: an empty line inside a continuation)."""
+
+    message: str
+    line: int
+
+
+@dataclass(slots=True)
+class Node:
+    """One instruction of the raw parse (``parser.Node`` of the AST's children).
+
+    ``args`` follows BuildKit's ``instructions.nodeArgs``: the JSON array for exec form; one string for
+    shell-form RUN/CMD/ENTRYPOINT/SHELL (and for USER, WORKDIR, STOPSIGNAL, MAINTAINER); the words for
+    FROM/COPY/ADD/EXPOSE/VOLUME/ARG; ``[key, value, sep]`` triples for ENV and LABEL (``sep`` is ``"="``
+    for ``k=v`` and ``""`` for the legacy ``ENV k v`` form); ``[TYPE, cmd…]`` for HEALTHCHECK; for
+    ONBUILD ``[KEYWORD, sub-args…]`` with the parsed trigger in ``sub``.
+    """
+
+    keyword: str
+    line: int
+    end_line: int
+    column: int
+    original: str
+    flags: list[Flag] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    json_form: bool = False
+    heredocs: list[Heredoc] = field(default_factory=list)
+    raw_keyword: str = ""
+    sub: Node | None = None
+    comments: list[str] = field(default_factory=list)
+
+    def flag(self, name: str) -> Flag | None:
+        """The last flag called ``name`` (BuildKit rejects duplicates except for list flags)."""
+        found = None
+        for f in self.flags:
+            if f.name == name:
+                found = f
+        return found
+
+
+@dataclass(slots=True)
+class Dockerfile:
+    """The raw parse: directives, escape token and all instructions (global ARGs included)."""
+
+    filename: str
+    directives: dict[str, str]
+    escape: str
+    nodes: list[Node]
+    warnings: list[Warning_] = field(default_factory=list)
+    #: which BuildKit's rules apply: "latest" (master) or "v0.13" (Docker 26's embedded frontend)
+    dialect: str = "latest"
+
+
+@dataclass(slots=True)
+class Mount:
+    """A ``RUN --mount`` as BuildKit's ``instructions/commands_runmount.go`` parses it, with the
+    defaults ``dockerfile2llb/convert_runmount.go`` applies (target joined to WORKDIR, cache id =
+    cleaned target, read-only for bind/secret/ssh unless ``rw``)."""
+
+    type: str = "bind"
+    target: str = ""
+    id: str = ""
+    source: str = ""
+    from_: str = ""
+    sharing: str = "shared"
+    readonly: bool = True
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    required: bool = False
+    size: int = 0
+    env: str | None = None
+    line: int = 0
+    column: int = 0
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class CopySource:
+    """One source of COPY/ADD: a path (expanded), a heredoc, a URL or a git repository."""
+
+    path: str
+    is_heredoc: bool = False
+    heredoc: Heredoc | None = None
+    is_url: bool = False
+    is_git: bool = False
+    content: str | None = None
+
+
+@dataclass(eq=False, slots=True)
+class Instr:
+    """One instruction of a stage after expansion (``Expand`` applied where BuildKit applies it).
+
+    ``env``/``args_in_scope``/``workdir``/``user``/``shell`` are the state *before* this instruction.
+    Keyword-specific fields stay at their defaults for other keywords.
+    """
+
+    node: Node
+    keyword: str
+    line: int
+    column: int
+    env: dict[str, str]
+    args_in_scope: dict[str, str]
+    workdir: str
+    user: str
+    shell: list[str]
+    # RUN
+    run_cmd: list[str] | str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    network: str = "default"
+    security: str = "sandbox"
+    heredocs: list[Heredoc] = field(default_factory=list)
+    # COPY / ADD
+    sources: list[CopySource] = field(default_factory=list)
+    dest: str = ""
+    from_: str | None = None
+    from_stage: Stage | None = None
+    chmod: str = ""
+    chown: str = ""
+    link: bool = False
+    parents: bool = False
+    excludes: list[str] = field(default_factory=list)
+    keep_git_dir: bool | None = None
+    checksum: str = ""
+    unpack: bool | None = None
+    # ENV / ARG / LABEL / WORKDIR / USER / others: the expanded values
+    values: list[tuple[str, str | None]] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    #: the expansion environment before this instruction (image ENV + ENV + valued ARGs, in order)
+    vars: dict[str, str] = field(default_factory=dict)
+    #: an ONBUILD trigger of the base stage, run before the stage's own instructions
+    onbuild: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class Stage:
+    """A build stage: its FROM (expanded with the global ARGs) and its instructions."""
+
+    index: int
+    name: str | None
+    base: str
+    base_stage: Stage | None
+    platform: str | None
+    line: int
+    node: Node
+    instrs: list[Instr] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    user: str = ""
+    deps: list[Stage] = field(default_factory=list)
+    #: why BuildKit would fail this stage if it were needed (it is not, so the build does not fail)
+    error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Stage(index={self.index}, name={self.name!r}, base={self.base!r})"
+
+
+@dataclass(slots=True)
+class Build:
+    """The resolved build: stages in file order, the target, the stages it needs."""
+
+    stages: list[Stage]
+    target: Stage
+    needed: list[Stage]
+    global_args: dict[str, str | None]
+    build_args: dict[str, str] = field(default_factory=dict)
+    dockerfile: Dockerfile | None = None
+
+    def stage(self, ref: str | int) -> Stage:
+        """A stage by name (case-insensitive) or index, as ``--target``/``COPY --from`` look it up."""
+        if isinstance(ref, int):
+            return self.stages[ref]
+        for st in self.stages:
+            if st.name is not None and st.name == ref.lower():
+                return st
+        raise KeyError(ref)

@@ -1,0 +1,2 @@
+FROM scratch
+ADD --checksum=sha256:aaaa a b

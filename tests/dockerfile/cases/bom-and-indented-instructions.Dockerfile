@@ -1,0 +1,2 @@
+﻿  FROM scratch
+	env A=1

@@ -1,0 +1,5 @@
+FROM scratch
+RUN echo a \
+
+   
+b

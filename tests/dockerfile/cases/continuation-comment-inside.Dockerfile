@@ -1,0 +1,5 @@
+FROM scratch
+RUN echo a \
+# a comment
+  # indented comment
+    b

@@ -1,0 +1,2 @@
+FROM scratch
+COPY --chmod=8777 a b

@@ -1,0 +1,2 @@
+FROM scratch
+COPY --from=3 a b

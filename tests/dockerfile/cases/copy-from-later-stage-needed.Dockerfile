@@ -1,0 +1,3 @@
+FROM scratch AS a
+COPY --from=b x y
+FROM scratch AS b

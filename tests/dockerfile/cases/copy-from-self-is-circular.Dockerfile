@@ -1,0 +1,2 @@
+FROM scratch AS a
+COPY --from=a x y

@@ -1,0 +1,2 @@
+FROM scratch
+COPY --from=alpine:3 /etc/os-release /x

@@ -1,0 +1,3 @@
+FROM scratch
+ARG S=a
+COPY --from=$S x y

@@ -1,0 +1,2 @@
+FROM scratch
+COPY https://example.com/x /x

@@ -1,0 +1,5 @@
+# a comment
+# escape=`
+FROM scratch
+RUN echo \
+  x

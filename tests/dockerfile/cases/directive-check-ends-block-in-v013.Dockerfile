@@ -1,0 +1,3 @@
+# check=skip=all
+# escape=`
+FROM scratch

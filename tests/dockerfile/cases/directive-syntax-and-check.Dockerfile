@@ -1,0 +1,4 @@
+# syntax=docker/dockerfile:1.7
+#check=skip=all;error=true
+  #   Escape = `
+FROM scratch

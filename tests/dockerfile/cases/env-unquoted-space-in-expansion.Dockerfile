@@ -1,0 +1,2 @@
+FROM scratch
+ENV A=${NOPE:?is required}

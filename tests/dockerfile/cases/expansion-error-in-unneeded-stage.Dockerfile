@@ -1,0 +1,4 @@
+FROM scratch AS broken
+ENV A=${NOPE:?required}
+FROM scratch AS ok
+ENV B=1

@@ -1,0 +1,4 @@
+FROM scratch
+COPY \
+  --link \
+  --chmod=0644 a /b

@@ -1,0 +1,2 @@
+FROM later
+FROM scratch AS later

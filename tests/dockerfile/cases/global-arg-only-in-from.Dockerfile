@@ -1,0 +1,7 @@
+ARG TAG=1.0
+ARG IMG=base:${TAG}
+FROM ${IMG}
+RUN echo $TAG
+ENV T=${TAG:-unset}
+ARG TAG
+ENV T2=$TAG

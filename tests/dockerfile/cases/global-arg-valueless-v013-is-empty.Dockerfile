@@ -1,0 +1,2 @@
+ARG X
+FROM scratch${X-:missing}

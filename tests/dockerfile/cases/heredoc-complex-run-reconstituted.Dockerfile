@@ -1,0 +1,6 @@
+FROM scratch
+RUN cat <<A >/x && cat <<B
+aaa
+A
+bbb
+B

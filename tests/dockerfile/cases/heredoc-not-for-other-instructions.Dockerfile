@@ -1,0 +1,3 @@
+FROM scratch
+LABEL a=<<EOF
+ENV b=1

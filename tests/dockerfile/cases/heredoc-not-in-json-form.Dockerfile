@@ -1,0 +1,3 @@
+FROM scratch
+RUN ["sh", "-c", "cat <<EOF"]
+ENV A=1

@@ -1,0 +1,5 @@
+FROM scratch
+ONBUILD RUN <<EOF
+echo x
+EOF
+ENV A=1

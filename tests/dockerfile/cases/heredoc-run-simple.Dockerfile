@@ -1,0 +1,5 @@
+FROM scratch
+RUN <<EOF
+echo $HOME
+  # kept
+EOF

@@ -1,0 +1,5 @@
+FROM scratch
+RUN <<EOF
+#!/bin/sh
+echo hi
+EOF

@@ -1,0 +1,4 @@
+FROM scratch
+RUN cat << EOF
+hello
+EOF

@@ -1,0 +1,3 @@
+FROM scratch AS a
+COPY --from=bad@@ref x y
+FROM scratch

@@ -1,0 +1,3 @@
+ARG A
+ENV B=1
+FROM scratch

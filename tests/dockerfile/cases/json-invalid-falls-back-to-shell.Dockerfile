@@ -1,0 +1,4 @@
+FROM scratch
+RUN ["echo" "x"]
+RUN ['single', 'quotes']
+COPY ["a", b] /c

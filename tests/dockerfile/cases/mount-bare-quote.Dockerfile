@@ -1,0 +1,2 @@
+FROM scratch
+RUN --mount=type=bind,target=\"/a b\" true

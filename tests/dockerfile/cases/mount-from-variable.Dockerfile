@@ -1,0 +1,2 @@
+FROM scratch
+RUN --mount=from=${B},target=/c true

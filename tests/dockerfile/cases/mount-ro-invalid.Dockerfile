@@ -1,0 +1,2 @@
+FROM scratch
+RUN --mount=target=/c,ro=maybe true

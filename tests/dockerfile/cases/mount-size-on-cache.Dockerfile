@@ -1,0 +1,2 @@
+FROM scratch
+RUN --mount=type=cache,target=/c,size=1m true

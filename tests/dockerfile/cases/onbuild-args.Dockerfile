@@ -1,0 +1,2 @@
+FROM scratch
+ONBUILD COPY --from=x a b

@@ -1,0 +1,3 @@
+FROM scratch
+ONBUILD   COPY \
+ --from=x --chmod=1 a b

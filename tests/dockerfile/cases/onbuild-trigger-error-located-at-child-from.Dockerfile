@@ -1,0 +1,3 @@
+FROM scratch AS base
+ONBUILD COPY --nope a b
+FROM base

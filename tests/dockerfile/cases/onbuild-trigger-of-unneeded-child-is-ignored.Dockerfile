@@ -1,0 +1,4 @@
+FROM scratch AS base
+ONBUILD COPY --nope a b
+FROM base AS child
+FROM scratch AS other

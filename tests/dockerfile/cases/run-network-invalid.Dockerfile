@@ -1,0 +1,2 @@
+FROM scratch
+RUN --network=bridge true

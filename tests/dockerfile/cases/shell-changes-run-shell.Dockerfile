@@ -1,0 +1,3 @@
+FROM scratch
+SHELL ["/bin/bash", "-eo", "pipefail", "-c"]
+RUN echo $HOME
