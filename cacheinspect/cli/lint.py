@@ -1,0 +1,132 @@
+"""`lint`: find `RUN --mount=type=cache` misuse in Dockerfiles before it silently wastes a build."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from cacheinspect.lint.rules import RULES
+
+__all__ = ["register"]
+
+
+class LintFormatOpt(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+class LintFailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+def _epilog() -> str:
+    rules = "\n\n".join(f"{r.code} {r.name} ({r.severity}): {r.summary}" for r in RULES)
+    return (
+        "Examples:\n\n"
+        "cacheinspect lint                                   # ./Dockerfile\n\n"
+        "cacheinspect lint -f sarif docker/*.Dockerfile > lint.sarif\n\n"
+        "cat Dockerfile | cacheinspect lint - --fail-on error\n\n"
+        "A comment line '# cacheinspect: ignore=CM009' right above an instruction silences that rule there.\n\n"
+        f"Rules:\n\n{rules}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `lint` command to *app*."""
+
+    @app.command(epilog=_epilog())
+    def lint(
+        files: Annotated[
+            list[str] | None,
+            typer.Argument(
+                metavar="DOCKERFILE", help="Dockerfiles to check (default: Dockerfile; - reads stdin)."
+            ),
+        ] = None,
+        fmt: Annotated[
+            LintFormatOpt,
+            typer.Option(
+                "--format", "-f", help="table, json (cacheinspect.lint/v1), sarif (2.1.0) or github."
+            ),
+        ] = LintFormatOpt.table,
+        fail_on: Annotated[
+            LintFailOn,
+            typer.Option(
+                "--fail-on", help="Exit 1 when a finding is at or above this severity (never: always 0)."
+            ),
+        ] = LintFailOn.warning,
+        build_arg: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--build-arg", metavar="KEY=VALUE", help="A build argument, as for docker build (repeatable)."
+            ),
+        ] = None,
+        target: Annotated[
+            str | None,
+            typer.Option("--target", metavar="STAGE", help="Check only the stages this target needs."),
+        ] = None,
+    ) -> None:
+        """Check Dockerfiles for RUN --mount=type=cache misuse: outputs lost in a cache mount, caches
+        that are mounted but never used, turned off, emptied or split, and installs without a cache.
+
+        Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unreadable input or a Dockerfile
+        BuildKit would reject (a parse error is never hidden behind findings).
+        """
+        import os
+
+        from cacheinspect.dockerfile import DockerfileError
+        from cacheinspect.errors import EXIT_FINDINGS, UsageError
+        from cacheinspect.lint.engine import LintReport, lint_text
+        from cacheinspect.lint.render import render_lint
+        from cacheinspect.lint.rules import Severity
+
+        args: dict[str, str] = {}
+        for item in build_arg or []:
+            key, sep, value = item.partition("=")
+            if not key:
+                raise UsageError(f"--build-arg {item!r}: expected KEY=VALUE")
+            if sep:
+                args[key] = value
+            elif key in os.environ:  # docker build --build-arg KEY takes the value from the environment
+                args[key] = os.environ[key]
+        report = LintReport()
+        errors: list[str] = []
+        stdin_used = False
+        for name in files or ["Dockerfile"]:
+            if name == "-":
+                if stdin_used:
+                    raise UsageError("- (stdin) given more than once")
+                stdin_used = True
+                data = sys.stdin.buffer.read()
+                label = "<stdin>"
+            else:
+                label = name
+                try:
+                    with open(name, "rb") as fh:
+                        data = fh.read()
+                except IsADirectoryError:
+                    errors.append(f"{name}: is a directory, not a Dockerfile")
+                    continue
+                except OSError as e:
+                    errors.append(f"{name}: cannot read: {e.strerror or e}")
+                    continue
+            try:
+                report.files.append(lint_text(data, filename=label, build_args=args, target=target))
+            except DockerfileError as e:
+                errors.append(str(e))
+        if report.files or not errors:
+            sys.stdout.write(render_lint(report, fmt.value))
+        if errors:
+            for msg in errors[:-1]:
+                sys.stderr.write(f"error: {msg}\n")
+            raise UsageError(errors[-1])
+        worst = report.worst()
+        if fail_on is not LintFailOn.never and worst is not None and worst >= Severity[fail_on.value]:
+            raise typer.Exit(EXIT_FINDINGS)

@@ -1,0 +1,1117 @@
+"""The checks: a pure function of a resolved Dockerfile (:class:`~cacheinspect.dockerfile.Build`) to
+findings.
+
+One pass over the stages in file order keeps, per stage, what BuildKit will put in the stage's
+filesystem (COPY/ADD destinations, what unmounted RUNs write) apart from what only ever lived in a
+cache mount, plus the users created so far (for HOME and uid). Each RUN is read with
+:mod:`cacheinspect.lint.shell` into simple commands and with :mod:`cacheinspect.lint.tools` into tool
+uses; every rule then looks at those facts. Whenever a fact is unknown (a dynamic word, a user whose
+home we cannot know, a shell that is not POSIX sh) the rule stays quiet: a finding is only ever drawn
+from what BuildKit would certainly do.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
+from cacheinspect.lint.rules import RULES_BY_CODE, Severity
+from cacheinspect.lint.shell import Command, command_from_argv, parse_script, resolve_path
+from cacheinspect.lint.tools import (
+    CacheDir,
+    Output,
+    ToolUse,
+    analyse,
+    copy_destination,
+    covers,
+    generic_outputs,
+    generic_reads,
+    is_non_rescue,
+)
+
+__all__ = ["Finding", "check_build"]
+
+_ID_PROPS = ("from", "uid", "gid", "mode")
+_KEEPCACHE = re.compile(r"keepcache\s*=\s*(1|true|True|yes)")
+#: Text that shows a tool's configuration being changed (in a RUN, or a COPY destination).
+_CONFIG_MARKERS: dict[str, tuple[str, ...]] = {
+    "pip": ("pip config", "pip.conf", "PIP_CONFIG_FILE", "pip3 config"),
+    "uv": ("uv.toml", "UV_CONFIG_FILE"),
+    "poetry": ("poetry config", "poetry.toml"),
+    "npm": ("npm config set", ".npmrc", "NPM_CONFIG_USERCONFIG"),
+    "yarn": ("yarn config set", ".yarnrc"),
+    "pnpm": ("pnpm config set", ".npmrc"),
+    "go": ("go env -w",),
+    "cargo": (".cargo/config",),
+    "maven": ("settings.xml",),
+    "gradle": ("gradle.properties",),
+    "ccache": ("ccache.conf", "ccache -o", "ccache --set-config"),
+}
+_POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh"})
+_APT_DIRS = ("/var/cache/apt", "/var/lib/apt")
+_APT_SUBDIRS = frozenset({"/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apt"})
+_DOCKER_CLEAN = "/etc/apt/apt.conf.d/docker-clean"
+_PASSWD_LINE = re.compile(r"^([A-Za-z_][\w.-]*):[^:]*:(\d+):(\d+):[^:]*:([^:]*):")
+_KNOWN_USERS = {
+    "root": (0, 0, "/root"),
+    "node": (1000, 1000, "/home/node"),
+    "nobody": (65534, 65534, "/nonexistent"),
+    "www-data": (33, 33, "/var/www"),
+    "daemon": (1, 1, "/usr/sbin"),
+}
+_READERS = frozenset(
+    {
+        "cp",
+        "mv",
+        "rsync",
+        "tar",
+        "cat",
+        "install",
+        "unzip",
+        "zip",
+        "ln",
+        "diff",
+        "cmp",
+        "grep",
+        "sed",
+        "head",
+        "tail",
+        "md5sum",
+        "sha256sum",
+        "chmod",
+        "chown",
+        "source",
+        ".",
+        "sh",
+        "bash",
+        "node",
+        "python",
+        "python3",
+        "pip",
+        "pip3",
+        "java",
+        "dpkg",
+        "rpm",
+        "gzip",
+        "gunzip",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding; ``to_json`` is the ``cacheinspect.lint/v1`` finding object."""
+
+    code: str
+    severity: Severity
+    file: str
+    line: int
+    column: int
+    instruction: str
+    message: str
+    fix: str
+
+    @property
+    def name(self) -> str:
+        return RULES_BY_CODE[self.code].name
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "line": self.line,
+            "column": self.column,
+            "instruction": self.instruction,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(slots=True)
+class _User:
+    name: str
+    uid: int | None
+    gid: int | None
+    home: str | None
+    is_root: bool
+
+    @property
+    def label(self) -> str:
+        return self.name or "root"
+
+
+@dataclass(slots=True)
+class _Write:
+    path: str
+    line: int
+    writer: str
+    is_output: bool = True  # False: a tool's cache directory, left in the image by an unmounted RUN
+
+
+@dataclass(slots=True)
+class _CacheEvent:
+    mount: Mount
+    line: int
+    stage: Stage
+    outputs: list[tuple[Output, bool]] = field(default_factory=list)  # (output, rescued)
+
+
+@dataclass(slots=True)
+class _StageState:
+    """What the walk knows about a stage so far. Lookups are by path, so a long Dockerfile stays linear:
+    ``content``/``outputs`` map every written path *and each of its ancestors* to the first write at or
+    under it (so "does the image have anything at or under P" is one dict lookup)."""
+
+    users: dict[str, tuple[int | None, int | None, str]] = field(default_factory=dict)
+    uids: dict[int, str] = field(default_factory=dict)
+    content: dict[str, _Write] = field(default_factory=dict)  # any image content (outputs and caches)
+    outputs: dict[str, _Write] = field(default_factory=dict)  # outputs only (for CM010)
+    events: dict[str, list[_CacheEvent]] = field(default_factory=dict)  # cache mount target → RUNs
+    configured: set[str] = field(default_factory=set)  # tools whose configuration was changed
+    keep_downloaded: bool = False  # some step set APT::Keep-Downloaded-Packages
+    keepcache: bool = False  # some step set dnf/yum keepcache=1
+    poetry_config: str = ""
+    docker_clean_removed: bool = False
+
+    def child(self) -> _StageState:
+        return _StageState(
+            dict(self.users),
+            dict(self.uids),
+            dict(self.content),
+            dict(self.outputs),
+            {k: list(v) for k, v in self.events.items()},
+            set(self.configured),
+            self.keep_downloaded,
+            self.keepcache,
+            self.poetry_config,
+            self.docker_clean_removed,
+        )
+
+    def add_write(self, w: _Write) -> None:
+        p = w.path
+        while True:
+            self.content.setdefault(p, w)
+            if w.is_output:
+                self.outputs.setdefault(p, w)
+            if p == "/":
+                break
+            p = posixpath.dirname(p) or "/"
+
+    def add_event(self, ev: _CacheEvent) -> None:
+        self.events.setdefault(ev.mount.target, []).append(ev)
+
+    def add_text(self, text: str) -> None:
+        """A RUN script, heredoc or COPY description: note the configuration it changes."""
+        if "Keep-Downloaded-Packages" in text:
+            self.keep_downloaded = True
+        if _KEEPCACHE.search(text):
+            self.keepcache = True
+        if "poetry config" in text:
+            self.poetry_config += text + "\n"
+        for tool, markers in _CONFIG_MARKERS.items():
+            if tool not in self.configured and any(m in text for m in markers):
+                self.configured.add(tool)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A CM001 candidate: decided at the end, because a later RUN mounting the same cache may use it."""
+
+    finding_args: dict[str, object]
+    node: Node
+    at: tuple[int, int]
+    mount: Mount
+    rel: str
+    event: _CacheEvent
+    index: int
+    rescued: bool = False
+
+
+@dataclass(slots=True)
+class _Run:
+    instr: Instr
+    stage: Stage
+    commands: list[Command]
+    uses: list[ToolUse]
+    user: _User
+    cache_mounts: list[Mount]
+    all_mounts: list[Mount]
+    scratch_rooted: bool = False  # the stage chain starts FROM scratch: no base image env is unseen
+
+
+_IGNORE = re.compile(r"^\s*cacheinspect\s*:\s*ignore(?:\s*=\s*([A-Za-z0-9,\s]+))?\s*$")
+
+
+def _ignored(node: Node, code: str) -> bool:
+    """``# cacheinspect: ignore=CM009,CM004`` (or a bare ``# cacheinspect: ignore``) in the comment
+    lines right above an instruction silences those findings for that instruction."""
+    for comment in node.comments:
+        m = _IGNORE.match(comment)
+        if m:
+            codes = m.group(1)
+            if codes is None or code in {c.strip().upper() for c in codes.split(",")}:
+                return True
+    return False
+
+
+class _Checker:
+    def __init__(self, build: Build, df: Dockerfile, filename: str, lines: list[str]) -> None:
+        self.build = build
+        self.df = df
+        self.filename = filename
+        self.lines = lines
+        self.findings: list[Finding] = []
+        self.states: dict[int, _StageState] = {}
+        self.ids: dict[str, tuple[tuple[str, int | None, int | None, int | None], int]] = {}
+        self.pending: list[_Pending] = []
+        self.pending_by_id: dict[str, list[_Pending]] = {}
+        self.runs: list[_Run] = []
+
+    # --- reporting ------------------------------------------------------------------------------
+
+    def report(self, code: str, node: Node, *, at: tuple[int, int] | None = None, **fields: object) -> None:
+        rule = RULES_BY_CODE[code]
+        if _ignored(node, code):
+            return
+        line, column = at if at else (node.line, node.column)
+        self.findings.append(
+            Finding(
+                code=code,
+                severity=rule.severity,
+                file=self.filename,
+                line=line,
+                column=column,
+                instruction=" ".join(node.original.split()),
+                message=rule.message.format(**fields),
+                fix=rule.fix.format(**fields),
+            )
+        )
+
+    def locate(self, node: Node, needle: str) -> tuple[int, int]:
+        """Line and column of the first occurrence of *needle* within the instruction's source lines,
+        outside its ``--mount=`` flags (which name the same paths)."""
+        if needle:
+            for ln in range(node.line, min(node.end_line, len(self.lines)) + 1):
+                line = self.lines[ln - 1]
+                col = line.find(needle)
+                while col >= 0:
+                    token_start = max(line.rfind(" ", 0, col), line.rfind("\t", 0, col)) + 1
+                    if not line.startswith("--mount", token_start):
+                        return ln, col + 1
+                    col = line.find(needle, col + 1)
+        return node.line, node.column
+
+    @staticmethod
+    def mount_at(m: Mount, node: Node) -> tuple[int, int]:
+        return (m.line, m.column) if m.line else (node.line, node.column)
+
+    # --- users ----------------------------------------------------------------------------------
+
+    def user_of(self, value: str, state: _StageState) -> _User:
+        name, _, group = value.partition(":")
+        if name in ("", "root", "0"):
+            return _User("", 0, 0, "/root", True)
+        gid = int(group) if group.isdigit() else None
+        if name.isdigit():
+            uid = int(name)
+            known = state.uids.get(uid)
+            home = state.users[known][2] if known else None
+            return _User(name, uid, gid, home, uid == 0)
+        if name in state.users:
+            known_uid, g, home = state.users[name]
+            return _User(name, known_uid, gid if gid is not None else g, home, known_uid == 0)
+        if name in _KNOWN_USERS:
+            uid, g, home = _KNOWN_USERS[name]
+            return _User(name, uid, gid if gid is not None else g, home, False)
+        return _User(name, None, gid, None, False)
+
+    @staticmethod
+    def learn_users(cmds: Iterable[Command], state: _StageState) -> None:
+        for c in cmds:
+            args = [w.text for w in c.argv[1:]]
+            if c.name in ("useradd", "adduser"):
+                uid = gid = None
+                home = None
+                names: list[str] = []
+                k = 0
+                while k < len(args):
+                    a = args[k]
+                    val = args[k + 1] if k + 1 < len(args) else ""
+                    if a in ("-u", "--uid"):
+                        uid = int(val) if val.isdigit() else None
+                        k += 2
+                        continue
+                    if a in ("-g", "--gid", "-G", "--ingroup"):
+                        gid = int(val) if val.isdigit() else gid
+                        k += 2
+                        continue
+                    if a in ("-d", "--home-dir", "-h", "--home"):
+                        home = val
+                        k += 2
+                        continue
+                    if a in ("-s", "--shell", "-c", "--comment", "--gecos", "-k", "-K", "-e", "-f", "-p"):
+                        k += 2
+                        continue
+                    if not a.startswith("-"):
+                        names.append(a)
+                    k += 1
+                if names:
+                    name = names[0]
+                    state.users[name] = (uid, gid, home or f"/home/{name}")
+                    if uid is not None:
+                        state.uids[uid] = name
+            if any(r.writes and r.target.text == "/etc/passwd" for r in c.redirects) and c.name in (
+                "echo",
+                "printf",
+            ):
+                for a in args:
+                    for line in a.replace("\\n", "\n").splitlines():
+                        m = _PASSWD_LINE.match(line)
+                        if m:
+                            name, uid, gid, home = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+                            state.users[name] = (uid, gid, home or "/")
+                            state.uids[uid] = name
+
+    # --- the walk -------------------------------------------------------------------------------
+
+    def run(self, stages: list[Stage]) -> list[Finding]:
+        for stage in stages:
+            base = self.states.get(stage.base_stage.index) if stage.base_stage is not None else None
+            state = base.child() if base is not None else _StageState()
+            self.states[stage.index] = state
+            for ins in stage.instrs:
+                if ins.keyword == "RUN":
+                    self.on_run(ins, stage, state)
+                elif ins.keyword in ("COPY", "ADD"):
+                    self.on_copy(ins, stage, state)
+                elif ins.keyword in ("CMD", "ENTRYPOINT"):
+                    self.on_cmd(ins, stage, state)
+        for p in self.pending:
+            if not p.rescued:
+                node, at = p.node, p.at
+                self.report("CM001", node, at=at, **p.finding_args)
+        self.findings.sort(key=lambda f: (f.line, f.column, f.code))
+        return self.findings
+
+    # --- COPY / ADD -----------------------------------------------------------------------------
+
+    def on_copy(self, ins: Instr, stage: Stage, state: _StageState) -> None:
+        dest = resolve_path(ins.dest or ".", ins.workdir or "/") if ins.dest else ins.workdir or "/"
+        dir_dest = (ins.dest or "").endswith("/") or len(ins.sources) > 1
+        src_state = self.states.get(ins.from_stage.index) if ins.from_stage is not None else None
+        for src in ins.sources:
+            if src.is_url or src.is_git or src.is_heredoc:
+                path = dest if not dir_dest else posixpath.join(dest, posixpath.basename(src.path) or "")
+            else:
+                base = posixpath.basename(src.path.rstrip("/"))
+                path = (
+                    posixpath.join(dest, base)
+                    if dir_dest and base not in ("", ".") and "*" not in base
+                    else dest
+                )
+            state.add_write(_Write(path, ins.line, f"{ins.keyword} at"))
+            if (
+                src_state is not None
+                and ins.from_stage is not None
+                and not (src.is_url or src.is_git or src.is_heredoc)
+            ):
+                spath = resolve_path(src.path, "/")
+                if any(ch in spath for ch in "*?["):
+                    spath = posixpath.dirname(spath.split("*")[0].split("?")[0].split("[")[0] + "x")
+                self.check_cache_only_read(
+                    ins.node,
+                    src_state,
+                    ins.from_stage,
+                    spath,
+                    f"COPY --from={ins.from_}",
+                    self.locate(ins.node, src.path),
+                )
+        state.add_text(f"{ins.keyword} {' '.join(s.path for s in ins.sources)} {dest}")
+        if dest == _DOCKER_CLEAN or (
+            dest.startswith("/etc/apt/apt.conf.d") and any("docker-clean" in s.path for s in ins.sources)
+        ):
+            state.docker_clean_removed = True
+        for src in ins.sources:
+            if src.heredoc is not None:
+                state.add_text(src.heredoc.content)
+            if dest.startswith("/etc/apt/apt.conf.d") or dest.startswith("/etc/dnf"):
+                state.add_text("Keep-Downloaded-Packages true keepcache=1 (copied configuration)")
+
+    def on_cmd(self, ins: Instr, stage: Stage, state: _StageState) -> None:
+        args = ins.node.args
+        words: list[str] = []
+        if ins.node.json_form:
+            words = [a for a in args if a.startswith("/")]
+        elif args:
+            cmds = parse_script(args[0], env={}, cwd=ins.workdir or "/")
+            words = [
+                c.argv[0].text
+                for c in cmds[:1]
+                if c.argv and c.argv[0].static and c.argv[0].text.startswith("/")
+            ]
+        for w in words:
+            self.check_cache_only_read(
+                ins.node, state, stage, resolve_path(w, "/"), ins.keyword, self.locate(ins.node, w)
+            )
+
+    # --- CM002 ----------------------------------------------------------------------------------
+
+    def check_cache_only_read(
+        self, node: Node, state: _StageState, stage: Stage, path: str, reader: str, at: tuple[int, int]
+    ) -> bool:
+        for t, evs in state.events.items():
+            direct = covers(t, path)
+            if not direct and not covers(path, t):
+                continue
+            lost = [o for ev in evs for o, rescued in ev.outputs if not rescued]
+            if not direct and not lost:
+                continue
+            probe = [path] if direct else [o.path for o in lost]
+            # content the image has at (or inside) the path: then it existed outside the mount too. A write
+            # to a strict ancestor (COPY . /app) does not count: it cannot be told from here.
+            if any(p in state.content for p in probe):
+                continue
+            ev = next((e for e in evs if any(not r for _o, r in e.outputs)), evs[0]) if not direct else evs[0]
+            where = f"stage {ev.stage.name!r}" if ev.stage.name else f"stage {ev.stage.index}"
+            self.report(
+                "CM002",
+                node,
+                at=at,
+                reader=reader,
+                path=path if direct else lost[0].path,
+                target=t,
+                where=where,
+                line=ev.line,
+                state="absent or whatever the image had there before"
+                if direct
+                else "missing from what is copied",
+            )
+            return True
+        return False
+
+    # --- RUN ------------------------------------------------------------------------------------
+
+    def commands_of(self, ins: Instr, env: dict[str, str]) -> list[Command] | None:
+        shell = ins.shell or ["/bin/sh", "-c"]
+        cmd = ins.run_cmd
+        if cmd is None:
+            return None
+        if isinstance(cmd, list):
+            return command_from_argv(cmd, env=env, cwd=ins.workdir or "/")
+        if posixpath.basename(shell[0]) not in _POSIX_SHELLS:
+            return None
+        first = cmd.lstrip().split("\n", 1)[0]
+        if first.startswith("#!") and not any(s in first for s in ("sh", "bash")):
+            return None
+        return parse_script(cmd, env=env, cwd=ins.workdir or "/")
+
+    def on_run(self, ins: Instr, stage: Stage, state: _StageState) -> None:
+        user = self.user_of(ins.user, state)
+        env = {**ins.args_in_scope, **ins.env}
+        if user.home is not None:
+            env.setdefault("HOME", user.home)
+        commands = self.commands_of(ins, env)
+        cache_mounts = [m for m in ins.mounts if m.type == "cache"]
+        self.check_ids(ins, cache_mounts)
+        self.check_apt_locked(ins, cache_mounts)
+        self.check_owner(ins, cache_mounts, user)
+        self.check_hidden(ins, cache_mounts, state)
+        for m in ins.mounts:
+            if m.type == "bind" and m.from_:
+                try:
+                    src_stage = self.build.stage(int(m.from_) if m.from_.isdigit() else m.from_)
+                except (KeyError, IndexError):
+                    continue
+                src_state = self.states.get(src_stage.index)
+                if src_state is not None:
+                    self.check_cache_only_read(
+                        ins.node,
+                        src_state,
+                        src_stage,
+                        resolve_path(m.source or "/", "/"),
+                        f"RUN --mount=type=bind,from={m.from_}",
+                        self.mount_at(m, ins.node),
+                    )
+        if commands is None:
+            return
+        if isinstance(ins.run_cmd, str):
+            state.add_text(ins.run_cmd)
+        for c in commands:
+            for doc in c.stdin:
+                state.add_text(doc)
+        poetry_config = state.poetry_config
+        home = user.home if user.home is not None else f"~{user.label}"
+        home_why = f"USER {user.label}, HOME={home}" if user.name else f"HOME={home}"
+        uses: list[ToolUse] = []
+        for c in commands:
+            cu = user if c.user is None else self.user_of(c.user, state)
+            chome = cu.home if cu.home is not None else f"~{cu.label}"
+            if c.user is not None and "HOME" in c.env and c.user not in ("", "root"):
+                c.env.pop("HOME")
+            u = analyse(
+                c,
+                home=chome if c.user is not None else home,
+                home_why=home_why if c.user is None else f"USER {cu.label}, HOME={chome}",
+                is_root=cu.is_root,
+                poetry_config=poetry_config,
+            )
+            if u is not None:
+                uses.append(u)
+        root = stage
+        while root.base_stage is not None:
+            root = root.base_stage
+        run = _Run(ins, stage, commands, uses, user, cache_mounts, list(ins.mounts), root.base == "scratch")
+        self.runs.append(run)
+        self.check_pending_rescue(run)
+        self.check_outputs(run, state)
+        self.check_disabled(run)
+        self.check_misplaced(run, state)
+        self.check_package_cache(run, state)
+        self.check_no_mount(run, state)
+        self.check_run_reads(run, state)
+        self.learn_users(commands, state)
+        for c in commands:
+            if c.name == "rm" and any(
+                w.text == _DOCKER_CLEAN or (w.glob and w.text.startswith("/etc/apt/apt.conf.d/"))
+                for w in c.argv[1:]
+            ):
+                state.docker_clean_removed = True
+            if c.name == "mv" and any(w.text == _DOCKER_CLEAN for w in c.argv[1:]):
+                state.docker_clean_removed = True
+        # what this RUN leaves in the image
+        mounted = [m.target for m in ins.mounts]
+        for u in uses:
+            for o in u.outputs:
+                if not any(covers(t, o.path) for t in mounted):
+                    state.add_write(_Write(o.path, ins.line, f"{o.how} at"))
+            if u.installs and not u.disabled:
+                for cd in u.caches:
+                    if not cd.path.startswith("~") and not any(
+                        covers(t, cd.path) or covers(cd.path, t) for t in mounted
+                    ):
+                        state.add_write(_Write(cd.path, ins.line, f"{u.tool} at", is_output=False))
+        for c in commands:
+            for o in generic_outputs(c):
+                if not any(covers(t, o.path) for t in mounted):
+                    state.add_write(_Write(o.path, ins.line, f"{o.how} at"))
+
+    # --- CM001 ----------------------------------------------------------------------------------
+
+    def _outputs(self, run: _Run) -> list[tuple[Output, Command]]:
+        outs: list[tuple[Output, Command]] = [(o, u.command) for u in run.uses for o in u.outputs]
+        for c in run.commands:
+            outs.extend((o, c) for o in generic_outputs(c))
+        outs.sort(key=lambda oc: oc[1].index)
+        return outs
+
+    @staticmethod
+    def _reads(c: Command, path: str) -> bool:
+        return any(covers(path, r) or covers(r, path) for r in generic_reads(c))
+
+    def _rescued(self, run: _Run, out: Output, after: int) -> bool:
+        targets = [m.target for m in run.all_mounts]
+        for c in run.commands:
+            if c.index <= after or not c.argv or is_non_rescue(c):
+                continue
+            if out.node_modules and c.name in (
+                "npm",
+                "npx",
+                "yarn",
+                "pnpm",
+                "node",
+                "bun",
+                "tsc",
+                "next",
+                "vite",
+            ):
+                args = [w.text for w in c.argv[1:]]
+                if not args or args[0] not in ("ci", "install", "i", "add", "cache"):
+                    return True
+            if not self._reads(c, out.path):
+                continue
+            dest = copy_destination(c)
+            if dest is not None and any(covers(t, dest) for t in targets):
+                continue
+            return True
+        return False
+
+    def check_outputs(self, run: _Run, state: _StageState) -> None:
+        ins = run.instr
+        events: dict[int, _CacheEvent] = {}
+        for m in run.cache_mounts:
+            ev = _CacheEvent(m, ins.line, run.stage)
+            events[id(m)] = ev
+            state.add_event(ev)
+        for out, cmd in self._outputs(run):
+            covering = [m for m in run.cache_mounts if covers(m.target, out.path)]
+            if not covering:
+                continue
+            m = max(covering, key=lambda x: len(x.target))
+            rescued = self._rescued(run, out, cmd.index)
+            ev = events[id(m)]
+            ev.outputs.append((out, rescued))
+            if rescued:
+                continue
+            tool_cache = next(
+                (cd for u in run.uses if u.command is cmd for cd in u.caches if not cd.path.startswith("~")),
+                None,
+            )
+            tool = next((u.tool for u in run.uses if u.command is cmd), "")
+            if tool == "poetry":
+                fix = (
+                    "set POETRY_VIRTUALENVS_IN_PROJECT=true (or POETRY_VIRTUALENVS_CREATE=false) so that the "
+                    f"virtualenv is not created inside the cache mount {m.target}"
+                )
+            elif tool == "cargo" and out.how.startswith("cargo build"):
+                fix = (
+                    f"copy what the image needs out of {out.path} in this same RUN "
+                    f"(for example && cp {out.path}/release/<binary> /usr/local/bin/)"
+                )
+            elif tool_cache is not None and not covers(m.target, tool_cache.path):
+                fix = (
+                    f"mount {cmd.name}'s own cache instead (--mount=type=cache,target={tool_cache.path}) "
+                    f"and keep {out.path} outside any cache mount"
+                )
+            elif tool_cache is None:
+                fix = f"copy the result out of {m.target} in this same RUN (for example cp -r {out.path} <a path in the image>)"
+            else:
+                fix = f"write {out.path} outside the cache mount {m.target}, or copy it out in this same RUN"
+            at = self.locate(ins.node, out.path)
+            if at == (ins.node.line, ins.node.column):
+                at = self.locate(ins.node, cmd.argv[0].raw or cmd.name)
+            self.pending.append(
+                pend := _Pending(
+                    {"how": out.how, "path": out.path, "target": m.target, "fix": fix},
+                    ins.node,
+                    at,
+                    m,
+                    posixpath.relpath(out.path, m.target),
+                    ev,
+                    cmd.index,
+                )
+            )
+            self.pending_by_id.setdefault(m.id, []).append(pend)
+
+    def check_pending_rescue(self, run: _Run) -> None:
+        """A later RUN that mounts the same cache and reads the output rescues an earlier CM001."""
+        for m in run.cache_mounts:
+            waiting = self.pending_by_id.get(m.id)
+            if not waiting:
+                continue
+            reads = [r for c in run.commands if not is_non_rescue(c) for r in generic_reads(c)]
+            if not reads:
+                continue
+            for p in waiting:
+                path = posixpath.normpath(posixpath.join(m.target, p.rel))
+                if any(covers(path, r) or covers(r, path) for r in reads):
+                    p.rescued = True
+                    for k, (o, _r) in enumerate(p.event.outputs):
+                        if o.path == p.finding_args["path"]:
+                            p.event.outputs[k] = (o, True)
+            self.pending_by_id[m.id] = [p for p in waiting if not p.rescued]
+
+    # --- CM002 from later RUNs -------------------------------------------------------------------
+
+    def check_run_reads(self, run: _Run, state: _StageState) -> None:
+        mounted = [m.target for m in run.all_mounts]
+        own_outputs = {o.path for o, _c in self._outputs(run)}
+        for c in run.commands:
+            if not c.argv or c.argv[0].dynamic:
+                continue
+            candidates: list[str] = []
+            if c.argv[0].text.startswith("/"):
+                candidates.append(resolve_path(c.argv[0].text, "/"))
+            if c.name in _READERS:
+                candidates.extend(
+                    generic_reads(c)[0:] if c.name not in ("chmod", "chown") else generic_reads(c)[1:]
+                )
+            for path in candidates:
+                if path in own_outputs or any(covers(t, path) for t in mounted):
+                    continue
+                if self.check_cache_only_read(
+                    run.instr.node,
+                    state,
+                    run.stage,
+                    path,
+                    f"{c.name} in RUN",
+                    self.locate(run.instr.node, path),
+                ):
+                    return
+
+    # --- CM003 ----------------------------------------------------------------------------------
+
+    def check_disabled(self, run: _Run) -> None:
+        ins = run.instr
+        for u in run.uses:
+            if u.disabled:
+                for m in run.cache_mounts:
+                    if any(
+                        covers(m.target, cd.path) or covers(cd.path, m.target) or cd.looks_like(m.target)
+                        for cd in u.caches
+                    ):
+                        self.report(
+                            "CM003",
+                            ins.node,
+                            at=self.locate(ins.node, u.disabled_word),
+                            how=u.disabled,
+                            effect=f"turns {u.tool}'s cache off",
+                            target=m.target,
+                            tool=u.tool,
+                            fix=f"drop {u.disabled}: under a cache mount the cache never reaches the image anyway",
+                        )
+                        break
+            for path in u.cleans:
+                cm = next(
+                    (m for m in run.cache_mounts if covers(m.target, path) or covers(path, m.target)), None
+                )
+                if cm is not None:
+                    self.report(
+                        "CM003",
+                        ins.node,
+                        at=self.locate(ins.node, u.clean_how.split(" ")[-1]),
+                        how=u.clean_how,
+                        effect=f"empties {path}",
+                        target=cm.target,
+                        tool=u.tool,
+                        fix=f"drop {u.clean_how}: the cache mount never reaches the image, so there is nothing to clean",
+                    )
+        for c in run.commands:
+            if c.name != "rm":
+                continue
+            for w in c.argv[1:]:
+                if w.dynamic or w.text.startswith("-"):
+                    continue
+                path = resolve_path(w.text, c.cwd)
+                glob_dir = (
+                    resolve_path(w.text.split("*")[0].split("?")[0].rstrip("/") or "/", c.cwd)
+                    if w.glob
+                    else None
+                )
+                probe = glob_dir if glob_dir is not None else path
+                for m in run.cache_mounts:
+                    t = m.target
+                    hit = (
+                        probe == t
+                        or (covers(probe, t) and probe != t)
+                        or (probe in _APT_SUBDIRS and covers(t, probe))
+                    )
+                    if hit:
+                        tool = "apt" if any(covers(a, t) or covers(t, a) for a in _APT_DIRS) else "the tool"
+                        self.report(
+                            "CM003",
+                            ins.node,
+                            at=self.locate(ins.node, w.raw or w.text),
+                            how=f"rm {w.text}",
+                            effect=f"empties {probe}",
+                            target=t,
+                            tool=tool,
+                            fix=f"drop rm {w.text}: the cache mount never reaches the image, so there is nothing to clean",
+                        )
+                        break
+
+    # --- CM004 ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def configured(tool: str, state: _StageState) -> bool:
+        """The tool's own configuration was touched in this stage (``npm config set``, a copied
+        ``pip.conf``, ``go env -w`` …): its cache directory is then not known from the environment."""
+        return tool in state.configured
+
+    def check_misplaced(self, run: _Run, state: _StageState) -> None:
+        ins = run.instr
+        used_paths = [cd.path for u in run.uses for cd in u.caches]
+        for m in run.cache_mounts:
+            t = m.target
+            if any(covers(t, p) or covers(p, t) for p in used_paths):
+                continue
+            if any(
+                self._reads(c, t)
+                for c in run.commands
+                if c.argv
+                and c.name
+                not in ("pip", "pip3", "npm", "yarn", "pnpm", "go", "cargo", "uv", "poetry", "mvn", "gradle")
+            ):
+                continue
+            cand: tuple[ToolUse, CacheDir] | None = None
+            for u in run.uses:
+                if not u.installs or u.disabled or self.configured(u.tool, state):
+                    continue
+                for cd in u.caches:
+                    if cd.image_env and not run.scratch_rooted:
+                        continue  # the base image may set the variable that moves this directory
+                    if cd.looks_like(t) and not cd.path.startswith("~"):
+                        cand = (u, cd)
+                        break
+                if cand:
+                    break
+            if cand is None:
+                continue
+            u, cd = cand
+            extra = ""
+            who = run.user if u.command.user is None else self.user_of(u.command.user, state)
+            if not who.is_root and who.uid is not None:
+                extra = f",uid={who.uid}" + (f",gid={who.gid}" if who.gid is not None else "")
+            self.report(
+                "CM004",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                target=t,
+                tool=u.tool,
+                kind=cd.kind,
+                actual=cd.path,
+                why=cd.why
+                + (
+                    "; BuildKit does not expand ~ in a --mount target: it is a directory named ~ under WORKDIR"
+                    if "/~" in t
+                    else ""
+                ),
+                extra=extra + cd.suggest,
+            )
+
+    # --- CM005 ----------------------------------------------------------------------------------
+
+    def check_package_cache(self, run: _Run, state: _StageState) -> None:
+        ins = run.instr
+        for u in run.uses:
+            if u.tool in ("apt-get", "apt") and u.action in (
+                "install",
+                "upgrade",
+                "dist-upgrade",
+                "full-upgrade",
+                "build-dep",
+                "reinstall",
+            ):
+                m = next(
+                    (
+                        m
+                        for m in run.cache_mounts
+                        if covers(m.target, "/var/cache/apt/archives")
+                        or m.target == "/var/cache/apt/archives"
+                    ),
+                    None,
+                )
+                if m is None:
+                    continue
+                removed = state.docker_clean_removed or any(
+                    c.name == "rm"
+                    and any(w.text == _DOCKER_CLEAN for w in c.argv)
+                    and c.index < u.command.index
+                    for c in run.commands
+                )
+                keep = state.keep_downloaded or any(
+                    "Keep-Downloaded-Packages" in w.text for w in u.command.argv
+                )
+                at = self.locate(ins.node, u.tool + " " + u.action)
+                if not removed:
+                    self.report(
+                        "CM005",
+                        ins.node,
+                        at=at,
+                        message=f"{u.tool} {u.action} runs with {m.target} mounted as a cache, but the Debian/Ubuntu image's {_DOCKER_CLEAN} deletes every downloaded .deb after the install: the cache mount stays empty",
+                        fix="in an earlier RUN: rm -f /etc/apt/apt.conf.d/docker-clean; echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache",
+                    )
+                elif u.tool == "apt" and not keep:
+                    self.report(
+                        "CM005",
+                        ins.node,
+                        at=at,
+                        message=f"apt {u.action} keeps no downloaded packages (the apt binary defaults Binary::apt::APT::Keep-Downloaded-Packages to false): the cache mount {m.target} stays empty",
+                        fix="echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache in an earlier RUN, or use apt-get",
+                    )
+            if u.tool in ("dnf", "yum", "microdnf", "dnf5") and u.installs and u.action != "makecache":
+                m = next(
+                    (
+                        m
+                        for m in run.cache_mounts
+                        if any(covers(m.target, cd.path) or covers(cd.path, m.target) for cd in u.caches)
+                    ),
+                    None,
+                )
+                if m is None:
+                    continue
+                keep = state.keepcache or any(
+                    re.search(r"keepcache=(1|true|True|yes)", w.text) for w in u.command.argv
+                )
+                if not keep:
+                    self.report(
+                        "CM005",
+                        ins.node,
+                        at=self.locate(ins.node, u.command.argv[0].text),
+                        message=f"{u.tool} {u.action} deletes the downloaded packages after a successful transaction (keepcache defaults to 0): the cache mount {m.target} keeps only metadata",
+                        fix=f"{u.tool} {u.action} --setopt=keepcache=1 … (or keepcache=1 in /etc/dnf/dnf.conf)",
+                    )
+
+    # --- CM006 ----------------------------------------------------------------------------------
+
+    def check_apt_locked(self, ins: Instr, mounts: list[Mount]) -> None:
+        for m in mounts:
+            if m.sharing == "locked":
+                continue
+            for base, kind in (("/var/cache/apt", "package cache"), ("/var/lib/apt", "package lists")):
+                if covers(base, m.target):
+                    self.report(
+                        "CM006",
+                        ins.node,
+                        at=self.mount_at(m, ins.node),
+                        target=m.target,
+                        kind=kind,
+                        sharing=m.sharing,
+                    )
+                    break
+
+    # --- CM007 ----------------------------------------------------------------------------------
+
+    def check_owner(self, ins: Instr, mounts: list[Mount], user: _User) -> None:
+        if user.is_root:
+            return
+        for m in mounts:
+            if m.readonly or m.from_ or m.source:
+                continue
+            mode = m.mode if m.mode is not None else 0o755
+            uid = m.uid if m.uid is not None else 0
+            gid = m.gid if m.gid is not None else 0
+            if mode & 0o002:
+                continue
+            if user.uid is not None and uid == user.uid and mode & 0o200:
+                continue
+            if user.gid is not None and gid == user.gid and mode & 0o020:
+                continue
+            if user.uid is None and m.uid is not None:
+                continue  # a named user we cannot resolve: trust the explicit uid
+            owner = f"as uid {uid}, gid {gid}, mode {mode:04o}" + (
+                " (BuildKit's default: root, 0755)" if m.uid is None and m.mode is None else ""
+            )
+            want = user.uid if user.uid is not None else "<uid of " + user.label + ">"
+            self.report(
+                "CM007",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                target=m.target,
+                owner=owner,
+                user=user.label,
+                effect="writing to it fails with permission denied, or the tool silently turns its cache off",
+                fix=f"--mount=type=cache,target={m.target},uid={want}"
+                + (f",gid={user.gid}" if user.gid is not None else ""),
+            )
+
+    # --- CM008 ----------------------------------------------------------------------------------
+
+    def check_ids(self, ins: Instr, mounts: list[Mount]) -> None:
+        for m in mounts:
+            key = m.id or m.target
+            props = (m.from_, m.uid, m.gid, m.mode)
+            seen = self.ids.get(key)
+            if seen is None:
+                self.ids[key] = (props, ins.line)
+                continue
+            if seen[0] == props:
+                continue
+            differ = [k for k in range(4) if props[k] != seen[0][k]]
+
+            def show(p: tuple[str, int | None, int | None, int | None], differ: list[int] = differ) -> str:
+                parts = []
+                for k in differ:
+                    v = p[k]
+                    if v is None or v == "":
+                        parts.append(f"no {_ID_PROPS[k]}")
+                    elif k == 3 and isinstance(v, int):
+                        parts.append(f"mode={v:04o}")
+                    else:
+                        parts.append(f"{_ID_PROPS[k]}={v}")
+                return ", ".join(parts)
+
+            self.report(
+                "CM008",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                id=key,
+                here=show(props),
+                there=show(seen[0]),
+                line=seen[1],
+            )
+
+    # --- CM009 ----------------------------------------------------------------------------------
+
+    def check_no_mount(self, run: _Run, state: _StageState) -> None:
+        ins = run.instr
+        targets = [m.target for m in run.cache_mounts]
+        done: set[str] = set()
+        for u in run.uses:
+            if not u.installs or u.tool in done:
+                continue
+            if any(
+                covers(t, cd.path) or covers(cd.path, t) or cd.looks_like(t)
+                for t in targets
+                for cd in u.caches
+            ):
+                continue  # covered, or a mount meant for it that CM004 judges
+            if any(p.node is ins.node and p.index == u.command.index for p in self.pending):
+                continue  # CM001 already says what to mount instead
+            if targets and self.configured(u.tool, state):
+                continue  # its cache dir was configured somewhere we cannot read: a mount may be it
+            done.add(u.tool if u.tool not in ("apt", "apt-get") else "apt-get")
+            done.add(u.tool)
+            primary = [
+                cd for cd in u.caches if not cd.kind.startswith("cache (Yarn") and cd.kind != "index cache"
+            ]
+            owner = ""
+            if not run.user.is_root:
+                owner = (
+                    f",uid={run.user.uid}" if run.user.uid is not None else f",uid=<uid of {run.user.label}>"
+                )
+            mounts = " ".join(f"--mount=type=cache,target={cd.path}{cd.suggest}{owner}" for cd in primary)
+            notes = sorted({cd.image_env for cd in primary if cd.image_env})
+            fix = f"RUN {mounts} {u.tool} {u.action}".rstrip()
+            extra: list[str] = []
+            if u.disabled:
+                extra.append(f"drop {u.disabled}")
+            if u.tool in ("apt-get", "apt"):
+                extra.append("rm -f /etc/apt/apt.conf.d/docker-clean in an earlier RUN (see CM005)")
+            if u.tool in ("dnf", "yum", "microdnf", "dnf5"):
+                extra.append("--setopt=keepcache=1")
+            if u.suggest_env:
+                extra.append("set " + u.suggest_env)
+            for var in notes:
+                extra.append(f"if the base image sets {var}, mount the directories under ${var} instead")
+            if extra:
+                fix += " …; " + "; ".join(extra)
+            self.report(
+                "CM009",
+                ins.node,
+                at=self.locate(ins.node, u.command.argv[0].text),
+                tool=u.tool,
+                action=u.action or "",
+                fix=fix,
+            )
+
+    # --- CM010 ----------------------------------------------------------------------------------
+
+    def check_hidden(self, ins: Instr, mounts: list[Mount], state: _StageState) -> None:
+        for m in mounts:
+            if m.from_ or m.source:
+                continue
+            hidden = state.outputs.get(m.target)
+            if hidden is None:
+                continue
+            suggest = f" (for example {m.target}/repository)" if m.target.endswith("/.m2") else ""
+            self.report(
+                "CM010",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                target=m.target,
+                path=hidden.path,
+                writer=hidden.writer.removesuffix(" at"),
+                line=hidden.line,
+                suggest=suggest,
+            )
+
+
+def check_build(
+    build: Build, df: Dockerfile, *, filename: str, text: str, stages: list[Stage] | None = None
+) -> list[Finding]:
+    """All findings for *build* (every stage, or *stages*), sorted by position."""
+    checker = _Checker(build, df, filename, text.splitlines())
+    return checker.run(stages if stages is not None else build.stages)

@@ -1,0 +1,72 @@
+"""Lint one Dockerfile: parse, resolve, check. Pure: text in, findings out.
+
+Parse errors are never swallowed: :func:`lint_text` raises the front end's
+:class:`~cacheinspect.dockerfile.DockerfileError` (``file:line: message``) before any check runs, so a
+finding can never stand in for a Dockerfile BuildKit would reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cacheinspect.dockerfile import DockerfileError, parse_dockerfile, resolve
+from cacheinspect.lint.checks import Finding, check_build
+from cacheinspect.lint.rules import Severity
+
+__all__ = ["SCHEMA_LINT", "FileResult", "LintReport", "lint_text"]
+
+SCHEMA_LINT = "cacheinspect.lint/v1"
+
+
+@dataclass(slots=True)
+class FileResult:
+    file: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"file": self.file, "findings": [f.to_json() for f in self.findings]}
+
+
+@dataclass(slots=True)
+class LintReport:
+    files: list[FileResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"schema": SCHEMA_LINT, "files": [f.to_json() for f in self.files]}
+
+    def worst(self) -> Severity | None:
+        sev = [f.severity for r in self.files for f in r.findings]
+        return max(sev) if sev else None
+
+
+def lint_text(
+    data: str | bytes,
+    *,
+    filename: str = "Dockerfile",
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
+) -> FileResult:
+    """Findings for one Dockerfile. With *target*, only the stages that target needs are checked.
+
+    Raises :class:`DockerfileError` for input BuildKit would refuse (including bytes that are not text).
+    """
+    if isinstance(data, bytes):
+        if b"\0" in data:
+            raise DockerfileError(
+                "binary file (NUL byte): not a Dockerfile", file=filename, line=_line_of(data, b"\0")
+            )
+        text = data.decode("utf-8", errors="surrogateescape")
+    else:
+        text = data
+    df = parse_dockerfile(text, filename=filename)
+    build = resolve(df, build_args=dict(build_args or {}), target=target)
+    stages = [*build.needed] if target is not None else None
+    if stages is not None and build.target not in stages:
+        stages.append(build.target)
+    findings = check_build(build, df, filename=filename, text=text, stages=stages)
+    return FileResult(filename, findings)
+
+
+def _line_of(data: bytes, needle: bytes) -> int:
+    return data[: data.index(needle)].count(b"\n") + 1

@@ -1,0 +1,938 @@
+"""What each package manager / build tool does with the filesystem, read from one simple command.
+
+For a :class:`~cacheinspect.lint.shell.Command` this says which tool it is, whether it installs or
+builds (downloads something a cache could keep), where that tool keeps its cache *for this command*
+(its flags, its environment, the HOME of the user it runs as), whether its cache is turned off or
+wiped, and where its output goes. Every default below is the tool's own documented default on Linux;
+the source is named next to it, so a rule's verdict can be checked against the tool, not against us.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cacheinspect.lint.shell import Command, Word, resolve_path
+
+__all__ = ["CacheDir", "Output", "ToolUse", "analyse", "covers", "generic_outputs", "generic_reads"]
+
+
+def covers(parent: str, path: str) -> bool:
+    """True when *path* is *parent* or inside it (both absolute and cleaned)."""
+    return parent == "/" or path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+@dataclass(slots=True)
+class CacheDir:
+    """One cache a tool uses: ``kind`` (e.g. ``"build cache"``), the directory for this command,
+    ``why`` (how the directory was chosen: ``"PIP_CACHE_DIR=/x"``, ``"HOME=/home/app"``), and
+    ``looks_like``: does a mount target look meant for this cache (whatever HOME it was written for)?"""
+
+    kind: str
+    path: str
+    why: str
+    looks_like: Callable[[str], bool]
+    suggest: str = ""  # the mount options to suggest, beyond target (e.g. ",sharing=locked")
+    # the variable that official base images set for this directory (rust: CARGO_HOME, golang: GOPATH,
+    # gradle: GRADLE_USER_HOME) when the Dockerfile does not show it: then the directory is not known
+    image_env: str = ""
+
+
+@dataclass(slots=True)
+class Output:
+    """Something the command leaves in the filesystem: ``path`` and how it was named (``--target``)."""
+
+    path: str
+    how: str
+    node_modules: bool = False
+
+
+@dataclass(slots=True)
+class ToolUse:
+    tool: str
+    command: Command
+    action: str = ""  # "install", "ci", "build" …: the subcommand
+    installs: bool = False  # downloads/builds what a cache mount could keep
+    caches: list[CacheDir] = field(default_factory=list)
+    disabled: str = ""  # why the cache is off for this command ("--no-cache-dir", "PIP_NO_CACHE_DIR=1")
+    disabled_word: str = ""  # the text to point at in the source
+    cleans: list[str] = field(default_factory=list)  # cache dirs this command wipes
+    clean_how: str = ""
+    outputs: list[Output] = field(default_factory=list)
+    suggest_env: str = ""  # extra advice for the fix (an env var to set …)
+
+
+def _suffix(*suffixes: str) -> Callable[[str], bool]:
+    def check(target: str) -> bool:
+        return any(target == s or target.endswith(s) for s in suffixes)
+
+    return check
+
+
+def _opt(args: list[Word], *names: str) -> str | None:
+    """The value of the last ``--name VALUE`` / ``--name=VALUE`` / ``-nVALUE`` among *args*."""
+    found: str | None = None
+    k = 0
+    while k < len(args):
+        t = args[k].text
+        for name in names:
+            if t == name and k + 1 < len(args):
+                found = args[k + 1].text if args[k + 1].static else None
+                k += 1
+                break
+            if name.startswith("--") and t.startswith(name + "="):
+                found = t.split("=", 1)[1] if args[k].static else None
+                break
+            if (
+                not name.startswith("--")
+                and len(name) == 2
+                and t.startswith(name)
+                and len(t) > 2
+                and t[2] != "-"
+            ):
+                found = t[2:] if args[k].static else None
+                break
+        k += 1
+    return found
+
+
+def _has(args: list[Word], *flags: str) -> str:
+    for w in args:
+        for f in flags:
+            if w.text == f or w.text.startswith(f + "="):
+                return w.text
+    return ""
+
+
+def _positional(args: list[Word], takes_value: frozenset[str] = frozenset()) -> list[Word]:
+    out: list[Word] = []
+    k = 0
+    while k < len(args):
+        t = args[k].text
+        if t == "--":
+            out.extend(args[k + 1 :])
+            break
+        if t.startswith("-") and len(t) > 1:
+            k += 2 if t in takes_value else 1
+            continue
+        out.append(args[k])
+        k += 1
+    return out
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off", "n")
+
+
+class _Ctx:
+    """The environment of one command, with HOME as runc sets it (from /etc/passwd when unset)."""
+
+    def __init__(self, cmd: Command, home: str, home_why: str, is_root: bool) -> None:
+        self.cmd = cmd
+        self.is_root = is_root
+        self.env = cmd.env
+        if cmd.env.get("HOME"):
+            self.home, self.home_why = cmd.env["HOME"], f"HOME={cmd.env['HOME']}"
+        else:
+            self.home, self.home_why = home, home_why
+
+    def get(self, name: str) -> str | None:
+        if name in self.cmd.unknown_env:
+            return None
+        return self.env.get(name)
+
+    def path(self, p: str) -> str:
+        return resolve_path(p, self.cmd.cwd)
+
+    def xdg_cache(self, sub: str) -> tuple[str, str]:
+        xdg = self.get("XDG_CACHE_HOME")
+        if xdg:
+            return posixpath.join(xdg, sub), f"XDG_CACHE_HOME={xdg}"
+        return posixpath.join(self.home, ".cache", sub), self.home_why
+
+
+_PIP_VALUE = frozenset(
+    {
+        "-t",
+        "--target",
+        "--prefix",
+        "--root",
+        "-r",
+        "--requirement",
+        "-c",
+        "--constraint",
+        "-i",
+        "--index-url",
+        "--extra-index-url",
+        "-f",
+        "--find-links",
+        "--cache-dir",
+        "-w",
+        "--wheel-dir",
+        "-d",
+        "--dest",
+        "-e",
+        "--editable",
+        "--python-version",
+        "--platform",
+        "--implementation",
+        "--abi",
+        "--src",
+        "--log",
+        "--progress-bar",
+        "--trusted-host",
+        "--upgrade-strategy",
+        "--only-binary",
+        "--no-binary",
+        "--config-settings",
+        "-C",
+    }
+)
+
+
+def _pip(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    sub = next((w.text for w in args if not w.text.startswith("-")), "")
+    use = ToolUse("pip", ctx.cmd, action=sub)
+    use.installs = sub in ("install", "download", "wheel")
+    # pip's cache dir: --cache-dir, else PIP_CACHE_DIR, else platformdirs' user_cache_dir("pip") =
+    # $XDG_CACHE_HOME/pip or ~/.cache/pip (pip/_internal/locations, pip/_vendor/platformdirs/unix.py).
+    flag = _opt(args, "--cache-dir")
+    if flag:
+        path, why = ctx.path(flag), f"--cache-dir {flag}"
+    elif ctx.get("PIP_CACHE_DIR"):
+        path, why = ctx.path(ctx.env["PIP_CACHE_DIR"]), f"PIP_CACHE_DIR={ctx.env['PIP_CACHE_DIR']}"
+    else:
+        path, why = ctx.xdg_cache("pip")
+    use.caches.append(CacheDir("cache", path, why, _suffix("/.cache/pip", "/.cache", "/pip-cache", "/pip")))
+    # --no-cache-dir, or PIP_NO_CACHE_DIR set to any valid boolean — pip's _handle_no_cache_dir turns the
+    # cache off even for PIP_NO_CACHE_DIR=0/false, for backward compatibility (pip cli/cmdoptions.py).
+    word = _has(args, "--no-cache-dir")
+    if word:
+        use.disabled, use.disabled_word = "--no-cache-dir", "--no-cache-dir"
+    elif ctx.get("PIP_NO_CACHE_DIR"):
+        use.disabled = f"PIP_NO_CACHE_DIR={ctx.env['PIP_NO_CACHE_DIR']}"
+        use.disabled_word = "PIP_NO_CACHE_DIR"
+    if sub == "cache" and any(w.text in ("purge", "remove") for w in args):
+        use.cleans.append(path)
+        use.clean_how = f"pip cache {next(w.text for w in args if w.text in ('purge', 'remove'))}"
+    for names, how in (
+        (("-t", "--target"), "--target"),
+        (("--prefix",), "--prefix"),
+        (("--root",), "--root"),
+    ):
+        value = _opt(args, *names)
+        if value and sub == "install":
+            use.outputs.append(Output(ctx.path(value), f"pip install {how} {value}"))
+    if sub == "wheel":
+        value = _opt(args, "-w", "--wheel-dir")
+        use.outputs.append(Output(ctx.path(value or "."), f"pip wheel -w {value or '.'}"))
+    if sub == "download":
+        value = _opt(args, "-d", "--dest")
+        use.outputs.append(Output(ctx.path(value or "."), f"pip download -d {value or '.'}"))
+    return use
+
+
+def _uv(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [
+        w.text
+        for w in _positional(args, frozenset({"--cache-dir", "-p", "--python", "--directory", "--project"}))
+    ]
+    sub = " ".join(pos[:2]) if pos[:1] in (["pip"], ["tool"]) else (pos[0] if pos else "")
+    use = ToolUse("uv", ctx.cmd, action=sub)
+    use.installs = sub in ("pip install", "pip sync", "sync", "add", "tool install", "lock", "run")
+    # uv's cache: --cache-dir, UV_CACHE_DIR, else $XDG_CACHE_HOME/uv or ~/.cache/uv (docs: concepts/cache)
+    flag = _opt(args, "--cache-dir")
+    if flag:
+        path, why = ctx.path(flag), f"--cache-dir {flag}"
+    elif ctx.get("UV_CACHE_DIR"):
+        path, why = ctx.path(ctx.env["UV_CACHE_DIR"]), f"UV_CACHE_DIR={ctx.env['UV_CACHE_DIR']}"
+    else:
+        path, why = ctx.xdg_cache("uv")
+    use.caches.append(CacheDir("cache", path, why, _suffix("/.cache/uv", "/.cache", "/uv")))
+    word = _has(args, "--no-cache", "-n")
+    if word:
+        use.disabled, use.disabled_word = word, word
+    elif ctx.get("UV_NO_CACHE") and _truthy(ctx.env["UV_NO_CACHE"]):
+        use.disabled, use.disabled_word = f"UV_NO_CACHE={ctx.env['UV_NO_CACHE']}", "UV_NO_CACHE"
+    if sub == "cache" and pos[1:2] in (["clean"], ["prune"]) and pos[1] == "clean":
+        use.cleans.append(path)
+        use.clean_how = "uv cache clean"
+    if sub in ("pip install", "pip sync"):
+        for names, how in ((("-t", "--target"), "--target"), (("--prefix",), "--prefix")):
+            value = _opt(args, *names)
+            if value:
+                use.outputs.append(Output(ctx.path(value), f"uv {sub} {how} {value}"))
+    if sub == "sync":
+        env_dir = ctx.get("UV_PROJECT_ENVIRONMENT")
+        use.outputs.append(
+            Output(ctx.path(env_dir or ".venv"), f"uv sync (project environment {env_dir or '.venv'})")
+        )
+    if sub == "venv":
+        target = pos[1] if len(pos) > 1 else ".venv"
+        use.outputs.append(Output(ctx.path(target), f"uv venv {target}"))
+    use.suggest_env = "UV_LINK_MODE=copy (the cache mount is another filesystem: uv cannot hardlink from it)"
+    return use
+
+
+def _poetry(ctx: _Ctx, args: list[Word], poetry_config: str) -> ToolUse | None:
+    sub = next((w.text for w in args if not w.text.startswith("-")), "")
+    use = ToolUse("poetry", ctx.cmd, action=sub)
+    use.installs = sub in ("install", "sync", "add", "update", "lock")
+    # POETRY_CACHE_DIR, else platformdirs user_cache_dir("pypoetry") (poetry docs: configuration, cache-dir)
+    if ctx.get("POETRY_CACHE_DIR"):
+        path, why = ctx.path(ctx.env["POETRY_CACHE_DIR"]), f"POETRY_CACHE_DIR={ctx.env['POETRY_CACHE_DIR']}"
+    else:
+        path, why = ctx.xdg_cache("pypoetry")
+    use.caches.append(CacheDir("cache", path, why, _suffix("/.cache/pypoetry", "/.cache", "/pypoetry")))
+    word = _has(args, "--no-cache")
+    if word:
+        use.disabled, use.disabled_word = word, word
+    if sub == "cache" and any(w.text == "clear" for w in args):
+        use.cleans.append(path)
+        use.clean_how = "poetry cache clear"
+    if sub in ("install", "sync", "add", "update"):
+        create = ctx.get("POETRY_VIRTUALENVS_CREATE")
+        in_project = ctx.get("POETRY_VIRTUALENVS_IN_PROJECT")
+        venv_path = ctx.get("POETRY_VIRTUALENVS_PATH")
+        configured = "virtualenvs." in poetry_config
+        if create is not None and not _truthy(create):
+            pass  # installs into the interpreter's site-packages
+        elif in_project is not None and _truthy(in_project):
+            use.outputs.append(
+                Output(ctx.path(".venv"), "poetry install (POETRY_VIRTUALENVS_IN_PROJECT: ./.venv)")
+            )
+        elif venv_path:
+            use.outputs.append(
+                Output(ctx.path(venv_path), f"poetry install (POETRY_VIRTUALENVS_PATH={venv_path})")
+            )
+        elif not configured and create is None and in_project is None:
+            # virtualenvs.path defaults to {cache-dir}/virtualenvs (poetry docs: configuration)
+            use.outputs.append(
+                Output(
+                    posixpath.join(path, "virtualenvs"),
+                    "poetry install (its virtualenv defaults to {cache-dir}/virtualenvs)",
+                )
+            )
+    use.suggest_env = "POETRY_VIRTUALENVS_IN_PROJECT=true or POETRY_VIRTUALENVS_CREATE=false (the virtualenv must not land in the cache)"
+    return use
+
+
+def _npm_cache(ctx: _Ctx, args: list[Word]) -> tuple[str, str]:
+    # npm's cache: --cache, npm_config_cache (npm reads npm_config_* case-insensitively), else ~/.npm
+    # (npm docs: config, "cache"; the content lives in ~/.npm/_cacache).
+    flag = _opt(args, "--cache")
+    if flag:
+        return ctx.path(flag), f"--cache {flag}"
+    for key, value in ctx.env.items():
+        if key.lower() == "npm_config_cache" and value and key not in ctx.cmd.unknown_env:
+            return ctx.path(value), f"{key}={value}"
+    return posixpath.join(ctx.home, ".npm"), ctx.home_why
+
+
+def _npm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [w.text for w in _positional(args, frozenset({"--prefix", "--cache", "-w", "--workspace"}))]
+    sub = pos[0] if pos else ""
+    use = ToolUse("npm", ctx.cmd, action=sub)
+    use.installs = sub in ("ci", "install", "i", "add", "update", "install-clean", "isntall", "in")
+    path, why = _npm_cache(ctx, args)
+    use.caches.append(CacheDir("cache", path, why, _suffix("/.npm", "/.npm/_cacache", "/npm-cache")))
+    if sub == "cache" and pos[1:2] == ["clean"]:
+        use.cleans.append(path)
+        use.clean_how = "npm cache clean"
+    if use.installs:
+        if _has(args, "-g", "--global", "--location=global"):
+            prefix = ctx.get("npm_config_prefix") or ctx.get("NPM_CONFIG_PREFIX") or "/usr/local"
+            use.outputs.append(
+                Output(posixpath.join(prefix, "lib/node_modules"), "npm install -g", node_modules=True)
+            )
+        else:
+            prefix = _opt(args, "--prefix") or "."
+            use.outputs.append(
+                Output(ctx.path(posixpath.join(prefix, "node_modules")), f"npm {sub}", node_modules=True)
+            )
+    return use
+
+
+def _yarn(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [w.text for w in _positional(args, frozenset({"--cache-folder", "--modules-folder", "--cwd"}))]
+    sub = pos[0] if pos else "install"
+    use = ToolUse("yarn", ctx.cmd, action=sub)
+    use.installs = sub in ("install", "add", "upgrade") or (sub == "global" and pos[1:2] == ["add"])
+    # Yarn 1: --cache-folder, YARN_CACHE_FOLDER, $XDG_CACHE_HOME/yarn; for root /usr/local/share/.cache/yarn
+    # (yarn src/constants.js getCacheDir + src/util/user-home-dir.js: root's home is /usr/local/share).
+    flag = _opt(args, "--cache-folder")
+    if flag:
+        path, why = ctx.path(flag), f"--cache-folder {flag}"
+    elif ctx.get("YARN_CACHE_FOLDER"):
+        path, why = (
+            ctx.path(ctx.env["YARN_CACHE_FOLDER"]),
+            f"YARN_CACHE_FOLDER={ctx.env['YARN_CACHE_FOLDER']}",
+        )
+    elif ctx.get("XDG_CACHE_HOME"):
+        path, why = ctx.xdg_cache("yarn")
+    elif ctx.is_root:
+        path, why = "/usr/local/share/.cache/yarn", "Yarn 1 runs as root (its home is then /usr/local/share)"
+    else:
+        path, why = posixpath.join(ctx.home, ".cache/yarn"), ctx.home_why
+    berry = posixpath.join(ctx.home, ".yarn/berry")
+    # Yarn 2+ keeps its cache in ~/.yarn/berry/cache (enableGlobalCache) or ./.yarn/cache: a mount on
+    # either is right for Yarn 2+, so neither counts as "misplaced".
+    use.caches.append(
+        CacheDir(
+            "cache",
+            path,
+            why,
+            lambda t: (
+                (t.endswith("/.cache/yarn") or t.endswith("/.cache") or t.endswith("/yarn-cache"))
+                and not covers(t, berry)
+            ),
+        )
+    )
+    use.caches.append(CacheDir("cache (Yarn 2+)", berry, ctx.home_why, lambda t: False))
+    use.caches.append(
+        CacheDir("cache (Yarn 2+, project)", ctx.path(".yarn/cache"), "the project", lambda t: False)
+    )
+    if sub == "cache" and pos[1:2] == ["clean"]:
+        use.cleans.append(path)
+        use.clean_how = "yarn cache clean"
+    if sub in ("install", "add", "upgrade"):
+        folder = _opt(args, "--modules-folder")
+        use.outputs.append(Output(ctx.path(folder or "node_modules"), f"yarn {sub}", node_modules=True))
+    return use
+
+
+def _pnpm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [w.text for w in _positional(args, frozenset({"--store-dir", "--dir", "-C", "--filter", "-F"}))]
+    sub = pos[0] if pos else ""
+    use = ToolUse("pnpm", ctx.cmd, action=sub)
+    use.installs = sub in ("install", "i", "add", "fetch", "update", "up")
+    # store-dir: --store-dir, npm_config_store_dir, $PNPM_HOME/store, $XDG_DATA_HOME/pnpm/store,
+    # ~/.local/share/pnpm/store (pnpm docs: settings, storeDir).
+    flag = _opt(args, "--store-dir")
+    store_env = next((v for k, v in ctx.env.items() if k.lower() == "npm_config_store_dir" and v), None)
+    if flag:
+        path, why = ctx.path(flag), f"--store-dir {flag}"
+    elif store_env:
+        path, why = ctx.path(store_env), f"npm_config_store_dir={store_env}"
+    elif ctx.get("PNPM_HOME"):
+        path, why = posixpath.join(ctx.env["PNPM_HOME"], "store"), f"PNPM_HOME={ctx.env['PNPM_HOME']}"
+    elif ctx.get("XDG_DATA_HOME"):
+        path, why = (
+            posixpath.join(ctx.env["XDG_DATA_HOME"], "pnpm/store"),
+            f"XDG_DATA_HOME={ctx.env['XDG_DATA_HOME']}",
+        )
+    else:
+        path, why = posixpath.join(ctx.home, ".local/share/pnpm/store"), ctx.home_why
+    use.caches.append(CacheDir("store", path, why, _suffix("/pnpm/store", "/.pnpm-store", "/pnpm")))
+    # pnpm < 7 kept its store in ~/.pnpm-store: a mount there is right for those versions
+    use.caches.append(
+        CacheDir("store (pnpm < 7)", posixpath.join(ctx.home, ".pnpm-store"), ctx.home_why, lambda t: False)
+    )
+    if sub in ("install", "i", "add", "update", "up"):
+        use.outputs.append(Output(ctx.path("node_modules"), f"pnpm {sub}", node_modules=True))
+    return use
+
+
+def _go(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    sub = args[0].text if args else ""
+    use = ToolUse("go", ctx.cmd, action=sub)
+    use.installs = sub in ("build", "install", "test", "get", "run", "generate", "vet") or (
+        sub == "mod" and len(args) > 1 and args[1].text in ("download", "tidy", "vendor")
+    )
+    # GOCACHE default: os.UserCacheDir()/go-build ($XDG_CACHE_HOME or ~/.cache); GOMODCACHE default
+    # $GOPATH/pkg/mod, GOPATH default ~/go (go help environment / go help gopath).
+    if ctx.get("GOCACHE"):
+        gocache, why = ctx.env["GOCACHE"], f"GOCACHE={ctx.env['GOCACHE']}"
+    else:
+        gocache, why = ctx.xdg_cache("go-build")
+    gopath_env = ctx.get("GOPATH")
+    gopath = (gopath_env or posixpath.join(ctx.home, "go")).split(":")[0]
+    gopath_why = f"GOPATH={gopath_env}" if gopath_env else ctx.home_why
+    if ctx.get("GOMODCACHE"):
+        modcache, mwhy = ctx.env["GOMODCACHE"], f"GOMODCACHE={ctx.env['GOMODCACHE']}"
+    else:
+        modcache, mwhy = posixpath.join(gopath, "pkg/mod"), gopath_why
+    if gocache != "off":
+        use.caches.append(CacheDir("build cache", gocache, why, _suffix("/go-build", "/.cache")))
+    else:
+        use.disabled, use.disabled_word = "GOCACHE=off", "GOCACHE"
+    use.caches.append(
+        CacheDir(
+            "module cache",
+            modcache,
+            mwhy,
+            _suffix("/pkg/mod", "/gomod", "/go/pkg"),
+            image_env="" if gopath_env or ctx.get("GOMODCACHE") else "GOPATH",
+        )
+    )
+    if sub == "clean":
+        for w in args[1:]:
+            if w.text == "-cache":
+                use.cleans.append(gocache)
+                use.clean_how = "go clean -cache"
+            if w.text == "-modcache":
+                use.cleans.append(modcache)
+                use.clean_how = "go clean -modcache"
+    if sub == "build":
+        out = _opt(args[1:], "-o")
+        if out:
+            use.outputs.append(Output(ctx.path(out), f"go build -o {out}"))
+    if sub == "install":
+        gobin = ctx.get("GOBIN") or posixpath.join(gopath, "bin")
+        use.outputs.append(
+            Output(gobin, f"go install (into {'GOBIN' if ctx.get('GOBIN') else '$GOPATH/bin'} {gobin})")
+        )
+    return use
+
+
+def _cargo(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [
+        w.text
+        for w in _positional(
+            args,
+            frozenset(
+                {
+                    "--target-dir",
+                    "--manifest-path",
+                    "--root",
+                    "-p",
+                    "--package",
+                    "--bin",
+                    "--target",
+                    "-j",
+                    "--features",
+                    "-F",
+                    "--profile",
+                }
+            ),
+        )
+    ]
+    sub = pos[0] if pos else ""
+    use = ToolUse("cargo", ctx.cmd, action=sub)
+    use.installs = sub in ("build", "b", "install", "fetch", "test", "t", "run", "r", "check", "c", "vendor")
+    # CARGO_HOME default ~/.cargo; registry and git caches under it (cargo book: "Cargo Home").
+    home_env = ctx.get("CARGO_HOME")
+    cargo_home = home_env or posixpath.join(ctx.home, ".cargo")
+    why = f"CARGO_HOME={home_env}" if home_env else ctx.home_why
+    use.caches.append(
+        CacheDir(
+            "registry",
+            posixpath.join(cargo_home, "registry"),
+            why,
+            _suffix("/.cargo/registry", "/cargo/registry", "/.cargo"),
+            image_env="" if home_env else "CARGO_HOME",
+        )
+    )
+    use.caches.append(
+        CacheDir(
+            "git",
+            posixpath.join(cargo_home, "git"),
+            why,
+            _suffix("/.cargo/git", "/cargo/git"),
+            image_env="" if home_env else "CARGO_HOME",
+        )
+    )
+    if sub in ("build", "b", "test", "t", "run", "r"):
+        target = _opt(args, "--target-dir") or ctx.get("CARGO_TARGET_DIR")
+        manifest = _opt(args, "--manifest-path")
+        base = posixpath.dirname(manifest) if manifest else "."
+        out = ctx.path(target) if target else ctx.path(posixpath.join(base, "target"))
+        if sub in ("build", "b"):
+            use.outputs.append(
+                Output(out, f"cargo build (target dir {target or posixpath.join(base, 'target')})")
+            )
+    if sub == "install":
+        root = _opt(args, "--root") or ctx.get("CARGO_INSTALL_ROOT") or cargo_home
+        use.outputs.append(Output(posixpath.join(ctx.path(root), "bin"), f"cargo install (into {root}/bin)"))
+    return use
+
+
+_APT_INSTALL = frozenset(
+    {
+        "install",
+        "update",
+        "upgrade",
+        "dist-upgrade",
+        "full-upgrade",
+        "build-dep",
+        "reinstall",
+        "source",
+        "download",
+    }
+)
+
+
+def _apt(ctx: _Ctx, args: list[Word], name: str) -> ToolUse | None:
+    pos = [w.text for w in _positional(args, frozenset({"-o", "-c", "-t", "--option", "--target-release"}))]
+    sub = pos[0] if pos else ""
+    use = ToolUse(name, ctx.cmd, action=sub)
+    use.installs = sub in _APT_INSTALL
+    # Dir::Cache::archives = /var/cache/apt/archives, Dir::State::lists = /var/lib/apt/lists (apt.conf(5))
+    use.caches.append(
+        CacheDir(
+            "package cache",
+            "/var/cache/apt",
+            "apt's Dir::Cache",
+            _suffix("/var/cache/apt"),
+            ",sharing=locked",
+        )
+    )
+    use.caches.append(
+        CacheDir(
+            "package lists", "/var/lib/apt", "apt's Dir::State", _suffix("/var/lib/apt"), ",sharing=locked"
+        )
+    )
+    if sub in ("clean", "autoclean"):
+        use.cleans.append("/var/cache/apt")
+        use.clean_how = f"{name} {sub}"
+    return use
+
+
+def _apk(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [
+        w.text for w in _positional(args, frozenset({"-X", "--repository", "-p", "--root", "--cache-dir"}))
+    ]
+    sub = pos[0] if pos else ""
+    use = ToolUse("apk", ctx.cmd, action=sub)
+    use.installs = sub in ("add", "upgrade", "fix") or (sub == "update" and False)
+    # apk keeps downloaded packages only when /etc/apk/cache exists (Alpine wiki "Local APK cache";
+    # apk-tools src/database.c opens the cache at etc/apk/cache); --cache-dir overrides it.
+    flag = _opt(args, "--cache-dir")
+    path = ctx.path(flag) if flag else "/etc/apk/cache"
+    use.caches.append(
+        CacheDir(
+            "package cache",
+            path,
+            f"--cache-dir {flag}" if flag else "apk's cache link",
+            _suffix("/etc/apk/cache", "/var/cache/apk"),
+        )
+    )
+    use.caches.append(CacheDir("index cache", "/var/cache/apk", "apk", lambda t: False))
+    word = _has(args, "--no-cache")
+    if word:
+        use.disabled, use.disabled_word = word, word
+    if sub == "cache" and pos[1:2] in (["clean"], ["purge"]):
+        use.cleans.append(path)
+        use.clean_how = f"apk cache {pos[1]}"
+    return use
+
+
+def _dnf(ctx: _Ctx, args: list[Word], name: str) -> ToolUse | None:
+    pos = [
+        w.text
+        for w in _positional(
+            args,
+            frozenset(
+                {"--setopt", "--installroot", "--releasever", "-c", "--repo", "--enablerepo", "--disablerepo"}
+            ),
+        )
+    ]
+    sub = pos[0] if pos else ""
+    use = ToolUse(name, ctx.cmd, action=sub)
+    use.installs = sub in (
+        "install",
+        "update",
+        "upgrade",
+        "reinstall",
+        "groupinstall",
+        "makecache",
+        "builddep",
+    )
+    # cachedir: /var/cache/dnf (dnf), /var/cache/libdnf5 (dnf5), /var/cache/yum (yum) — dnf.conf(5)
+    base = {"yum": "/var/cache/yum", "dnf5": "/var/cache/libdnf5"}.get(name, "/var/cache/dnf")
+    use.caches.append(
+        CacheDir(
+            "package cache",
+            base,
+            f"{name}'s cachedir",
+            _suffix("/var/cache/dnf", "/var/cache/yum", "/var/cache/libdnf5"),
+            ",sharing=locked",
+        )
+    )
+    if sub == "clean":
+        use.cleans.append(base)
+        use.clean_how = f"{name} clean"
+    return use
+
+
+def _maven(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    use = ToolUse("maven", ctx.cmd, action=next((w.text for w in args if not w.text.startswith("-")), ""))
+    use.installs = bool(use.action)
+    # -Dmaven.repo.local, else ~/.m2/repository (Maven settings reference, localRepository)
+    local = next((w.text.split("=", 1)[1] for w in args if w.text.startswith("-Dmaven.repo.local=")), None)
+    if local:
+        path, why = ctx.path(local), f"-Dmaven.repo.local={local}"
+    else:
+        path, why = posixpath.join(ctx.home, ".m2/repository"), ctx.home_why
+    use.caches.append(CacheDir("local repository", path, why, _suffix("/.m2", "/.m2/repository")))
+    return use
+
+
+def _gradle(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    use = ToolUse("gradle", ctx.cmd, action=next((w.text for w in args if not w.text.startswith("-")), ""))
+    use.installs = bool(use.action) and use.action not in ("--version", "help")
+    # -g/--gradle-user-home, GRADLE_USER_HOME, else ~/.gradle (Gradle docs: directory layout)
+    flag = _opt(args, "-g", "--gradle-user-home")
+    if flag:
+        gh, why = ctx.path(flag), f"--gradle-user-home {flag}"
+    elif ctx.get("GRADLE_USER_HOME"):
+        gh, why = ctx.env["GRADLE_USER_HOME"], f"GRADLE_USER_HOME={ctx.env['GRADLE_USER_HOME']}"
+    else:
+        gh, why = posixpath.join(ctx.home, ".gradle"), ctx.home_why
+    use.caches.append(
+        CacheDir(
+            "caches",
+            posixpath.join(gh, "caches"),
+            why,
+            _suffix("/.gradle", "/.gradle/caches"),
+            image_env="" if flag or ctx.get("GRADLE_USER_HOME") else "GRADLE_USER_HOME",
+        )
+    )
+    return use
+
+
+def _ccache_dir(ctx: _Ctx) -> CacheDir:
+    # CCACHE_DIR, else $XDG_CACHE_HOME/ccache or ~/.cache/ccache (ccache ≥ 4.0; ~/.ccache if it exists) —
+    # ccache manual, "cache_dir".
+    if ctx.get("CCACHE_DIR"):
+        return CacheDir(
+            "cache",
+            ctx.env["CCACHE_DIR"],
+            f"CCACHE_DIR={ctx.env['CCACHE_DIR']}",
+            _suffix("/.ccache", "/.cache/ccache", "/ccache"),
+        )
+    path, why = ctx.xdg_cache("ccache")
+    return CacheDir("cache", path, why, _suffix("/.ccache", "/.cache/ccache", "/ccache"))
+
+
+_PIP_NAMES = frozenset({"pip", "pip3"})
+
+
+def _python_module(cmd: Command) -> tuple[str, list[Word]] | None:
+    """``python3 -m pip …`` → ("pip", args)."""
+    args = cmd.argv[1:]
+    for k, w in enumerate(args):
+        if w.text == "-m" and k + 1 < len(args):
+            return args[k + 1].text, args[k + 2 :]
+        if w.text.startswith("-m") and len(w.text) > 2:
+            return w.text[2:], args[k + 1 :]
+        if not w.text.startswith("-"):
+            return None
+    return None
+
+
+def analyse(
+    cmd: Command, *, home: str, home_why: str, is_root: bool = True, poetry_config: str = ""
+) -> ToolUse | None:
+    """The tool *cmd* runs, or None for a command no rule is about."""
+    if not cmd.argv or cmd.argv[0].dynamic:
+        return None
+    ctx = _Ctx(cmd, home, home_why, is_root)
+    name = cmd.name
+    args = cmd.argv[1:]
+    if name.startswith("python") or name in ("py",):
+        mod = _python_module(cmd)
+        if mod is None:
+            return None
+        name, args = mod
+        if name == "venv" or name == "virtualenv":
+            target = next((w for w in args if not w.text.startswith("-")), None)
+            if target is None or target.dynamic:
+                return None
+            use = ToolUse("venv", cmd, action="create")
+            use.outputs.append(Output(ctx.path(target.text), f"python -m {name} {target.text}"))
+            return use
+    if name in _PIP_NAMES or (name.startswith("pip3.") and name[5:].isdigit()):
+        return _pip(ctx, args)
+    if name == "uv":
+        return _uv(ctx, args)
+    if name == "poetry":
+        return _poetry(ctx, args, poetry_config)
+    if name == "npm":
+        return _npm(ctx, args)
+    if name == "yarn":
+        return _yarn(ctx, args)
+    if name == "pnpm":
+        return _pnpm(ctx, args)
+    if name == "go":
+        return _go(ctx, args)
+    if name == "cargo":
+        return _cargo(ctx, args)
+    if name in ("apt-get", "apt"):
+        return _apt(ctx, args, name)
+    if name == "apk":
+        return _apk(ctx, args)
+    if name in ("dnf", "yum", "microdnf", "dnf5"):
+        return _dnf(ctx, args, name)
+    if name in ("mvn", "mvnw"):
+        return _maven(ctx, args)
+    if name in ("gradle", "gradlew"):
+        return _gradle(ctx, args)
+    if (
+        name == "ccache"
+        or any(
+            "ccache" in v
+            for k, v in cmd.env.items()
+            if k in ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+        )
+        or any(w.text.endswith("_COMPILER_LAUNCHER=ccache") for w in args)
+    ):
+        use = ToolUse("ccache", cmd, action=name, installs=True)
+        use.caches.append(_ccache_dir(ctx))
+        if name == "ccache" and _has(args, "-C", "--clear"):
+            use.cleans.append(use.caches[0].path)
+            use.clean_how = "ccache --clear"
+            use.installs = False
+        return use
+    return None
+
+
+# --- commands that are not tools: where they write, what they read --------------------------------
+
+_NON_RESCUE = frozenset(
+    {
+        "ls",
+        "echo",
+        "printf",
+        "test",
+        "[",
+        "du",
+        "stat",
+        "tree",
+        "wc",
+        "true",
+        "false",
+        "mkdir",
+        "touch",
+        "rm",
+        "chmod",
+        "chown",
+        "chgrp",
+        "ln",
+        "find",
+        "file",
+        "df",
+        "sync",
+        "sleep",
+        "set",
+        "export",
+        "cd",
+        "pwd",
+        ":",
+    }
+)
+
+
+def generic_outputs(cmd: Command) -> list[Output]:
+    """Files/directories a non-tool command writes: cp/mv/install/tar -x/unzip/curl/wget/tee/redirects."""
+    out: list[Output] = []
+    for r in cmd.redirects:
+        if (
+            r.writes
+            and r.target.static
+            and not r.target.text.startswith("/dev/")
+            and not r.target.text.isdigit()
+        ):
+            out.append(Output(resolve_path(r.target.text, cmd.cwd), f"redirection {r.op} {r.target.text}"))
+    if not cmd.argv or cmd.argv[0].dynamic:
+        return out
+    name, args = cmd.name, cmd.argv[1:]
+
+    def path(w: Word) -> str:
+        return resolve_path(w.text, cmd.cwd)
+
+    if name in ("cp", "mv", "install", "rsync"):
+        tdir = _opt(args, "-t", "--target-directory")
+        pos = _positional(
+            args,
+            frozenset({"-t", "--target-directory", "-m", "--mode", "-o", "-g", "--owner", "--group", "-e"}),
+        )
+        if name == "install" and _has(args, "-d", "--directory"):
+            return out
+        if tdir:
+            out.append(Output(resolve_path(tdir, cmd.cwd), f"{name} -t {tdir}"))
+        elif len(pos) >= 2 and pos[-1].static:
+            out.append(Output(path(pos[-1]), f"{name} … {pos[-1].text}"))
+    elif name == "tar":
+        first = args[0].text if args else ""
+        extracting = (
+            (first and not first.startswith("-") and "x" in first)
+            or _has(args, "-x", "--extract", "--get")
+            or any(w.text.startswith("-") and not w.text.startswith("--") and "x" in w.text for w in args)
+        )
+        if extracting:
+            d = _opt(args, "-C", "--directory")
+            out.append(Output(resolve_path(d or ".", cmd.cwd), f"tar -x -C {d or '.'}"))
+    elif name == "unzip":
+        d = _opt(args, "-d")
+        out.append(Output(resolve_path(d or ".", cmd.cwd), f"unzip -d {d or '.'}"))
+    elif name == "curl":
+        o = _opt(args, "-o", "--output")
+        if o and o != "-" and not o.startswith("/dev/"):
+            out.append(Output(resolve_path(o, cmd.cwd), f"curl -o {o}"))
+    elif name == "wget":
+        o = _opt(args, "-O", "--output-document")
+        p = _opt(args, "-P", "--directory-prefix")
+        if o and o != "-":
+            out.append(Output(resolve_path(o, cmd.cwd), f"wget -O {o}"))
+        elif p:
+            out.append(Output(resolve_path(p, cmd.cwd), f"wget -P {p}"))
+    elif name == "tee":
+        for w in _positional(args):
+            if w.static and not w.text.startswith("/dev/"):
+                out.append(Output(path(w), f"tee {w.text}"))
+    elif name == "touch":
+        for w in _positional(args, frozenset({"-d", "-t", "-r"})):
+            if w.static:
+                out.append(Output(path(w), f"touch {w.text}"))
+    elif name == "git" and args and args[0].text == "clone":
+        pos = _positional(
+            args[1:], frozenset({"-b", "--branch", "--depth", "-o", "--origin", "-c", "--config"})
+        )
+        if len(pos) >= 2 and pos[1].static:
+            out.append(Output(path(pos[1]), f"git clone … {pos[1].text}"))
+    return out
+
+
+def copy_destination(cmd: Command) -> str | None:
+    """Where cp/mv/install/rsync/tar -c put what they read (None when not such a command or unknown)."""
+    if not cmd.argv:
+        return None
+    outs = generic_outputs(cmd) if cmd.name in ("cp", "mv", "install", "rsync") else []
+    return outs[-1].path if outs else None
+
+
+def generic_reads(cmd: Command) -> list[str]:
+    """Absolute paths among a command's static words (argv[0] included), for "does it read X"."""
+    out: list[str] = []
+    for k, w in enumerate(cmd.argv):
+        if w.dynamic:
+            continue
+        text = w.text
+        if k > 0 and text.startswith("-") and "=" in text:
+            text = text.split("=", 1)[1]
+        elif k > 0 and text.startswith("-"):
+            continue
+        if (
+            text.startswith("/")
+            or text.startswith("./")
+            or text.startswith("../")
+            or (k > 0 and "/" in text)
+            or (k > 0 and text)
+        ):
+            if w.glob:
+                text = posixpath.dirname(text.split("*")[0].split("?")[0].split("[")[0].rstrip("/") + "x")
+            out.append(resolve_path(text, cmd.cwd))
+    for value in cmd.assigns.values():  # PYTHONPATH=/pip-packages python …: the command uses that path
+        for part in value.split(":"):
+            if part.startswith("/"):
+                out.append(resolve_path(part, "/"))
+    return out
+
+
+def is_non_rescue(cmd: Command) -> bool:
+    return cmd.name in _NON_RESCUE
+
+
+__all__ += ["copy_destination", "is_non_rescue"]
