@@ -1,0 +1,336 @@
+"""Readers of the record dumps users already have; each returns ``list[CacheRecord]``.
+
+Recognised (``read_dump`` picks by content, never by file name):
+
+- Engine API ``GET /system/df?type=build-cache`` JSON (``{"BuildCache": [...]}``) or its ``BuildCache``
+  array. moby's ``BuildCache.Parents`` has the JSON tag ``" Parents"`` (leading space, moby
+  ``api/types/build/cache.go``, every release since v23); both that and ``"Parents"`` are read, and the
+  deprecated single ``"Parent"``.
+- ``buildctl du --format '{{json .}}'``: the template runs on ``[]*client.UsageInfo``
+  (moby/buildkit ``cmd/buildctl/diskusage.go``), so one JSON array with the lower-case tags of
+  ``client/diskusage.go`` (``id``, ``inUse``, ``lastUsedAt``, ``recordType``...). One object per line
+  (``buildctl prune --format '{{json .}}'``) is read too.
+- ``docker system df -v --format json``: docker/cli ``formatter/buildcache.go`` strings: ``Size`` is
+  ``HumanSizeWithPrecision(size, 3)`` (rounded: records are marked ``approximate``), times are Go
+  ``time.String()``, ``ID`` ends in ``*`` when in use, ``Parent`` joins parents with ``", "``.
+- ``docker buildx du --verbose`` text: ``Key:\\tvalue`` blocks separated by blank lines (docker/buildx
+  ``commands/diskusage.go``); ``Last used`` is relative ("2 hours ago") and is resolved against ``now``.
+
+A malformed dump raises :class:`~cacheinspect.errors.MalformedContentError` naming the line or the JSON
+path of the bad field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from cacheinspect.errors import MalformedContentError
+from cacheinspect.gc.records import CacheRecord
+from cacheinspect.gc.units import NS, human_size, parse_rfc3339_ns
+
+__all__ = ["parse_engine_records", "read_dump"]
+
+
+def read_dump(data: bytes | str, *, source: str = "dump", now_ns: int | None = None) -> list[CacheRecord]:
+    """Records from any supported dump; ``now_ns`` resolves relative times of ``buildx du`` text."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    stripped = text.lstrip()
+    if not stripped:
+        raise MalformedContentError(f"{source}: empty file, no build-cache records")
+    if stripped[0] in "[{":
+        try:
+            doc: Any = json.loads(text)
+        except json.JSONDecodeError as e:
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            if len(lines) > 1 and all(ln.lstrip().startswith("{") for ln in lines) and _is_json(lines[0]):
+                return _json_lines(lines, source)
+            raise MalformedContentError(f"{source}: line {e.lineno} column {e.colno}: {e.msg}") from None
+        return _from_json(doc, source)
+    return _buildx_text(text, source, now_ns)
+
+
+def parse_engine_records(doc: Any, *, source: str = "GET /system/df") -> list[CacheRecord]:
+    """The Engine API answer (``{"BuildCache": [...]}``) or its array."""
+    return _from_json(doc, source)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _json_lines(lines: list[str], source: str) -> list[CacheRecord]:
+    out: list[CacheRecord] = []
+    for n, ln in enumerate(lines, 1):
+        try:
+            obj = json.loads(ln)
+        except json.JSONDecodeError as e:
+            raise MalformedContentError(f"{source}: line {n} column {e.colno}: {e.msg}") from None
+        out.extend(_from_json(obj if isinstance(obj, list) else [obj], f"{source}: line {n}"))
+    return out
+
+
+def _from_json(doc: Any, source: str) -> list[CacheRecord]:
+    path = "$"
+    items: Any = doc
+    if isinstance(doc, dict):
+        if "BuildCache" in doc:
+            items, path = doc["BuildCache"], "$.BuildCache"
+            if items is None:
+                return []
+        elif any(k in doc for k in ("ID", "id")):
+            items = [doc]
+        else:
+            raise MalformedContentError(f"{source}: $: no BuildCache array and not a build-cache record")
+    if not isinstance(items, list):
+        raise MalformedContentError(f"{source}: {path}: expected an array of build-cache records")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise MalformedContentError(f"{source}: {where}: expected an object")
+        if "CacheType" in item:
+            out.append(_cli_df_record(item, source, where))
+        elif "id" in item and "ID" not in item:
+            out.append(_buildctl_record(item, source, where))
+        else:
+            out.append(_engine_record(item, source, where))
+    return out
+
+
+class _Fields:
+    """Typed access to one JSON object that names the JSON path of a bad field."""
+
+    def __init__(self, obj: dict[str, Any], source: str, where: str) -> None:
+        self.obj, self.source, self.where = obj, source, where
+
+    def fail(self, key: str, msg: str) -> MalformedContentError:
+        return MalformedContentError(f"{self.source}: {self.where}.{key.strip() or repr(key)}: {msg}")
+
+    def str_(self, key: str, *, required: bool = False) -> str:
+        v = self.obj.get(key)
+        if v is None:
+            if required:
+                raise self.fail(key, "missing")
+            return ""
+        if not isinstance(v, str):
+            raise self.fail(key, f"expected a string, got {type(v).__name__}")
+        return v
+
+    def int_(self, key: str) -> int:
+        v = self.obj.get(key, 0)
+        if v is None:
+            return 0
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+                return int(v)
+            raise self.fail(key, f"expected an integer, got {json.dumps(v)[:40]}")
+        return v
+
+    def bool_(self, key: str) -> bool:
+        v = self.obj.get(key, False)
+        if v is None:
+            return False
+        if isinstance(v, bool):
+            return v
+        if v in ("true", "false"):
+            return bool(v == "true")
+        raise self.fail(key, f"expected a boolean, got {json.dumps(v)[:40]}")
+
+    def time_(self, key: str) -> int | None:
+        v = self.obj.get(key)
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            raise self.fail(key, "expected an RFC 3339 timestamp string")
+        try:
+            ns = parse_rfc3339_ns(v)
+        except ValueError:
+            raise self.fail(key, f"not a timestamp: {v[:40]!r}") from None
+        # Go's zero time.Time marshals as 0001-01-01T00:00:00Z: "never" for a LastUsedAt pointer.
+        return None if v.startswith("0001-01-01") else ns
+
+    def list_(self, *keys: str) -> tuple[str, ...]:
+        for key in keys:
+            v = self.obj.get(key)
+            if v is None:
+                continue
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise self.fail(key, "expected an array of record ids")
+            return tuple(x for x in v if x)
+        return ()
+
+
+def _engine_record(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
+    f = _Fields(obj, source, where)
+    parents = f.list_(" Parents", "Parents")
+    if not parents and f.str_("Parent"):
+        parents = (f.str_("Parent"),)
+    return CacheRecord(
+        id=f.str_("ID", required=True),
+        type=f.str_("Type") or "regular",
+        size=f.int_("Size"),
+        parents=parents,
+        description=f.str_("Description"),
+        in_use=f.bool_("InUse"),
+        shared=f.bool_("Shared"),
+        created_ns=f.time_("CreatedAt"),
+        last_used_ns=f.time_("LastUsedAt"),
+        usage_count=f.int_("UsageCount"),
+    )
+
+
+def _buildctl_record(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
+    f = _Fields(obj, source, where)
+    return CacheRecord(
+        id=f.str_("id", required=True),
+        type=f.str_("recordType") or "regular",
+        size=f.int_("size"),
+        parents=f.list_("parents"),
+        description=f.str_("description"),
+        in_use=f.bool_("inUse"),
+        shared=f.bool_("shared"),
+        mutable=f.bool_("mutable") if "mutable" in obj else None,
+        created_ns=f.time_("createdAt"),
+        last_used_ns=f.time_("lastUsedAt"),
+        usage_count=f.int_("usageCount"),
+    )
+
+
+def _cli_df_record(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
+    f = _Fields(obj, source, where)
+    rid = f.str_("ID", required=True)
+    in_use = f.bool_("InUse") or rid.endswith("*")
+    size_text = f.str_("Size")
+    try:
+        size = human_size(size_text) if size_text else 0
+    except ValueError:
+        raise f.fail("Size", f"not a size: {size_text!r}") from None
+    parent = f.str_("Parent")
+    return CacheRecord(
+        id=rid.rstrip("*"),
+        type=f.str_("CacheType") or "regular",
+        size=size,
+        parents=tuple(p.strip() for p in parent.split(",") if p.strip()),
+        description=f.str_("Description"),
+        in_use=in_use,
+        shared=f.bool_("Shared"),
+        created_ns=f.time_("CreatedAt"),
+        last_used_ns=f.time_("LastUsedAt"),
+        usage_count=f.int_("UsageCount"),
+        approximate=True,
+    )
+
+
+# -- docker buildx du --verbose -------------------------------------------------------------------------
+_KV = re.compile(r"^([A-Za-z][A-Za-z ]*?):\s*(.*)$")
+_AGO = re.compile(r"^(?:about\s+)?(an?|\d+)\s+(second|minute|hour|day|week|month|year)s?\s+ago$", re.I)
+_AGO_UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+_AGO_UNIT["year"] = 365 * 86400
+
+
+def _relative(text: str, now_ns: int | None, fail: Callable[[str], MalformedContentError]) -> int | None:
+    t = text.strip()
+    if not t:
+        return None
+    try:
+        return parse_rfc3339_ns(t)
+    except ValueError:
+        pass
+    if now_ns is None:
+        raise fail(f"relative time {t!r} needs a reference time (--now)")
+    low = t.lower()
+    if low in ("less than a second ago", "now"):
+        return now_ns
+    m = _AGO.match(t)
+    if not m:
+        raise fail(f"not a time: {t!r}")
+    n = 1 if m.group(1).lower() in ("a", "an") else int(m.group(1))
+    return now_ns - n * _AGO_UNIT[m.group(2).lower()] * NS
+
+
+def _buildx_text(text: str, source: str, now_ns: int | None) -> list[CacheRecord]:
+    out: list[CacheRecord] = []
+    block: dict[str, str] = {}
+    parents: list[str] = []
+    start = 0
+    in_parents = False
+
+    def flush(lineno: int) -> None:
+        nonlocal block, parents
+        if not block and not parents:
+            return
+
+        def fail(msg: str) -> MalformedContentError:
+            return MalformedContentError(f"{source}: record starting at line {start}: {msg}")
+
+        if "ID" not in block:
+            if set(block) <= {"Shared", "Private", "Reclaimable", "Total"}:
+                block, parents = {}, []
+                return  # the summary after the last record
+            raise fail("no ID line")
+        size = 0
+        if block.get("Size"):
+            try:
+                size = human_size(block["Size"])
+            except ValueError:
+                raise fail(f"Size: not a size: {block['Size']!r}") from None
+        try:
+            usage = int(block.get("Usage count", "0") or 0)
+        except ValueError:
+            raise fail(f"Usage count: not an integer: {block['Usage count']!r}") from None
+        ps = list(parents)
+        for key in ("Parent", "Parents"):
+            if block.get(key):
+                ps.extend(p.strip() for p in re.split(r"[;,]", block[key]) if p.strip())
+        rec = CacheRecord(
+            id=block["ID"].rstrip("*"),
+            type=block.get("Type") or "regular",
+            size=size,
+            parents=tuple(ps),
+            description=block.get("Description", ""),
+            in_use=block.get("Reclaimable", "true") == "false" or block["ID"].endswith("*"),
+            shared=block.get("Shared", "false") == "true",
+            mutable=(block["Mutable"] == "true") if "Mutable" in block else None,
+            created_ns=_relative(block.get("Created at", ""), now_ns, fail),
+            last_used_ns=_relative(block.get("Last used", ""), now_ns, fail),
+            usage_count=usage,
+            approximate=True,
+        )
+        out.append(rec)
+        block, parents = {}, []
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip()
+        if not line.strip():
+            flush(n)
+            in_parents = False
+            continue
+        if in_parents and line.lstrip().startswith("- "):
+            parents.append(line.lstrip()[2:].strip())
+            continue
+        m = _KV.match(line)
+        if not m:
+            if line.startswith(("Reclaimable:", "Total:")) or re.match(r"^ID\s+RECLAIMABLE", line):
+                continue
+            raise MalformedContentError(
+                f"{source}: line {n}: expected 'Key: value' of `docker buildx du --verbose`, got {line[:60]!r}"
+            )
+        key, value = m.group(1).strip(), m.group(2).strip()
+        if not block and not parents:
+            start = n
+        if key == "Parents" and not value:
+            in_parents = True
+            continue
+        in_parents = False
+        block[key] = value
+    flush(len(text.splitlines()) + 1)
+    if not out:
+        raise MalformedContentError(f"{source}: no build-cache records found")
+    return out

@@ -1,0 +1,170 @@
+"""Pure renderers for ``du``, ``gc simulate`` and ``gc lint``: each takes a result and returns ``str``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from tabulate import tabulate
+
+from cacheinspect.gc.lint import Finding
+from cacheinspect.gc.records import CacheRecord, RecordSet
+from cacheinspect.gc.simulate import SimulationResult
+from cacheinspect.gc.units import format_bytes, format_ns
+
+__all__ = ["DU_SCHEMA", "LINT_SCHEMA", "render_du", "render_lint", "render_simulation"]
+
+DU_SCHEMA = "cacheinspect.du/v1"
+LINT_SCHEMA = "cacheinspect.gc-lint/v1"
+
+
+def _json(doc: object) -> str:
+    """Indented JSON; msgspec's encoder, because json.dumps with indent= runs in pure Python (seconds
+    for a 100,000-record simulation)."""
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n"
+
+
+def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
+    tf = "github" if fmt == "markdown" else "plain"
+    return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
+
+
+def _tree(rs: RecordSet) -> list[tuple[int, CacheRecord]]:
+    """Depth-first, parents before children; a record with several parents is listed under the first."""
+    out: list[tuple[int, CacheRecord]] = []
+    seen: set[str] = set()
+    stack = [(0, r) for r in reversed(rs.roots())]
+    while stack:
+        depth, r = stack.pop()
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        out.append((depth, r))
+        stack.extend((depth + 1, k) for k in reversed(rs.kids(r.id)) if k.id not in seen)
+    for r in rs.records.values():  # cycles or odd dumps: never drop a record
+        if r.id not in seen:
+            out.append((0, r))
+    return out
+
+
+def _state(r: CacheRecord) -> str:
+    flags = [f for f, on in (("in use", r.in_use), ("shared", r.shared)) if on]
+    return ",".join(flags) or "-"
+
+
+def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
+    rs = RecordSet(records)
+    if fmt == "json":
+        doc: dict[str, Any] = {
+            "schema": DU_SCHEMA,
+            "source": source,
+            "records": [
+                {
+                    "id": r.id,
+                    "parents": list(r.parents),
+                    "children": [k.id for k in rs.kids(r.id)],
+                    "type": r.type,
+                    "size": r.size,
+                    "in_use": r.in_use,
+                    "shared": r.shared,
+                    "created": format_ns(r.created_ns) if r.created_ns is not None else None,
+                    "last_used": format_ns(r.last_used_ns) if r.last_used_ns is not None else None,
+                    "usage_count": r.usage_count,
+                    "reclaimable": not r.in_use and not r.shared,
+                    "description": r.description,
+                }
+                for _, r in _tree(rs)
+            ],
+            "total": rs.total_size(include_shared=True),
+            "reclaimable": rs.reclaimable(),
+            "approximate": any(r.approximate for r in records),
+        }
+        return _json(doc)
+    rows = []
+    for depth, r in _tree(rs):
+        # tabulate strips leading blanks: draw the indentation with visible characters
+        indent = "│  " * (depth - 1) + "└─ " if depth else ""
+        extra = f" (+{len(r.parents) - 1} parents)" if len(r.parents) > 1 else ""
+        rows.append(
+            [
+                indent + r.id + extra,
+                r.type,
+                format_bytes(r.size),
+                _state(r),
+                format_ns(r.created_ns),
+                format_ns(r.last_used_ns),
+                str(r.usage_count),
+                "no" if r.in_use or r.shared else "yes",
+            ]
+        )
+    head = ["ID", "TYPE", "SIZE", "STATE", "CREATED", "LAST USED", "USES", "RECLAIMABLE"]
+    text = _table(rows, head, fmt)
+    total, recl = rs.total_size(include_shared=True), rs.reclaimable()
+    approx = " (rounded sizes from a text dump)" if any(r.approximate for r in records) else ""
+    text += f"\n{len(rs)} records, {format_bytes(total)} total, {format_bytes(recl)} reclaimable{approx}\n"
+    return text
+
+
+def render_simulation(res: SimulationResult, fmt: str) -> str:
+    if fmt == "json":
+        return _json(res.to_json())
+    out = [f"BuildKit {res.buildkit_version} semantics" + (f"; {res.source}" if res.source else "")]
+    for n in res.notes:
+        out.append(f"note: {n}")
+    for r in res.rules:
+        out.append("")
+        target = f"target {r.keep_bytes} B" if r.keep_bytes else "no size target"
+        out.append(f"{r.rule}  [{target}, unshared total {r.total_before} B]")
+        if r.deleted:
+            rows = [
+                [str(i + 1), d.id, d.type, format_bytes(d.size), d.reason] for i, d in enumerate(r.deleted)
+            ]
+            out.append(_table(rows, ["#", "ID", "TYPE", "SIZE", "WHY"], fmt).rstrip("\n"))
+        else:
+            out.append("deletes nothing")
+        out.append(f"reclaims {format_bytes(r.bytes)}; stops: {r.stopped}")
+    if res.ties:
+        out.append("")
+        out.append("ties (BuildKit's order between these is arbitrary):")
+        for t in res.ties:
+            out.append("  " + " = ".join(t[:8]) + (f" … ({len(t)} records)" if len(t) > 8 else ""))
+    out.append("")
+    total = sum(r.bytes for r in res.rules)
+    out.append(f"deleted {len(res.deleted)} records ({format_bytes(total)}), kept {len(res.kept)}")
+    if res.kept:
+        rows = [[i, w] for i, w in res.kept[:200]]
+        out.append(_table(rows, ["KEPT", "WHY"], fmt).rstrip("\n"))
+        if len(res.kept) > 200:
+            out.append(f"… and {len(res.kept) - 200} more (use -f json)")
+    return "\n".join(out) + "\n"
+
+
+def render_lint(findings: list[Finding], fmt: str) -> str:
+    if fmt == "json":
+        doc = {
+            "schema": LINT_SCHEMA,
+            "findings": [
+                {
+                    "code": f.code,
+                    "name": f.name,
+                    "severity": f.severity,
+                    "message": f.message,
+                    "applies": f.applies,
+                    "fix": f.fix,
+                    "where": f.where,
+                }
+                for f in findings
+            ],
+        }
+        return _json(doc)
+    if not findings:
+        return "no findings\n"
+    if fmt == "markdown":
+        rows = [[f.code, f.severity, f.message, f.applies, f.fix] for f in findings]
+        return _table(rows, ["CODE", "SEVERITY", "FINDING", "APPLIES TO", "FIX"], fmt)
+    lines = []
+    for f in findings:
+        lines.append(f"{f.code} {f.name} [{f.severity}] {f.message}")
+        lines.append(f"  applies to: {f.applies}")
+        lines.append(f"  fix: {f.fix}")
+    return "\n".join(lines) + "\n"
