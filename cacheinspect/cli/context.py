@@ -1,0 +1,393 @@
+"""`context`: BuildKit's build-context checksums computed here, before building.
+
+``context fingerprint`` writes what host A's COPY steps read (``cacheinspect.context-fingerprint/v1``);
+``context diff`` compares two fingerprints per file and field. The sub-app :data:`context_app` is
+module-level so that further commands (``context check``) are added to it in this module with one
+decorator each; :func:`register` mounts it on the main app.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cacheinspect.cli._common import (
+    AuditFormat,
+    CaFile,
+    Concurrency,
+    ImageRef,
+    Insecure,
+    OutFormat,
+    PasswordStdin,
+    PlainHttp,
+    Timeout,
+    Username,
+    registry_options,
+    run,
+)
+
+if TYPE_CHECKING:
+    from cacheinspect.context.checksum import RuleSet
+    from cacheinspect.context.fingerprint import CopyStep
+
+__all__ = ["context_app", "register"]
+
+context_app = typer.Typer(
+    name="context",
+    help="Compute BuildKit's build-context checksums locally: fingerprint a context, compare fingerprints.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# ---------------------------------------------------------------------------------- shared options
+ContextDir = Annotated[
+    Path,
+    typer.Argument(metavar="CONTEXT", help="The build context directory (default: the current directory)."),
+]
+DockerfileOpt = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", metavar="DOCKERFILE", help="The Dockerfile (default: CONTEXT/Dockerfile)."),
+]
+TargetOpt = Annotated[str | None, typer.Option("--target", metavar="STAGE", help="Build this stage.")]
+BuildArgOpt = Annotated[
+    list[str] | None,
+    typer.Option("--build-arg", metavar="K=V", help="A build argument, as for docker build (repeatable)."),
+]
+BuildkitVersionOpt = Annotated[
+    str,
+    typer.Option(
+        "--buildkit-version",
+        metavar="VERSION",
+        help="The checksum rules of this BuildKit version (v0.10-v0.13, v0.14-v0.24, v0.25, v0.26+).",
+    ),
+]
+WindowsOpt = Annotated[
+    bool, typer.Option("--windows-client", help="Simulate a Windows client (every mode 0755, no xattrs).")
+]
+
+
+def _progress(kind: str, done: int, total: int) -> None:
+    if total and done == total:
+        sys.stderr.write(f"\r{kind}: {done} entries\n")
+    else:
+        sys.stderr.write(f"\r{kind}: {done}" + (f"/{total}" if total else "") + " entries")
+    sys.stderr.flush()
+
+
+def load_build(
+    context: Path, dockerfile: Path | None, target: str | None, build_args: list[str] | None
+) -> tuple[Path, list[CopyStep], list[str]]:
+    """Parse and resolve the Dockerfile: (its path, the context COPY steps, all context paths).
+    Shared by the commands of this group."""
+    from cacheinspect.context.errors import ContextPathError
+    from cacheinspect.context.fingerprint import copy_steps
+    from cacheinspect.dockerfile import parse_dockerfile, resolve
+    from cacheinspect.errors import UsageError
+
+    if not context.is_dir():
+        raise ContextPathError(
+            f"{context}: no such directory" if not context.exists() else f"{context}: not a directory"
+        )
+    df_path = dockerfile if dockerfile is not None else context / "Dockerfile"
+    try:
+        text = df_path.read_bytes()
+    except OSError as e:
+        raise ContextPathError(f"{df_path}: {e.strerror or e}") from None
+    args: dict[str, str] = {}
+    for kv in build_args or []:
+        k, sep, v = kv.partition("=")
+        if not k:
+            raise UsageError(f"--build-arg {kv!r}: expected KEY=VALUE")
+        if sep:
+            args[k] = v
+        else:
+            import os
+
+            if k in os.environ:
+                args[k] = os.environ[k]
+    df = parse_dockerfile(text, filename=str(df_path))
+    build = resolve(df, build_args=args, target=target)
+    steps, paths = copy_steps(build)
+    return df_path, steps, paths
+
+
+def rules_from(version: str) -> RuleSet:
+    from cacheinspect.context.checksum import RuleSet
+    from cacheinspect.errors import UsageError
+
+    try:
+        return RuleSet.parse(version)
+    except ValueError as e:
+        raise UsageError(f"--buildkit-version: {e}") from None
+
+
+def _check_steps(doc: dict[str, Any], context: Path, df_path: Path) -> None:
+    """A fingerprint of a build that would fail is an error: BuildKit's client fails on any file it
+    cannot read (fsutil returns the walk error), and on a COPY source that is not there."""
+    from cacheinspect.context.errors import ContextError, UnreadableEntryError
+
+    for path, rec in doc["files"].items():
+        if rec is None or (isinstance(rec, dict) and rec.get("type") == "unreadable"):
+            reason = rec.get("error") if isinstance(rec, dict) else None
+            raise UnreadableEntryError(f"{str(context).rstrip('/')}{path}", reason or "unreadable")
+    for s in doc["steps"]:
+        if s.get("error"):
+            raise ContextError(f"{df_path}:{s['line']}: {s['instruction'].split()[0]}: {s['error']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the ``context`` group on *app*."""
+    app.add_typer(context_app, name="context")
+
+
+@context_app.command(
+    "fingerprint",
+    epilog="Example: cacheinspect context fingerprint . -f Dockerfile -o context.fp.json",
+)
+def fingerprint_cmd(
+    context: ContextDir = Path("."),
+    dockerfile: DockerfileOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
+    ] = None,
+    lean: Annotated[bool, typer.Option("--lean", help="Keep only path -> BuildKit entry digest.")] = False,
+    target: TargetOpt = None,
+    build_arg: BuildArgOpt = None,
+    buildkit_version: BuildkitVersionOpt = "v0.13",
+    windows_client: WindowsOpt = False,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            "--push",
+            metavar="CACHE_REF",
+            help="Store the fingerprint in the registry as an OCI 1.1 artifact referring to this cache "
+            "(context check finds it there). The only command that writes to a registry.",
+        ),
+    ] = None,
+    username: Username = None,
+    password_stdin: PasswordStdin = False,
+    insecure: Insecure = False,
+    plain_http: PlainHttp = False,
+    ca_file: CaFile = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Fingerprint what the Dockerfile's COPY/ADD steps read from CONTEXT (run it on host A).
+
+    Per step: the selectors, their BuildKit checksums and the root record digest the cache holds;
+    per sent file: type, mode, size, link target, counted xattrs (value hashes), content hash and the
+    BuildKit entry digest (uid/gid/mtime are not hashed by BuildKit and not recorded).
+    """
+    import msgspec
+
+    from cacheinspect.context.fingerprint import fingerprint
+
+    rules = rules_from(buildkit_version)
+    df_path, steps, paths = load_build(context, dockerfile, target, build_arg)
+    doc = fingerprint(
+        context,
+        steps,
+        context_paths=paths,
+        dockerfile=df_path,
+        rules=rules,
+        lean=lean,
+        windows=windows_client,
+        progress=_progress if sys.stderr.isatty() else None,
+    )
+    _check_steps(doc, context, df_path)
+    # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
+    text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    if push is not None:
+        from cacheinspect.context.push import push_fingerprint
+
+        opts = registry_options(
+            username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [push]
+        )
+        pushed = run(push_fingerprint(doc, push, opts))
+        where = f"tag {pushed.fallback_tag}" if pushed.fallback_tag else "the referrers API"
+        sys.stderr.write(
+            f"pushed fingerprint {pushed.digest} to {pushed.repository} (found through {where})\n"
+        )
+        if output is None:
+            return
+    if output is None:
+        sys.stdout.buffer.write(text)
+    else:
+        try:
+            output.write_bytes(text)
+        except OSError as e:
+            from cacheinspect.context.errors import ContextPathError
+
+            raise ContextPathError(f"{output}: {e.strerror or e}") from None
+
+
+def _read_fp(path: Path) -> dict[str, Any]:
+    from cacheinspect.context.errors import ContextPathError
+    from cacheinspect.context.fingerprint import load_fingerprint
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ContextPathError(f"{path}: {e.strerror or e}") from None
+    return load_fingerprint(data, name=str(path))
+
+
+@context_app.command("diff", epilog="Example: cacheinspect context diff host-a.fp.json host-b.fp.json")
+def diff_cmd(
+    fp_a: Annotated[Path, typer.Argument(metavar="FP_A", help="A fingerprint (e.g. host A's).")],
+    fp_b: Annotated[Path, typer.Argument(metavar="FP_B", help="Another fingerprint (e.g. host B's).")],
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+    exit_code: Annotated[
+        bool,
+        typer.Option("--exit-code", help="Exit 1 when the fingerprints differ (like git diff --exit-code)."),
+    ] = False,
+) -> None:
+    """Compare two context fingerprints: the steps whose roots differ and every differing file field."""
+    from cacheinspect.context.fingerprint import diff_fingerprints
+    from cacheinspect.context.report import diff_roots, render_fingerprint_diff
+
+    a, b = _read_fp(fp_a), _read_fp(fp_b)
+    diffs = diff_fingerprints(a, b)
+    roots = diff_roots(a, b)
+    sys.stdout.write(render_fingerprint_diff(diffs, roots, fmt.value))
+    if exit_code and (diffs or roots):
+        raise typer.Exit(1)
+
+
+def _build_args(build_args: list[str] | None) -> dict[str, str]:
+    """--build-arg K=V (or K alone: from the environment), as load_build reads them."""
+    import os
+
+    out: dict[str, str] = {}
+    for kv in build_args or []:
+        k, sep, v = kv.partition("=")
+        if sep:
+            out[k] = v
+        elif k in os.environ:
+            out[k] = os.environ[k]
+    return out
+
+
+@context_app.command(
+    "check",
+    epilog=(
+        "Example: cacheinspect context check registry.example.com/app:buildcache . -f Dockerfile "
+        "--build-arg VERSION=1.2 --exit-code"
+    ),
+)
+def check_cmd(
+    cache: Annotated[
+        str,
+        typer.Argument(
+            metavar="CACHE",
+            help="Host A's cache: registry cache, image with inline cache, layout or config file.",
+        ),
+    ],
+    context: ContextDir = Path("."),
+    dockerfile: DockerfileOpt = None,
+    target: TargetOpt = None,
+    build_arg: BuildArgOpt = None,
+    fmt: Annotated[AuditFormat, typer.Option("--format", help="Output format.")] = AuditFormat.table,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when a step is predicted to miss.")
+    ] = False,
+    fingerprint_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--fingerprint",
+            metavar="FILE",
+            help="Host A's fingerprint (context fingerprint -o FILE): explains every changed file and field.",
+        ),
+    ] = None,
+    no_referrers: Annotated[
+        bool, typer.Option("--no-referrers", help="Do not look for a pushed fingerprint next to the cache.")
+    ] = False,
+    buildkit_version: Annotated[
+        str | None,
+        typer.Option(
+            "--buildkit-version",
+            metavar="VERSION",
+            help="Force the checksum rules of this BuildKit version (default: the rule set that reproduces "
+            "the cache's roots).",
+        ),
+    ] = None,
+    platform: Annotated[
+        str, typer.Option("--platform", metavar="OS/ARCH", help="The platform host B builds for.")
+    ] = "linux/amd64",
+    assume_base_unchanged: Annotated[
+        bool,
+        typer.Option(
+            "--assume-base-unchanged",
+            help="Do not resolve base images; take them to be the ones in the cache (offline use).",
+        ),
+    ] = False,
+    windows_client: WindowsOpt = False,
+    image: ImageRef = None,
+    username: Username = None,
+    password_stdin: PasswordStdin = False,
+    insecure: Insecure = False,
+    plain_http: PlainHttp = False,
+    ca_file: CaFile = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Predict, before building, which steps will hit host A's CACHE here, and why a miss misses.
+
+    Every COPY/ADD from CONTEXT gets its BuildKit checksum computed here and looked up among the
+    cache's roots; RUN, WORKDIR, FROM and COPY --from follow from the cache graph where that is
+    decidable, else they are unknown. A miss is explained per file and field from host A's fingerprint
+    (--fingerprint FILE, or one pushed with context fingerprint --push), else by searching single
+    changes (mode, one xattr, CRLF/LF, umask, one file more or less) that reproduce A's checksum exactly.
+    """
+    from cacheinspect.context.check import check_target, render_check
+    from cacheinspect.context.client import client_view, read_dockerignore
+    from cacheinspect.context.fingerprint import copy_steps
+    from cacheinspect.context.walk import hash_tree, walk_context
+    from cacheinspect.dockerfile import parse_dockerfile, resolve
+
+    rules = rules_from(buildkit_version) if buildkit_version else None
+    df_path, _, paths = load_build(context, dockerfile, target, build_arg)
+    # load_build resolved the Dockerfile once already; the check needs the Build itself
+    args = _build_args(build_arg)
+    build = resolve(
+        parse_dockerfile(df_path.read_bytes(), filename=str(df_path)), build_args=args, target=target
+    )
+    _, paths = copy_steps(build)
+    excludes = read_dockerignore(context, df_path)
+    tree = walk_context(context, progress=_progress if sys.stderr.isatty() else None)
+    view = client_view(tree, paths, excludes, windows=windows_client)
+    hash_tree(view)
+    fp = _read_fp(fingerprint_file) if fingerprint_file is not None else None
+    opts = registry_options(
+        username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [cache, image]
+    )
+    report = run(
+        check_target(
+            cache,
+            build,
+            view,
+            opts,
+            image=image,
+            platform=platform,
+            rules=rules,
+            fingerprint=fp,
+            fingerprint_label=str(fingerprint_file) if fingerprint_file is not None else None,
+            lookup_referrers=not no_referrers and fp is None,
+            assume_base_unchanged=assume_base_unchanged,
+            full_tree=tree,
+            context_label=str(context),
+        )
+    )
+    for st in report.steps:
+        if st.cause.startswith("BuildKit fails this step: "):
+            from cacheinspect.context.errors import ContextError
+
+            reason = st.cause.removeprefix("BuildKit fails this step: ")
+            raise ContextError(f"{df_path}:{st.line}: {st.keyword}: {reason}")
+    sys.stdout.write(render_check(report, fmt.value, dockerfile=str(df_path)))
+    if exit_code and report.misses:
+        raise typer.Exit(1)

@@ -1,0 +1,279 @@
+"""A faithful port of moby/patternmatcher v0.6 (``patternmatcher.go``, ``ignorefile/ignorefile.go``).
+
+Why a port and not a library: ``.dockerignore``, fsutil's include/exclude filters and BuildKit's
+``--parents``/``--exclude`` selectors all go through this exact code, and its semantics are its own:
+a pattern matches a path *or any of its parent directories* (``docs`` excludes ``docs/a/b``), ``**``
+compiles to ``(.*/)?``, a leading ``**`` is a suffix match, a trailing ``**`` a prefix match, later
+``!`` exceptions re-include, and every pattern is ``filepath.Clean``-ed first. ``pathspec`` implements
+gitwildmatch (no parent-directory matching, different ``**`` and escaping rules) and ``fnmatch`` lets
+``*`` cross ``/``; neither reproduces BuildKit's decisions. PyPI has no port of patternmatcher.
+
+Differences from Go that cannot be helped: Go regexp syntax inside ``[...]`` is passed to Python's
+``re`` as is; POSIX classes such as ``[[:alpha:]]`` and Go-only escapes (``\\pL``) are therefore not
+supported and make the pattern invalid (:class:`PatternError`), never silently different.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ._gopath import BadPatternError, go_clean, go_dir, go_match
+
+__all__ = [
+    "MatchInfo",
+    "Pattern",
+    "PatternError",
+    "PatternMatcher",
+    "matches",
+    "matches_or_parent_matches",
+    "read_ignorefile",
+]
+
+_ESCAPE = set(".+()|{}$")
+
+
+class PatternError(ValueError):
+    """An invalid pattern (Go: ``filepath.ErrBadPattern`` or ``illegal exclusion pattern: "!"``)."""
+
+
+_EXACT, _PREFIX, _SUFFIX, _REGEXP = 1, 2, 3, 4
+
+
+@dataclass(slots=True)
+class Pattern:
+    """One cleaned pattern; compiled lazily like Go's (an invalid regexp fails on first match)."""
+
+    cleaned: str
+    exclusion: bool
+    dirs: list[str]
+    _type: int = 0
+    _regexp: re.Pattern[str] | None = None
+    _bad: bool = False
+
+    def __str__(self) -> str:
+        return self.cleaned
+
+    def match(self, path: str) -> bool:
+        if self._type == 0 and not self._bad:
+            self._compile()
+        if self._bad:
+            raise PatternError(f"syntax error in pattern {self.cleaned!r}")
+        if self._type == _EXACT:
+            return path == self.cleaned
+        if self._type == _PREFIX:
+            return path.startswith(self.cleaned[:-2])
+        if self._type == _SUFFIX:
+            suffix = self.cleaned[2:]
+            if path.endswith(suffix):
+                return True
+            return suffix[:1] == "/" and path == suffix[1:]
+        assert self._regexp is not None
+        return self._regexp.match(path) is not None
+
+    def _compile(self) -> None:
+        reg = "^"
+        detected = _EXACT
+        pat = self.cleaned
+        i = 0
+        n = len(pat)
+        idx = 0  # Go's loop counter i: number of scanned tokens
+        trailing_backslash = False
+        while i < n:
+            ch = pat[i]
+            i += 1
+            if ch == "*":
+                if i < n and pat[i] == "*":
+                    i += 1
+                    if i < n and pat[i] == "/":
+                        i += 1
+                    if i >= n:
+                        if detected == _EXACT:
+                            detected = _PREFIX
+                        else:
+                            reg += ".*"
+                            detected = _REGEXP
+                    else:
+                        reg += "(.*/)?"
+                        detected = _REGEXP
+                    if idx == 0:
+                        detected = _SUFFIX
+                else:
+                    reg += "[^/]*"
+                    detected = _REGEXP
+            elif ch == "?":
+                reg += "[^/]"
+                detected = _REGEXP
+            elif ch in _ESCAPE:
+                reg += "\\" + ch
+            elif ch == "\\":
+                if i < n:
+                    reg += "\\" + pat[i]
+                    i += 1
+                    detected = _REGEXP
+                else:
+                    # Go appends a lone backslash, which then escapes the final "$": the
+                    # regexp ends in a literal dollar and is not anchored at the end.
+                    trailing_backslash = True
+            elif ch in "[]":
+                reg += ch
+                detected = _REGEXP
+            else:
+                reg += ch
+            idx += 1
+        if detected == _REGEXP:
+            # Go's "$" is end of text; Python's would also match before a final newline.
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self._regexp = re.compile(reg + (r"\$" if trailing_backslash else r"\Z"))
+            except re.error:
+                self._bad = True
+                return
+        self._type = detected
+
+
+@dataclass(slots=True)
+class MatchInfo:
+    """Per-pattern results for a parent directory (Go: ``MatchInfo.parentMatched``)."""
+
+    parent_matched: list[bool] = field(default_factory=list)
+
+
+class PatternMatcher:
+    """``patternmatcher.PatternMatcher``: patterns in order, later ones override earlier ones."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: list[Pattern] = []
+        self.exclusions = False
+        for raw in patterns:
+            p = raw.strip()
+            if p == "":
+                continue
+            p = go_clean(p)
+            exclusion = False
+            if p[0] == "!":
+                if len(p) == 1:
+                    raise PatternError('illegal exclusion pattern: "!"')
+                exclusion = True
+                p = p[1:]
+                self.exclusions = True
+            try:
+                go_match(p, ".")
+            except BadPatternError as e:
+                raise PatternError(f"syntax error in pattern {p!r}") from e
+            self.patterns.append(Pattern(p, exclusion, p.split("/")))
+
+    def matches(self, file: str) -> bool:
+        """The deprecated ``Matches``: only the parent directory *as deep as the pattern* is tried.
+        The docker CLI still uses it in ``TrimBuildFilesFromExcludes``."""
+        matched = False
+        parent = go_dir(file)
+        parent_dirs = parent.split("/")
+        for pattern in self.patterns:
+            if pattern.exclusion != matched:
+                continue
+            match = pattern.match(file)
+            if not match and parent != "." and len(pattern.dirs) <= len(parent_dirs):
+                match = pattern.match("/".join(parent_dirs[: len(pattern.dirs)]))
+            if match:
+                matched = not pattern.exclusion
+        return matched
+
+    def matches_or_parent_matches(self, file: str) -> bool:
+        """``MatchesOrParentMatches``: the file or one of its parent directories matches."""
+        matched = False
+        parent = go_dir(file)
+        parent_dirs = parent.split("/")
+        for pattern in self.patterns:
+            if pattern.exclusion != matched:
+                continue
+            match = pattern.match(file)
+            if not match and parent != ".":
+                for i in range(len(parent_dirs)):
+                    if pattern.match("/".join(parent_dirs[: i + 1])):
+                        match = True
+                        break
+            if match:
+                matched = not pattern.exclusion
+        return matched
+
+    def matches_using_parent_results(self, file: str, parent: MatchInfo | None) -> tuple[bool, MatchInfo]:
+        """``MatchesUsingParentResults``: what a walker calls with the parent directory's MatchInfo."""
+        parent_matched = parent.parent_matched if parent is not None else []
+        if parent_matched and len(parent_matched) != len(self.patterns):
+            raise PatternError("wrong number of values in parentMatched")
+        matched = False
+        info = MatchInfo([False] * len(self.patterns))
+        for i, pattern in enumerate(self.patterns):
+            match = parent_matched[i] if parent_matched else False
+            if not match:
+                if pattern.exclusion != matched:
+                    continue
+                match = pattern.match(file)
+                if not match and not parent_matched:
+                    parent_path = go_dir(file)
+                    if parent_path != ".":
+                        dirs = parent_path.split("/")
+                        for j in range(len(dirs)):
+                            if pattern.match("/".join(dirs[: j + 1])):
+                                match = True
+                                break
+            info.parent_matched[i] = match
+            if match:
+                matched = not pattern.exclusion
+        return matched, info
+
+
+def matches_or_parent_matches(file: str, patterns: Sequence[str]) -> bool:
+    """Package-level ``MatchesOrParentMatches``: ``"."`` never matches ("don't exclude everything")."""
+    pm = PatternMatcher(patterns)
+    file = go_clean(file)
+    if file == ".":
+        return False
+    return pm.matches_or_parent_matches(file)
+
+
+def matches(file: str, patterns: Sequence[str]) -> bool:
+    """Package-level deprecated ``Matches`` (``"."`` never matches)."""
+    pm = PatternMatcher(patterns)
+    file = go_clean(file)
+    if file == ".":
+        return False
+    return pm.matches(file)
+
+
+def read_ignorefile(data: bytes) -> list[str]:
+    """``ignorefile.ReadAll``: BOM stripped, ``#`` comments, trimmed, cleaned, leading ``/`` removed.
+
+    Lines are split like Go's ``bufio.ScanLines`` (``\\n``, a trailing ``\\r`` dropped). A comment is a
+    line *starting* with ``#`` before trimming, so `` # x`` is a pattern, as in Go.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out: list[str] = []
+    for line in lines:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.startswith("#"):
+            continue
+        pattern = line.strip()
+        if pattern == "":
+            continue
+        invert = pattern[0] == "!"
+        if invert:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = go_clean(pattern)
+            if len(pattern) > 1 and pattern[0] == "/":
+                pattern = pattern[1:]
+        if invert:
+            pattern = "!" + pattern
+        out.append(pattern)
+    return out
