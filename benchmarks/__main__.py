@@ -1,7 +1,11 @@
-"""Run every ``benchmarks/bench_*.py`` (or those named on the command line) and print a table for each.
+"""Run every ``benchmarks/bench_*.py`` (or the sections named on the command line), a table for each.
 
-python -m benchmarks              # all
-python -m benchmarks head decode  # bench_head.py and bench_decode.py only
+python -m benchmarks              # all (make bench)
+python -m benchmarks cli          # one section: decode | cli | head | context | lint | gc
+python -m benchmarks head decode  # several
+
+A section is a module ``benchmarks/bench_<name>.py`` with ``run() -> list[dict]`` (one table row per
+dict) and an optional ``TITLE``; adding the file is all it takes to wire it in.
 """
 
 from __future__ import annotations

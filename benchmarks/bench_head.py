@@ -9,6 +9,12 @@ The ceiling is ApacheBench (``ab -k -i``), not wrk: wrk's parser waits for a bod
 with a Content-Length (wg/wrk#198), so a HEAD run reports 0 requests/s. wrk still runs, as intended,
 with a Lua script cycling the 2,000 blob paths, but with GET, and is printed for information.
 Env knobs: BENCH_HEAD_N, BENCH_HEAD_ROUNDS, BENCH_HEAD_WRK_SECONDS (also ab's duration).
+
+Issue 12 adds the whole command: ``cacheinspect audit REF`` (a separate process: start-up, load, the
+config, 2,000 HEADs) on a pushed cache of N distinct layer blobs, against ``2,000 / ab's rate`` on the
+same registry in the same run (target >= 0.7); the same audit with ``-v`` against a Bearer-token
+registry, counting answers of 401 after the first token fetch (target 0); and four refs audited in
+one process against the slowest of them alone (refs are audited concurrently).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -112,7 +119,7 @@ def _wrk(reg: RunningRegistry, digests: list[str], connections: int, workdir: Pa
     return float(m.group(1))
 
 
-def _ab_head(reg: RunningRegistry, digest: str, connections: int) -> float:
+def _ab_head(reg: RunningRegistry, digest: str, connections: int, repo: str = REPO) -> float:
     """ApacheBench HEAD (``-i``) with keep-alive (``-k``): a native client that parses HEAD answers right.
 
     wrk cannot be the HEAD ceiling: its http-parser waits for a body after a HEAD answer that carries a
@@ -120,7 +127,7 @@ def _ab_head(reg: RunningRegistry, digest: str, connections: int) -> float:
     URLs, so it HEADs one blob; the registry's work per HEAD (a stat of the link and data files, all in
     the page cache here) does not depend on which small blob it is.
     """
-    url = f"{reg.url}/v2/{REPO}/blobs/{digest}"
+    url = f"{reg.url}/v2/{repo}/blobs/{digest}"
     cmd = [_tool("ab"), "-q", "-k", "-i", f"-c{connections}", f"-t{WRK_SECONDS}", "-n", "10000000", url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=WRK_SECONDS + 60, check=True).stdout
     m = re.search(r"Requests per second:\s+([\d.]+)", out)
@@ -128,6 +135,159 @@ def _ab_head(reg: RunningRegistry, digest: str, connections: int) -> float:
     if m is None or failed:
         raise RuntimeError(f"ab did not measure cleanly:\n{out}")
     return float(m.group(1))
+
+
+def _cache_layout(root: Path, n: int) -> None:
+    """An OCI layout holding a registry cache (index + cache config) of *n* distinct real layer blobs."""
+    import hashlib
+    import json
+
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+    def put(data: bytes) -> str:
+        dg = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs / dg.split(":")[1]).write_bytes(data)
+        return dg
+
+    layers, records, descs = [], [{"digest": "sha256:" + "0" * 64}], []
+    for i in range(n):
+        data = f"cacheinspect bench layer {i}\n".encode()
+        dg = put(data)
+        layers.append({"blob": dg, "parent": i - 1 if i % 10 else -1})
+        prev = len(records) - 1 if i % 10 else 0
+        records.append(
+            {
+                "digest": "sha256:" + hashlib.sha256(f"op {i}".encode()).hexdigest(),
+                "layers": [{"layer": i, "createdAt": "2026-11-30T10:00:00Z"}],
+                "inputs": [[{"link": prev}]],
+            }
+        )
+        descs.append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg, "size": len(data)}
+        )
+    cfg = json.dumps({"layers": layers, "records": records}).encode()
+    cdesc = {"mediaType": "application/vnd.buildkit.cacheconfig.v0", "digest": put(cfg), "size": len(cfg)}
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [*descs, cdesc],
+        }
+    ).encode()
+    entry = {
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": put(index),
+        "size": len(index),
+        "annotations": {"org.opencontainers.image.ref.name": "cache"},
+    }
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+
+
+def _cli(args: list[str], stdin: str | None = None) -> tuple[float, str, int]:
+    exe = Path(sys.executable).with_name("cacheinspect")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cacheinspect"]
+    t0 = time.perf_counter()
+    p = subprocess.run([*cmd, *args], input=stdin, capture_output=True, text=True, timeout=600, check=False)
+    elapsed = time.perf_counter() - t0
+    if p.returncode not in (0, 1):
+        raise RuntimeError(f"cacheinspect {' '.join(args)} exited {p.returncode}: {p.stderr[-2000:]}")
+    return elapsed, p.stderr, p.returncode
+
+
+def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
+    import json
+
+    from tests.support.layout import push_layout, push_manifest
+
+    rounds = ROUNDS
+    _cache_layout(tmp / "cache", N)
+    _cache_layout(tmp / "small", 200)
+    rows: list[dict[str, Any]] = []
+    with start_registry("plain", tmp / "reg2") as reg:
+        push_layout(reg, tmp / "cache", "bench/audit0", "cache0", ref_name="cache")
+        entry = json.loads((tmp / "cache" / "index.json").read_text())["manifests"][0]
+        index = (tmp / "cache" / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
+        with reg.admin_client() as admin:  # the same cache under three more tags: four refs to audit
+            for k in range(1, 4):
+                push_manifest(admin, "bench/audit0", f"cache{k}", index, entry["mediaType"])
+        refs = [f"{reg.host}/bench/audit0:cache{k}" for k in range(4)]
+        _cli(["audit", "-q", refs[0]])  # warm the registry and the page cache
+        ceiling = [_ab_head(reg, _first_blob(tmp / "cache"), 8, "bench/audit0")]
+        full = sorted(_cli(["audit", "-q", refs[0]])[0] for _ in range(rounds))
+        bare = sorted(_cli(["audit", "-q", "--no-check-blobs", refs[0]])[0] for _ in range(rounds))
+        many = sorted(_cli(["audit", "-q", *refs])[0] for _ in range(rounds))
+        ceiling.append(_ab_head(reg, _first_blob(tmp / "cache"), 8, "bench/audit0"))
+    ab = statistics.median(ceiling)
+    t_full, t_bare, t_many = statistics.median(full), statistics.median(bare), statistics.median(many)
+    ratio = (N / ab) / t_full
+    rows.append(
+        {
+            "client": f"cacheinspect audit REF (whole process, {N} blobs, median of {rounds})",
+            "connections": 8,
+            "req/s": f"{N / t_full:,.0f} (HEAD phase {N / max(t_full - t_bare, 1e-9):,.0f})",
+            "median req/s": f"{t_full:.2f} s (--no-check-blobs {t_bare:.2f} s)",
+            "vs ceiling": f"{ratio:.2f} of {N} HEADs at ab's rate; target >= 0.70: {'ok' if ratio >= 0.7 else 'MISSED'}",
+        }
+    )
+    rows.append(
+        {
+            "client": "ceiling: ab -k -i -c 8 HEAD on the same registry (median of before/after)",
+            "connections": 8,
+            "req/s": f"{ab:,.0f}",
+            "median req/s": " / ".join(f"{c:,.0f}" for c in ceiling),
+            "vs ceiling": f"{N} HEADs = {N / ab:.2f} s",
+        }
+    )
+    rows.append(
+        {
+            "client": "cacheinspect audit of 4 refs in one process (each ref alone above)",
+            "connections": 8,
+            "req/s": "",
+            "median req/s": f"{t_many:.2f} s",
+            "vs ceiling": f"{t_many / t_full:.2f}x one ref (sequential would be ~4x)",
+        }
+    )
+    with start_registry("token", tmp / "reg3") as treg:
+        push_layout(treg, tmp / "small", "bench/audit", "cache", ref_name="cache")
+        assert treg.username and treg.password
+        _, log, _ = _cli(
+            [
+                "audit",
+                "-v",
+                "-u",
+                treg.username,
+                "--password-stdin",
+                "--ca-file",
+                str(treg.ca_file),
+                f"{treg.host}/bench/audit:cache",
+            ],
+            stdin=treg.password,
+        )
+    lines = log.splitlines()
+    first_token = next((i for i, ln in enumerate(lines) if ln.startswith("token ")), len(lines))
+    after = sum(1 for ln in lines[first_token + 1 :] if " -> 401 " in ln)
+    before = sum(1 for ln in lines[:first_token] if " -> 401 " in ln)
+    tokens = sum(1 for ln in lines if ln.startswith("token "))
+    rows.append(
+        {
+            "client": "cacheinspect -v audit, 200 blobs, on a Bearer-token registry (TLS, password -> token)",
+            "connections": 8,
+            "req/s": f"{tokens} token fetch(es)",
+            "median req/s": f"401 before the first token: {before}",
+            "vs ceiling": f"401 after the first token: {after}; target 0: {'ok' if after == 0 else 'MISSED'}",
+        }
+    )
+    return rows
+
+
+def _first_blob(layout: Path) -> str:
+    import json
+
+    index = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    top = json.loads((layout / "blobs" / "sha256" / index.split(":")[1]).read_text())
+    return str(top["manifests"][0]["digest"])
 
 
 def run() -> list[dict[str, Any]]:
@@ -145,6 +305,8 @@ def run() -> list[dict[str, Any]]:
         times, _ = asyncio.run(_ours(reg, digests, ROUNDS))
         head_ceiling.append(_ab_head(reg, digests[0], conc))
         get_cycle = _wrk(reg, digests, conc, Path(tmp), "GET")
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
+        whole = _whole_cli(Path(tmp))
     best = N / min(times)
     median = N / statistics.median(times)
     ceiling = max(head_ceiling)
@@ -171,4 +333,5 @@ def run() -> list[dict[str, Any]]:
             "median req/s": "",
             "vs ceiling": "",
         },
+        *whole,
     ]

@@ -29,13 +29,24 @@ __all__ = [
     "Insecure",
     "ModeOpt",
     "OutFormat",
+    "Output",
     "PasswordStdin",
     "PlainHttp",
+    "Platform",
     "Progress",
+    "RawWhat",
+    "Schema",
+    "SchemaOpt",
     "Timeout",
     "Username",
+    "Verbose",
+    "keep",
+    "limit",
+    "output",
+    "plain_usage",
     "registry_options",
     "run",
+    "setup_logging",
 ]
 
 T = TypeVar("T")
@@ -68,6 +79,154 @@ class GraphFormatOpt(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
     json = "json"
+
+
+class RawWhat(StrEnum):
+    manifest = "manifest"
+    config = "config"
+
+
+class SchemaOpt(StrEnum):
+    v1 = "v1"
+    v2 = "v2"
+
+
+# -- output and logging --------------------------------------------------------------------------------
+Output = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the output to FILE instead of stdout.", dir_okay=False
+    ),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Log every registry request on stderr: method, URL, status, auth scheme, retries (secrets redacted).",
+    ),
+]
+Platform = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Only this platform of a multi-platform cache or image (e.g. linux/arm64).",
+    ),
+]
+Schema = Annotated[
+    SchemaOpt,
+    typer.Option(
+        "--schema",
+        help="JSON schema: v2 (linear in the cache size) or v1 (deprecated; removed in the next release).",
+    ),
+]
+
+
+def limit(value: str, flag: str) -> int | None:
+    """``N`` or ``all`` (None) for --records / --layers."""
+    if value.lower() == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise UsageError(f"{flag} takes a number or 'all', not {value!r}")
+
+
+class output:
+    """Where a command writes: stdout, or ``-o FILE`` (written whole, then renamed into place)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fh: object | None = None
+
+    def __enter__(self) -> output:
+        if self.path is not None:
+            try:
+                self._fh = open(self.path, "wb")
+            except OSError as e:
+                raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
+        return self
+
+    def write(self, data: str | bytes) -> None:
+        b = data.encode() if isinstance(data, str) else data
+        if self._fh is None:
+            sys.stdout.buffer.write(b)
+        else:
+            try:
+                self._fh.write(b)  # type: ignore[attr-defined]
+            except OSError as e:
+                raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # type: ignore[attr-defined]
+        else:
+            sys.stdout.flush()
+
+
+def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """Registry request log on stderr: warnings ("still waiting for HOST ...") unless --quiet, every
+    request with --verbose. The client redacts secrets before it logs (registry/client.py).
+
+    The handler's level decides what is shown; the logger keeps propagating (pytest's caplog, a host
+    application's handlers) and only has its level lowered for --verbose.
+    """
+    import logging
+
+    from cacheinspect.render.escape import esc
+
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped."""
+
+        @property
+        def stream(self) -> object:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: object) -> None:
+            pass
+
+        def format(self, record: logging.LogRecord) -> str:
+            return esc(super().format(record))
+
+    logger = logging.getLogger("cacheinspect")
+    handler = next(
+        (h for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.name == "cli"), None
+    )
+    if handler is None:
+        handler = _Stderr()
+        handler.name = "cli"
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    handler.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))
+    if verbose and logger.getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.DEBUG)
+
+
+def plain_usage(app: typer.Typer) -> None:
+    """Usage lines without typer's ``{REF}`` braces and argument help without Python types
+    (``REF <list[str]>``), for every command registered on *app* and its sub-apps."""
+    from typer.core import TyperArgument, TyperCommand
+
+    class PlainCommand(TyperCommand):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            for p in self.params:
+                if isinstance(p, TyperArgument):
+                    p.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+        def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+            return [x.replace("{", "").replace("}", "") for x in super().collect_usage_pieces(ctx)]
+
+    def walk(t: typer.Typer) -> None:
+        for info in t.registered_commands:
+            if info.cls is None or info.cls is TyperCommand:
+                info.cls = PlainCommand
+        for g in t.registered_groups:
+            if g.typer_instance is not None:
+                walk(g.typer_instance)
+
+    walk(app)
 
 
 # -- shared registry options ---------------------------------------------------------------------------
@@ -185,14 +344,37 @@ def registry_options(
     )
 
 
+#: Results kept alive until the process ends (``main`` exits without freeing them: see ``_exit_now``).
+_KEEP: list[object] = []
+
+
+def keep(obj: T) -> T:
+    """Hold *obj* until exit, so that returning from a command does not spend time freeing it."""
+    _KEEP.append(obj)
+    return obj
+
+
+class _Box:
+    """The result of ``run``'s coroutine with a constant repr: CPython 3.11's ``asyncio.run`` formats the
+    repr of what it returns (python/cpython#112559), seconds for a large report dict."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<result>"
+
+
 def run(coro: Awaitable[T]) -> T:
     """Run one library coroutine to completion (asyncio is imported here, not at start-up)."""
     import asyncio
 
-    async def wrap() -> T:
-        return await coro
+    async def wrap() -> _Box:
+        return _Box(await coro)
 
-    return asyncio.run(wrap())
+    return asyncio.run(wrap()).value  # type: ignore[return-value]
 
 
 class Progress:

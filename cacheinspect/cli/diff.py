@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -12,12 +11,17 @@ from cacheinspect.cli._common import (
     Concurrency,
     Insecure,
     OutFormat,
+    Output,
     PasswordStdin,
     PlainHttp,
+    Platform,
     Timeout,
     Username,
+    Verbose,
+    output,
     registry_options,
     run,
+    setup_logging,
 )
 
 __all__ = ["register"]
@@ -26,7 +30,14 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the command(s) of this module to *app*."""
 
-    @app.command()
+    @app.command(
+        epilog=(
+            "Examples:\n\n"
+            "  cacheinspect diff ghcr.io/acme/app:cache-main ghcr.io/acme/app:cache-pr-42\n\n"
+            "  cacheinspect diff oci-layout://./host-a oci-layout://./host-b -f markdown -o diff.md\n\n"
+            "  cacheinspect diff A B --exit-code > /dev/null && echo same"
+        )
+    )
     def diff(
         ref_a: Annotated[
             str, typer.Argument(metavar="A", help="The cache that should have been hit (e.g. host A's).")
@@ -45,6 +56,9 @@ def register(app: typer.Typer) -> None:
         image_b: Annotated[
             str | None, typer.Option("--image-b", metavar="REF", help="Image built with B (labels steps).")
         ] = None,
+        platform: Platform = None,
+        out: Output = None,
+        verbose: Verbose = False,
         username: Username = None,
         password_stdin: PasswordStdin = False,
         insecure: Insecure = False,
@@ -67,8 +81,9 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
         from cacheinspect.errors import EXIT_FINDINGS
-        from cacheinspect.render.text import render_diff
+        from cacheinspect.render.diff import render_diff
 
+        setup_logging(verbose)
         opts = registry_options(
             username,
             password_stdin,
@@ -82,11 +97,13 @@ def register(app: typer.Typer) -> None:
 
         async def go() -> dict[str, object]:
             a, b = await asyncio.gather(
-                load_target(ref_a, opts, image=image_a), load_target(ref_b, opts, image=image_b)
+                load_target(ref_a, opts, image=image_a, platform=platform),
+                load_target(ref_b, opts, image=image_b, platform=platform),
             )
             return diff_report(build_graph(a), build_graph(b))
 
         report = run(go())
-        sys.stdout.write(render_diff(report, fmt.value))
+        with output(out) as w:
+            w.write(render_diff(report, fmt.value))
         if exit_code and report["different"]:
             raise typer.Exit(EXIT_FINDINGS)

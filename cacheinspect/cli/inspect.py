@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 if TYPE_CHECKING:
     from cacheinspect.cache.graph import CacheGraph
+    from cacheinspect.registry.options import RegistryOptions
 
 from cacheinspect.cli._common import (
     CaFile,
@@ -17,13 +17,23 @@ from cacheinspect.cli._common import (
     ImageRef,
     Insecure,
     OutFormat,
+    Output,
     PasswordStdin,
     PlainHttp,
+    Platform,
     Progress,
+    RawWhat,
+    Schema,
+    SchemaOpt,
     Timeout,
     Username,
+    Verbose,
+    keep,
+    limit,
+    output,
     registry_options,
     run,
+    setup_logging,
 )
 
 __all__ = ["register"]
@@ -32,7 +42,14 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the command(s) of this module to *app*."""
 
-    @app.command()
+    @app.command(
+        epilog=(
+            "Examples:\n\n"
+            "  cacheinspect inspect ghcr.io/acme/app:buildcache --image ghcr.io/acme/app:latest\n\n"
+            "  cacheinspect inspect oci-layout://./cache -f json | jq '.summary'\n\n"
+            "  cacheinspect inspect ghcr.io/acme/app:buildcache --raw config | jq '.records | length'"
+        )
+    )
     def inspect(
         ref: Annotated[
             str,
@@ -47,10 +64,25 @@ def register(app: typer.Typer) -> None:
         ] = False,
         image: ImageRef = None,
         records: Annotated[
-            bool, typer.Option("--records/--no-records", help="Show the records table.")
-        ] = True,
-        layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Show the layers table.")] = True,
+            str,
+            typer.Option(
+                "--records", metavar="N|all", help="Records listed in the table: the first N in build order."
+            ),
+        ] = "50",
+        no_records: Annotated[bool, typer.Option("--no-records", help="No records table.")] = False,
+        layers: Annotated[
+            str, typer.Option("--layers", metavar="N|all", help="Layers listed in the table: the N largest.")
+        ] = "50",
+        no_layers: Annotated[bool, typer.Option("--no-layers", help="No layers table.")] = False,
+        platform: Platform = None,
+        raw: Annotated[
+            RawWhat | None,
+            typer.Option("--raw", help="Print the cache manifest or config bytes as fetched (for jq)."),
+        ] = None,
+        schema: Schema = SchemaOpt.v2,
+        out: Output = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")] = False,
+        verbose: Verbose = False,
         username: Username = None,
         password_stdin: PasswordStdin = False,
         insecure: Insecure = False,
@@ -67,28 +99,50 @@ def register(app: typer.Typer) -> None:
         silently drop. Exits 0 whatever the findings (use `audit` as a gate).
         """
         from cacheinspect.cache.audit import blob_findings
+        from cacheinspect.cache.findings import Finding
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
-        from cacheinspect.cache.report import inspect_report
-        from cacheinspect.render.text import render_inspect
+        from cacheinspect.cache.report import inspect_report, iter_inspect_json
+        from cacheinspect.render.inspect import render_inspect
 
+        setup_logging(verbose, quiet)
+        n_records, n_layers = limit(records, "--records"), limit(layers, "--layers")
         opts = registry_options(
             username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [ref, image]
         )
+        if raw is not None:
+            data = run(_raw(ref, opts, raw.value, platform))
+            with output(out) as w:
+                w.write(data)
+            return
 
-        async def go() -> str:
-            cache = await load_target(ref, opts, image=image)
+        async def go() -> tuple[CacheGraph, list[Finding]]:
+            cache = await load_target(ref, opts, image=image, platform=platform)
             g = build_graph(cache)
             extra = (
                 await blob_findings(ref, opts, cache, Progress("checking blobs", enabled=not quiet))
                 if check_blobs_
                 else []
             )
-            return render_inspect(inspect_report(g, extra), fmt.value, records=records, layers=layers)
+            return g, extra  # the graph has a short repr (asyncio.run formats it, cpython#112559)
 
-        sys.stdout.write(run(go()))
+        g, extra = keep(run(go()))
+        with output(out) as w:
+            if fmt == OutFormat.json:
+                for chunk in iter_inspect_json(g, extra, schema=schema.value):
+                    w.write(chunk)
+                return
+            report = inspect_report(g, extra, records=n_records, layers=n_layers)
+            tf: Literal["table", "markdown"] = "markdown" if fmt == OutFormat.markdown else "table"
+            w.write(render_inspect(report, tf, records=not no_records, layers=not no_layers))
 
-    @app.command()
+    @app.command(
+        epilog=(
+            "Examples:\n\n"
+            "  cacheinspect graph oci-layout://./cache | dot -Tsvg > cache.svg   # dot is in graphviz\n\n"
+            "  cacheinspect graph ghcr.io/acme/app:buildcache -f mermaid -o graph.mmd"
+        )
+    )
     def graph(
         ref: Annotated[
             str,
@@ -98,6 +152,9 @@ def register(app: typer.Typer) -> None:
             GraphFormatOpt, typer.Option("--format", "-f", help="dot (Graphviz), mermaid, or json.")
         ] = (GraphFormatOpt.dot),
         image: ImageRef = None,
+        platform: Platform = None,
+        out: Output = None,
+        verbose: Verbose = False,
         username: Username = None,
         password_stdin: PasswordStdin = False,
         insecure: Insecure = False,
@@ -108,17 +165,47 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the record/link graph: roots as ellipses, cached steps filled, edges labelled by input index.
 
-        Render DOT with `dot -Tsvg`; paste Mermaid into any Markdown that renders it.
+        Render DOT with `dot -Tsvg` (from the graphviz package); paste Mermaid into any Markdown that
+        renders it.
         """
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
         from cacheinspect.render.graph import render_graph
 
+        setup_logging(verbose)
         opts = registry_options(
             username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [ref, image]
         )
 
         async def go() -> CacheGraph:
-            return build_graph(await load_target(ref, opts, image=image))
+            return build_graph(await load_target(ref, opts, image=image, platform=platform))
 
-        sys.stdout.write(render_graph(run(go()), fmt.value))
+        text = render_graph(keep(run(go())), fmt.value)
+        with output(out) as w:
+            w.write(text)
+
+
+async def _raw(ref: str, opts: RegistryOptions, what: str, platform: str | None) -> bytes:
+    """``--raw``: the root manifest (or, for ``config``, the cache config / image config) as fetched."""
+    from cacheinspect.cache.load import load_target
+    from cacheinspect.errors import UsageError
+    from cacheinspect.sources.targets import FileTarget, open_source, parse_target
+
+    t = parse_target(ref)
+    if isinstance(t, FileTarget):
+        if what == "manifest":
+            raise UsageError(f"{ref} is a bare cache config: it has no manifest (use --raw config)")
+        try:
+            return t.path.read_bytes()
+        except OSError as e:
+            raise UsageError(f"cannot read {t.path}: {e.strerror or e}") from None
+    async with open_source(ref, opts) as src:
+        if what == "manifest":
+            return (await src.fetch_manifest()).data
+    cache = await load_target(ref, opts, platform=platform)
+    if cache.config_digest is None:
+        raise UsageError(f"{ref} holds one inline cache per platform: pick one with --platform")
+    async with open_source(ref, opts) as src:
+        from cacheinspect.sources.base import DEFAULT_MAX_BYTES
+
+        return await src.fetch_blob(cache.config_digest, max_bytes=DEFAULT_MAX_BYTES)

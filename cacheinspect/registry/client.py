@@ -23,6 +23,16 @@ What it does and why (distribution-spec ``spec.md`` "Pull", REGISTRY-CLIENT.md):
   a tag fetch is hashed and ``Docker-Content-Digest`` is informative only (a proxy may rewrite it).
 * **Concurrency.** One ``asyncio.Semaphore(concurrency)`` per registry host bounds requests in flight;
   connections are kept alive. Token fetches do not take a slot (requests holding slots wait for them).
+* **Blob existence at the registry's speed.** ``blob_exists`` first sends its ``HEAD`` over a bare
+  keep-alive HTTP/1.1 connection of its own (asyncio streams, one idle list per host: no pool scan,
+  no request/response objects), with the ``Authorization`` header the auth flow would attach. Only a
+  2xx or 404 answered directly is taken from it; anything else (401, a redirect, 403/405, 429, 5xx,
+  a dropped or slow connection, an odd answer) is sent again through the full path above, with its
+  auth flow, redirect rules, retries and budget. It is off for custom transports and when a proxy
+  applies to the host. httpx spent 1.4-1.9 ms of client CPU per HEAD; this path ~0.1 ms.
+* **Log.** ``-v`` shows every request (method, URL without its query, status, auth scheme, retries and
+  back-off) on the ``cacheinspect.registry`` logger; a request still unanswered after
+  ``SLOW_REQUEST`` seconds logs "still waiting for HOST (attempt 2/5, 10 s)" at warning level.
 * **Errors.** 401/403 → :class:`AuthError`; 404 and ``NAME_UNKNOWN``/``MANIFEST_UNKNOWN``/
   ``BLOB_UNKNOWN`` → :class:`NotFoundError`; anything else → :class:`RegistryError` carrying the
   registry's own error message (spec.md "Error Codes").
@@ -40,7 +50,7 @@ import random
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -59,7 +69,7 @@ from cacheinspect.errors import (
     UsageError,
 )
 from cacheinspect.oci import ACCEPT_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES, sniff_media_type
-from cacheinspect.registry.auth import RegistryAuth
+from cacheinspect.registry.auth import RegistryAuth, scopes_for_path
 from cacheinspect.registry.credentials import Credential, CredentialStore
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.registry.reference import Reference
@@ -68,6 +78,11 @@ from cacheinspect.sources.base import Fetched, ProgressCallback
 __all__ = ["RETRY_STATUSES", "RegistryClient", "is_loopback"]
 
 log = logging.getLogger("cacheinspect.registry")
+
+#: Seconds before an unanswered request logs "still waiting for HOST ...", and between repeats.
+SLOW_REQUEST = 10.0
+#: Header block cap for the fast HEAD path (a bigger answer goes through httpx).
+_FAST_HEADER_CAP = 64 * 1024
 
 #: Statuses worth another attempt (429 and the transient 5xx; 501/505 will not change).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -121,6 +136,24 @@ class _Host:
     auth: RegistryAuth | None = None
     scheme: str | None = None
     scheme_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Idle keep-alive connections of the fast HEAD path (LIFO; None: the path is off for this host).
+    fast: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = field(default_factory=list)
+    #: The registry has answered a full-path request: its auth state is known (first contact, with its
+    #: 401 and token fetch, always goes through the auth flow).
+    warm: bool = False
+
+
+def _redact(url: str) -> str:
+    """A URL for the log: the query (presigned storage URLs carry signatures there) and any userinfo cut."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+def _auth_scheme(headers: Mapping[str, str] | httpx.Headers) -> str:
+    """The scheme word of an Authorization header ("Bearer", "Basic") or "anonymous": never the secret."""
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    return value.split(" ", 1)[0] or "anonymous"
 
 
 def _cert_error(exc: BaseException) -> bool:
@@ -235,6 +268,10 @@ class RegistryClient:
         clients, self._clients = list(self._clients.values()), {}
         for c in clients:
             await c.aclose()
+        for host in self._hosts.values():
+            idle, host.fast = host.fast or [], None
+            for _, writer in idle:
+                writer.close()
 
     # -- public operations ------------------------------------------------------------------------
     async def fetch_manifest(self, ref: Reference, reference: str | None = None) -> Fetched:
@@ -293,6 +330,10 @@ class RegistryClient:
         host = self._host(ref)
         path = f"/v2/{ref.repository}/blobs/{digest}"
         what = f"blob {digestmod.short(digest)}"
+        if host.fast is not None and host.warm:
+            status = await self._fast_head(host, ref, path)
+            if status is not None:
+                return status != 404
         ans = await self._send(host, "HEAD", path, what=what)
         if ans.status in (403, 405):
             ans = await self._send(host, "GET", path, headers={"Range": "bytes=0-0"}, what=what)
@@ -331,6 +372,127 @@ class RegistryClient:
                 first = first.exceptions[0]
             raise first from None
         return {d: out[d] for d in todo}
+
+    # -- writes: the hook cacheinspect.registry.push uses (nothing else writes; only with --push) -------
+    async def request(
+        self,
+        ref: Reference,
+        method: str,
+        target: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        want_body: bool = False,
+        what: str,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One request to *ref*'s registry with this client's auth, TLS, retries and redirect rules.
+
+        ``target`` is a ``/v2/...`` path or an absolute URL on the registry's own host (an upload
+        ``Location``); anything else is refused so credentials never go elsewhere. Errors (>= 400) are
+        raised as this client's error classes.
+        """
+        host = self._host(ref)
+        scheme = await self._scheme(host)
+        if target.startswith("/"):
+            url = f"{scheme}://{host.dial}{target}"
+        else:
+            parts = urllib.parse.urlsplit(target)
+            if parts.netloc != host.dial or parts.scheme != scheme:
+                raise RegistryError(f"{what}: refusing to send to {parts.scheme}://{parts.netloc}")
+            url = target
+        ans = await self._with_retries(
+            method,
+            url,
+            headers=dict(headers or {}),
+            content=content,
+            host=host,
+            max_bytes=self.options.max_bytes,
+            want_body=want_body,
+            what=what,
+        )
+        if ans.status >= 400:
+            self._raise_for(ans, ref, what)
+        return ans.status, ans.headers, ans.body
+
+    async def _fast_head(self, host: _Host, ref: Reference, path: str) -> int | None:
+        """HEAD over a bare keep-alive connection: 2xx or 404 as answered, else None (use the full path).
+
+        Holds a host slot like every request. The Authorization header is the one the auth flow would
+        attach up front (:meth:`RegistryAuth.async_auth_flow` step 1); without a known challenge the
+        request goes anonymous, and a 401 sends it through the full flow, which learns the challenge.
+        """
+        scheme = await self._scheme(host)
+        auth = host.auth
+        headers = f"HEAD {path} HTTP/1.1\r\nHost: {host.dial}\r\nUser-Agent: cacheinspect/{__version__}\r\n"
+        if auth is not None and auth._challenge is not None:
+            scopes = frozenset(scopes_for_path(path))
+            if scopes or auth._challenge.scheme == "basic":
+                repository = next(iter(scopes)).split(":")[1] if scopes else ""
+                value = await auth._header(auth._challenge, scopes, repository, stale=None)
+                if value is not None:
+                    if "\r" in value or "\n" in value:
+                        return None
+                    headers += f"Authorization: {value}\r\n"
+        request = (headers + "\r\n").encode("latin-1", "replace")
+        async with host.semaphore:
+            idle = host.fast
+            if idle is None:
+                return None
+            conn = idle.pop() if idle else None
+            try:
+                async with asyncio.timeout(self.options.timeout):
+                    if conn is None:
+                        conn = await self._fast_connect(host, scheme)
+                        if conn is None:
+                            return None
+                    reader, writer = conn
+                    writer.write(request)
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                if conn is not None:
+                    conn[1].close()
+                return None
+            status, reuse = _parse_head(head)
+            if reuse and host.fast is not None:
+                host.fast.append(conn)
+            else:
+                writer.close()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "HEAD %s://%s%s -> %s (auth: %s, keep-alive)",
+                scheme,
+                host.dial,
+                path,
+                status or "?",
+                _auth_scheme({"authorization": headers.partition("Authorization: ")[2]}),
+            )
+        if status == 404 or 200 <= status < 300:
+            return status
+        return None
+
+    async def _fast_connect(
+        self, host: _Host, scheme: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A new connection for the fast path, or None (and the path off) where it cannot go."""
+        if self._transport is not None or (not is_loopback(host.dial) and _proxied(host.dial)):
+            host.fast = None
+            return None
+        parts = urllib.parse.urlsplit(f"//{host.dial}")
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            host.fast = None
+            return None
+        name = parts.hostname or host.dial
+        if scheme == "https":
+            ctx = self._ssl(host.dial)
+            if ctx is False:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            assert isinstance(ctx, ssl.SSLContext)
+            return await asyncio.open_connection(name, port, ssl=ctx, limit=_FAST_HEADER_CAP)
+        return await asyncio.open_connection(name, port, limit=_FAST_HEADER_CAP)
 
     # -- hosts, clients, credentials ----------------------------------------------------------------
     def _host(self, ref: Reference) -> _Host:
@@ -397,6 +559,8 @@ class RegistryClient:
                 transport=self._transport,
                 follow_redirects=False,
                 headers={"User-Agent": f"cacheinspect/{__version__}"},
+                # Every answer as it arrives, the auth flow's own 401 included (before its token fetch).
+                event_hooks={"response": [_log_response]},
             )
             self._clients[key] = client
         return client
@@ -496,6 +660,7 @@ class RegistryClient:
                     if deadline is None:
                         deadline = time.monotonic() + o.retry_budget
                     limit = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+                    stop_watch = _still_waiting(url, attempt, o.retries + 1)
                     try:
                         async with limit:
                             ans = await self._attempt(
@@ -509,6 +674,8 @@ class RegistryClient:
                             f"(attempt {attempt})",
                             hint="check that the registry is reachable (--timeout sets the per-request limit)",
                         ) from None
+                    finally:
+                        stop_watch()
             except _RETRYABLE_EXC as e:
                 failure = e
             except _MALFORMED_EXC as e:
@@ -533,7 +700,7 @@ class RegistryClient:
             log.debug(
                 "%s %s: attempt %d failed (%s); retrying in %.2fs",
                 method,
-                url,
+                _redact(url),
                 attempt,
                 ans.status if ans is not None else type(failure).__name__,
                 delay,
@@ -581,6 +748,8 @@ class RegistryClient:
             auth = host.auth if host is not None and origin == registry_netloc else None
             request = client.build_request(method, current, headers=headers, content=content)
             response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True)
+            if auth is not None and host is not None:
+                host.warm = True
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
@@ -601,7 +770,13 @@ class RegistryClient:
                         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                     if response.status_code == 303:
                         method, content = "GET", None
-                    log.debug("%s %s -> %s %s", method, current, response.status_code, nxt)
+                    log.debug(
+                        "%s %s -> %s, redirected to %s",
+                        method,
+                        _redact(current),
+                        response.status_code,
+                        _redact(nxt),
+                    )
                     current = nxt
                     continue
                 if response.status_code >= 400:
@@ -613,7 +788,6 @@ class RegistryClient:
                     # unread response makes httpcore drop the connection instead of keeping it alive.
                     await _read_capped(response, _ERROR_BODY_CAP, what, truncate=True)
                     body = b""
-                log.debug("%s %s -> %s", method, current, response.status_code)
                 return _Answer(response.status_code, response.headers, body, current)
             finally:
                 await response.aclose()
@@ -636,6 +810,68 @@ class RegistryClient:
         if ans.status == 429:
             raise RateLimitedError(f"{what}: {host} is rate-limiting us (HTTP 429{said})")
         raise RegistryError(f"{what}: {host} answered HTTP {ans.status}{said}")
+
+
+async def _log_response(response: httpx.Response) -> None:
+    """``-v``: method, URL (query cut), status and the auth scheme the request carried."""
+    if log.isEnabledFor(logging.DEBUG):
+        req = response.request
+        log.debug(
+            "%s %s -> %s (auth: %s)",
+            req.method,
+            _redact(str(req.url)),
+            response.status_code,
+            _auth_scheme(req.headers),
+        )
+
+
+def _still_waiting(url: str, attempt: int, attempts: int) -> Callable[[], None]:
+    """Log "still waiting for HOST (attempt 2/5, 10 s)" every SLOW_REQUEST seconds until stopped."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    host = urllib.parse.urlsplit(url).netloc
+    handle: asyncio.TimerHandle | None = None
+
+    def fire() -> None:
+        nonlocal handle
+        log.warning(
+            "still waiting for %s (attempt %d/%d, %.0f s)", host, attempt, attempts, loop.time() - started
+        )
+        handle = loop.call_later(SLOW_REQUEST, fire)
+
+    handle = loop.call_later(SLOW_REQUEST, fire)
+
+    def stop() -> None:
+        if handle is not None:
+            handle.cancel()
+
+    return stop
+
+
+def _parse_head(head: bytes) -> tuple[int, bool]:
+    """(status, keep the connection) from an HTTP/1.x header block; status 0 when it does not parse."""
+    if not head.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")) or len(head) < 12 or not head[9:12].isdigit():
+        return 0, False
+    status = int(head[9:12])
+    # A HEAD answer has no body whatever its headers say (RFC 9110 §9.3.2): the connection is reusable
+    # unless the server closes it. Only the answers this path consumes keep it, to stay conservative.
+    reuse = (
+        head.startswith(b"HTTP/1.1")
+        and b"\nconnection: close" not in head.lower()
+        and (status == 404 or 200 <= status < 300)
+    )
+    return status, reuse
+
+
+def _proxied(netloc: str) -> bool:
+    """Would httpx (trust_env) send requests to *netloc* through a proxy from the environment?"""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    if not proxies:
+        return False
+    host = urllib.parse.urlsplit(f"//{netloc}").hostname or netloc
+    return not urllib.request.proxy_bypass(host)
 
 
 def _load_ca(ctx: ssl.SSLContext, path: Path, what: str) -> None:
