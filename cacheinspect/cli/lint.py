@@ -120,13 +120,14 @@ def register(app: typer.Typer) -> None:
             try:
                 report.files.append(lint_text(data, filename=label, build_args=args, target=target))
             except DockerfileError as e:
-                errors.append(str(e))
+                errors.append(e.diagnostics())  # the message, and "hint: …" on a second line if any
         if report.files or not errors:
-            sys.stdout.write(render_lint(report, fmt.value))
+            sys.stdout.write(render_lint(report, fmt.value, root=os.getcwd()))
         if errors:
             for msg in errors[:-1]:
                 sys.stderr.write(f"error: {msg}\n")
-            raise UsageError(errors[-1])
+            message, _, hint = errors[-1].partition("\nhint: ")
+            raise UsageError(message, hint=hint or None)
         worst = report.worst()
         if fail_on is not LintFailOn.never and worst is not None and worst >= Severity[fail_on.value]:
             raise typer.Exit(EXIT_FINDINGS)

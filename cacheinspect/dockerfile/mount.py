@@ -286,11 +286,14 @@ def parse_mount(
     escape: str = "\\",
     ssh_index: int = 0,
     dialect: str = "latest",
+    workdir_known: bool = True,
 ) -> Mount:
     """Parse one ``--mount`` value as BuildKit does when it dispatches the RUN.
 
     ``env`` is the stage's ARG/ENV in effect (values are expanded with it; ``None`` = no variables);
-    ``workdir`` resolves a relative target. The defaults applied afterwards are BuildKit's: cache
+    ``workdir`` resolves a relative target; with ``workdir_known=False`` (the WORKDIR comes from a
+    base image this front end cannot see) a relative target that lands on ``/`` is not an error,
+    since BuildKit would join it to the image's WORKDIR. The defaults applied afterwards are BuildKit's: cache
     ``id`` = ``path.Clean(target)`` (the target as written, before WORKDIR is joined), ``sharing``
     ``shared``; secret id = source, else id, else ``basename(target)``, target
     ``/run/secrets/<id>`` unless ``env=`` is given; ssh id ``default``.
@@ -327,7 +330,7 @@ def parse_mount(
             target = go_path_clean(posixpath.join("/", workdir, target))
         else:
             target = go_path_clean(target)
-        if target == "/":
+        if target == "/" and (workdir_known or go_path_clean(m.target).startswith("/")):
             raise _MountError(f'invalid mount target "{target}"')
         m.target = target
         if not m.sharing:

@@ -73,19 +73,24 @@ def go_is_space(ch: str) -> bool:
     return ch in "\t\n\v\f\r \x85\xa0" or (ord(ch) > 0xFF and ch.isspace())
 
 
+#: ``unicode.IsSpace`` as a character class: Latin-1's spaces plus the White_Space code points above
+#: U+00FF (Python's ``str.isspace`` also takes U+001C..U+001F, which Go does not).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_LEFT_SPACE = re.compile(f"[{_GO_SPACE}]+")
+_RIGHT_SPACE = re.compile(f"[{_GO_SPACE}]+\\Z")
+
+
 def _trim_left_space(s: str) -> str:
-    i = 0
-    while i < len(s) and go_is_space(s[i]):
-        i += 1
-    return s[i:]
+    """``strings.TrimLeftFunc(s, unicode.IsSpace)`` (a regex: this runs for every physical line)."""
+    m = _LEFT_SPACE.match(s)
+    return s[m.end() :] if m else s
 
 
 def _trim_space(s: str) -> str:
+    """``strings.TrimSpace``."""
     s = _trim_left_space(s)
-    j = len(s)
-    while j > 0 and go_is_space(s[j - 1]):
-        j -= 1
-    return s[:j]
+    m = _RIGHT_SPACE.search(s)
+    return s[: m.start()] if m else s
 
 
 def _trim_newline(s: str) -> str:
@@ -247,12 +252,43 @@ def chomp_heredoc(content: str) -> str:
 # split_command.go
 
 
+_ASCII_SPACES = re.compile(r"[\t\n\v\f\r ]*")
+_ASCII_WORD = re.compile(r"[^\t\n\v\f\r ]*")
+
+
+def _ascii_flags(line: str, escape: str) -> tuple[str, list[tuple[str, int]]] | None:
+    """:func:`_extract_builder_flags` for an ASCII line whose flags hold no quote and no escape
+    token (nearly every real one): words are runs of non-spaces, no byte decoding. None: a flag
+    needs the byte-exact loop."""
+    words: list[tuple[str, int]] = []
+    pos = _ASCII_SPACES.match(line).end()  # type: ignore[union-attr]  # * always matches
+    while line.startswith("--", pos):
+        end = _ASCII_WORD.match(line, pos).end()  # type: ignore[union-attr]
+        word = line[pos:end]
+        if "'" in word or '"' in word or escape in word:
+            return None
+        if word == "--":
+            return line[end:], words
+        words.append((word, pos))
+        pos = _ASCII_SPACES.match(line, end).end()  # type: ignore[union-attr]
+    return line[pos:], words
+
+
 def _extract_builder_flags(line: str, escape: str) -> tuple[str, list[tuple[str, int]]]:
     """``extractBuilderFlags``: returns the rest of the line and ``(flag, char offset)`` pairs.
 
     Works on bytes exactly like BuildKit (``rune(line[pos])``), so every byte ≥ 0x80 becomes the code
     point of the same value, and bytes 0x85/0xA0 count as spaces.
     """
+    rest = line.lstrip("\t\n\v\f\r ")
+    if not rest.startswith("--") and rest[:1] not in ("\udc85", "\udca0"):
+        # no flag: the byte loop below would skip the same ASCII spaces and stop (a raw 0x85/0xA0
+        # byte, which it takes for a space, is the only non-ASCII case it would skip further)
+        return rest, []
+    if line.isascii():
+        fast = _ascii_flags(line, escape)
+        if fast is not None:
+            return fast
     data = line.encode("utf-8", "surrogateescape")
     n = len(data)
     esc = ord(escape)

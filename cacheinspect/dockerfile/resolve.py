@@ -26,11 +26,12 @@ import dataclasses
 import posixpath
 import re
 from collections.abc import Mapping
+from typing import cast
 
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction, suggest
 from cacheinspect.dockerfile.model import Build, CopySource, Dockerfile, DockerfileError, Instr, Node, Stage
-from cacheinspect.dockerfile.mount import go_path_clean, parse_mount
+from cacheinspect.dockerfile.mount import csv_fields, go_path_clean, parse_mount
 from cacheinspect.dockerfile.parser import chomp_heredoc, parse_heredoc_word
 
 __all__ = ["DEFAULT_PATH", "resolve"]
@@ -95,11 +96,18 @@ class _State:
         self.workdir = "/"
         self.user = ""
         self.shell = list(_DEFAULT_SHELL)
+        # The base image's config (ENV, WORKDIR) is invisible to a pure front end unless the stage
+        # chain starts FROM scratch. BuildKit reads it, so an error that only an unset variable or the
+        # default WORKDIR "/" causes would not happen there: such errors are not raised (see
+        # _dispatch: WORKDIR, VOLUME, RUN --mount target).
+        self.image_known = False
+        self.workdir_known = False
 
     def copy(self) -> _State:
         s = _State()
         s.vars, s.env, s.args = dict(self.vars), dict(self.env), dict(self.args)
         s.workdir, s.user, s.shell = self.workdir, self.user, list(self.shell)
+        s.image_known, s.workdir_known = self.image_known, self.workdir_known
         return s
 
 
@@ -131,8 +139,8 @@ def _default_args(
     return {k: overrides.get(k, v) for k, v in pairs.items()}
 
 
-def _err(df: Dockerfile, node: Node, message: str) -> DockerfileError:
-    return DockerfileError(message, file=df.filename, line=node.line, column=node.column)
+def _err(df: Dockerfile, node: Node, message: str, *, hint: str | None = None) -> DockerfileError:
+    return DockerfileError(message, file=df.filename, line=node.line, column=node.column, hint=hint)
 
 
 def resolve(
@@ -151,7 +159,11 @@ def resolve(
     before or while dispatching the stages the target needs.
     """
     bargs = dict(build_args or {})
-    parsed = check_nodes(df.nodes, df.filename, df.dialect)
+    memo = df._checked
+    if memo is not None and memo[0] == id(df.nodes) and memo[1] == df.dialect:
+        parsed = cast("list[Parsed]", memo[2])
+    else:
+        parsed = check_nodes(df.nodes, df.filename, df.dialect)
     v013 = df.dialect == "v0.13"
     lex = Lexer(df.escape, dialect=df.dialect)
     meta: list[Parsed] = []
@@ -205,14 +217,30 @@ def resolve(
     # buildDispatchStates: expand FROM and --platform with the global args, register names
     stages: list[Stage] = []
     by_name: dict[str, Stage] = {}
+    from_hints: dict[int, str | None] = {}
     for idx, (fp, _cmds) in enumerate(stage_groups):
         node = fp.node
         try:
-            base = lex.process_word(node.args[0], global_vars).result
+            base_word = lex.process_word(node.args[0], global_vars)
         except LexError as e:
             raise _err(df, node, str(e)) from None
+        base = base_word.result
+        # FROM ${BASE} / FROM node:${VERSION}-alpine with a global ARG that has no default: BuildKit
+        # fails exactly so without --build-arg; the hint names the build args the file expects
+        valueless = sorted(
+            k for k in base_word.matched | base_word.unmatched if k in global_args and global_args[k] is None
+        )
+        from_hint = (
+            "the global ARG "
+            + ", ".join(valueless)
+            + " has no default; pass "
+            + " ".join(f"--build-arg {k}=…" for k in valueless)
+            if valueless
+            else None
+        )
+        from_hints[idx] = from_hint
         if base == "":
-            raise _err(df, node, f"base name ({node.args[0]}) should not be blank")
+            raise _err(df, node, f"base name ({node.args[0]}) should not be blank", hint=from_hint)
         plat: str | None = None
         raw_plat = fp.strings.get("platform", "")
         if raw_plat:
@@ -302,7 +330,12 @@ def resolve(
         if st.base_stage is None and st.base != "scratch":
             reason = image_name_error(st.base)
             if reason:
-                raise _err(df, st.node, f"failed to parse stage name {go_quote(st.base)}: {reason}")
+                raise _err(
+                    df,
+                    st.node,
+                    f"failed to parse stage name {go_quote(st.base)}: {reason}",
+                    hint=from_hints.get(st.index),
+                )
     for _fp, cmds in stage_groups:
         for p in cmds:
             for name, s_ in zip(_source_names(p), sources.get(id(p), []), strict=False):
@@ -347,11 +380,11 @@ def resolve(
         if strict:
             dispatched.add(st.index)
         earlier.add(st.index)
-        state = (
-            finals[st.base_stage.index].copy()
-            if st.base_stage is not None and st.base_stage.index in finals
-            else _State()
-        )
+        if st.base_stage is not None and st.base_stage.index in finals:
+            state = finals[st.base_stage.index].copy()
+        else:
+            state = _State()
+            state.image_known = state.workdir_known = st.base == "scratch"
         try:
             todo = [(True, t) for t in triggers.get(st.index, [])] + [(False, c) for c in cmds]
             for is_trigger, p in todo:
@@ -386,14 +419,19 @@ def resolve(
 
 
 def _reach(s: Stage, seen: set[int]) -> None:
-    """``allReachableStages``: a stage, its base stage and its sources, transitively."""
-    if s.index in seen:
-        return
-    seen.add(s.index)
-    if s.base_stage is not None:
-        _reach(s.base_stage, seen)
-    for d in s.deps:
-        _reach(d, seen)
+    """``allReachableStages``: a stage, its base stage and its sources, transitively.
+
+    Iterative: a chain of thousands of stages (generated Dockerfiles) must not hit Python's recursion
+    limit, where BuildKit's Go recursion has no such limit."""
+    todo = [s]
+    while todo:
+        cur = todo.pop()
+        if cur.index in seen:
+            continue
+        seen.add(cur.index)
+        if cur.base_stage is not None:
+            todo.append(cur.base_stage)
+        todo.extend(cur.deps)
 
 
 def _onbuild_triggers(df: Dockerfile, st: Stage, groups: list[tuple[Parsed, list[Parsed]]]) -> list[Parsed]:
@@ -462,8 +500,6 @@ def _replace_invalid(text: str) -> str:
 
 
 def _mount_from(value: str) -> str:
-    from cacheinspect.dockerfile.mount import csv_fields
-
     """The ``from=`` of a mount as parse time sees it (no expansion; a CSV error is raised later)."""
     frm = ""
     try:
@@ -495,22 +531,31 @@ def _check_cycles(
         dep_lines[st.index] = m
     visited: set[int] = set()
 
-    def visit(i: int, path: list[int]) -> int | None:
-        if i in visited:
+    def visit(start: int) -> int | None:
+        """Depth first from *start* in BuildKit's order, with an explicit stack (no recursion limit):
+        the line of the command that closes a cycle, or None."""
+        if start in visited:
             return None
-        visited.add(i)
-        path.append(i)
-        for dep, line in dep_lines[i].items():
-            if dep in path:
-                return line
-            r = visit(dep, path)
-            if r is not None:
-                return r
-        path.pop()
+        visited.add(start)
+        on_path = {start}
+        stack = [(start, iter(dep_lines[start].items()))]
+        while stack:
+            node, deps = stack[-1]
+            for dep, line in deps:
+                if dep in on_path:
+                    return line
+                if dep not in visited:
+                    visited.add(dep)
+                    on_path.add(dep)
+                    stack.append((dep, iter(dep_lines[dep].items())))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(node)
         return None
 
     for st in stages:
-        line = visit(st.index, [])
+        line = visit(st.index)
         if line is not None:
             name = st.name or f"stage-{st.index}"
             raise DockerfileError(
@@ -583,19 +628,40 @@ def _dispatch(
                 state.args[key] = value
             ins.values.append((key, value))
     elif kw == "WORKDIR":
-        wd = ex(node.args[0])
+        try:
+            r = lex.process_word(node.args[0], v)
+        except LexError as e:
+            raise _err(df, node, str(e)) from None
+        wd = r.result
         if wd == "":
-            raise _err(df, node, "normalizing workdir: cannot normalize nothing")
+            # util/system NormalizePath: an empty WORKDIR keeps the current one (no error; the test bed's
+            # v0.13 builds `WORKDIR $UNSET` with pwd "/"). When an unset variable made it empty and the
+            # base image's ENV is unseen (jupyter/docker-stacks: WORKDIR "${HOME}"), BuildKit may well
+            # have had a value: the WORKDIR is then unknown.
+            if r.unmatched and not state.image_known:
+                state.workdir_known = False
+            ins.words = [state.workdir]
+            return ins
         if not wd.startswith("/"):
             wd = go_path_clean(posixpath.join(state.workdir or "/", wd))
+        else:
+            state.workdir_known = True
         state.workdir = wd
         ins.words = [wd]
     elif kw == "USER":
         state.user = ex(node.args[0])
         ins.words = [state.user]
     elif kw in ("VOLUME", "STOPSIGNAL"):
-        ins.words = [ex(a) for a in node.args]
-        if kw == "VOLUME" and any(w == "" for w in ins.words):
+        results = []
+        for a in node.args:
+            try:
+                results.append(lex.process_word(a, v))
+            except LexError as e:
+                raise _err(df, node, str(e)) from None
+        ins.words = [r.result for r in results]
+        if kw == "VOLUME" and any(
+            r.result == "" and not (r.unmatched and not state.image_known) for r in results
+        ):
             raise _err(df, node, "VOLUME specified can not be an empty string")
     elif kw == "EXPOSE":
         words: list[str] = []
@@ -642,6 +708,7 @@ def _dispatch_run(
             escape=df.escape,
             ssh_index=ssh_index,
             dialect=df.dialect,
+            workdir_known=state.workdir_known,
         )
         if m.type == "ssh":
             ssh_index += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
 from cacheinspect.lint.rules import RULES_BY_CODE, Severity
-from cacheinspect.lint.shell import Command, command_from_argv, parse_script, resolve_path
+from cacheinspect.lint.shell import Command, command_from_argv, glob_base, parse_script, resolve_path
 from cacheinspect.lint.tools import (
     CacheDir,
     Output,
@@ -54,6 +54,8 @@ _POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh"})
 _APT_DIRS = ("/var/cache/apt", "/var/lib/apt")
 _APT_SUBDIRS = frozenset({"/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apt"})
 _DOCKER_CLEAN = "/etc/apt/apt.conf.d/docker-clean"
+#: Last path components of a glob that match every entry of a directory (dot files included or not).
+_MATCH_ALL = frozenset({"*", "**", ".*", ".[!.]*", "..?*", "{*,.*}", "{,.}*"})
 _PASSWD_LINE = re.compile(r"^([A-Za-z_][\w.-]*):[^:]*:(\d+):(\d+):[^:]*:([^:]*):")
 _KNOWN_USERS = {
     "root": (0, 0, "/root"),
@@ -420,7 +422,7 @@ class _Checker:
             ):
                 spath = resolve_path(src.path, "/")
                 if any(ch in spath for ch in "*?["):
-                    spath = posixpath.dirname(spath.split("*")[0].split("?")[0].split("[")[0] + "x")
+                    spath = glob_base(spath)
                 self.check_cache_only_read(
                     ins.node,
                     src_state,
@@ -510,7 +512,9 @@ class _Checker:
 
     def on_run(self, ins: Instr, stage: Stage, state: _StageState) -> None:
         user = self.user_of(ins.user, state)
-        env = {**ins.args_in_scope, **ins.env}
+        # What the RUN's process gets: ENV and ARG values in one namespace, the later one winning
+        # (convert.go dispatchArg: AddEnv), not ENV over ARG
+        env = dict(ins.vars)
         if user.home is not None:
             env.setdefault("HOME", user.home)
         commands = self.commands_of(ins, env)
@@ -616,20 +620,8 @@ class _Checker:
         for c in run.commands:
             if c.index <= after or not c.argv or is_non_rescue(c):
                 continue
-            if out.node_modules and c.name in (
-                "npm",
-                "npx",
-                "yarn",
-                "pnpm",
-                "node",
-                "bun",
-                "tsc",
-                "next",
-                "vite",
-            ):
-                args = [w.text for w in c.argv[1:]]
-                if not args or args[0] not in ("ci", "install", "i", "add", "cache"):
-                    return True
+            if out.node_modules and _runs_node_modules(c):
+                return True
             if not self._reads(c, out.path):
                 continue
             dest = copy_destination(c)
@@ -702,11 +694,13 @@ class _Checker:
             if not waiting:
                 continue
             reads = [r for c in run.commands if not is_non_rescue(c) for r in generic_reads(c)]
-            if not reads:
+            runs_node = any(_runs_node_modules(c) for c in run.commands if c.argv)
+            if not reads and not runs_node:
                 continue
             for p in waiting:
                 path = posixpath.normpath(posixpath.join(m.target, p.rel))
-                if any(covers(path, r) or covers(r, path) for r in reads):
+                node_rescue = runs_node and any(o.node_modules for o, _r in p.event.outputs)
+                if node_rescue or any(covers(path, r) or covers(r, path) for r in reads):
                     p.rescued = True
                     for k, (o, _r) in enumerate(p.event.outputs):
                         if o.path == p.finding_args["path"]:
@@ -784,19 +778,15 @@ class _Checker:
             for w in c.argv[1:]:
                 if w.dynamic or w.text.startswith("-"):
                     continue
-                path = resolve_path(w.text, c.cwd)
-                glob_dir = (
-                    resolve_path(w.text.split("*")[0].split("?")[0].rstrip("/") or "/", c.cwd)
-                    if w.glob
-                    else None
-                )
-                probe = glob_dir if glob_dir is not None else path
+                probe = resolve_path(glob_base(w.text) if w.glob else w.text, c.cwd)
+                # A glob empties its directory only when it matches every name (rm -rf DIR/*);
+                # rm ./.git/*.lock or rm /root/.cache/*.tmp removes a few files and keeps the cache.
+                # apt's own patterns (archives/*.deb, *.bin) are the exception: those files are the cache.
+                match_all = not w.glob or w.text.rstrip("/").rsplit("/", 1)[-1] in _MATCH_ALL
                 for m in run.cache_mounts:
                     t = m.target
-                    hit = (
-                        probe == t
-                        or (covers(probe, t) and probe != t)
-                        or (probe in _APT_SUBDIRS and covers(t, probe))
+                    hit = (match_all and (probe == t or covers(probe, t))) or (
+                        probe in _APT_SUBDIRS and covers(t, probe)
                     )
                     if hit:
                         tool = "apt" if any(covers(a, t) or covers(t, a) for a in _APT_DIRS) else "the tool"
@@ -1107,6 +1097,18 @@ class _Checker:
                 line=hidden.line,
                 suggest=suggest,
             )
+
+
+_NODE_RUNNERS = frozenset({"npm", "npx", "yarn", "pnpm", "node", "bun", "tsc", "next", "vite"})
+
+
+def _runs_node_modules(c: Command) -> bool:
+    """A Node tool run that is not an install (``yarn run build``, ``npx tsc``, ``node app.js``): it
+    loads the ``node_modules`` it finds, so a mounted one is used, not lost."""
+    if c.name not in _NODE_RUNNERS:
+        return False
+    args = [w.text for w in c.argv[1:]]
+    return not args or args[0] not in ("ci", "install", "i", "add", "cache")
 
 
 def check_build(

@@ -52,6 +52,15 @@ def lint_text(
     Raises :class:`DockerfileError` for input BuildKit would refuse (including bytes that are not text).
     """
     if isinstance(data, bytes):
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # PowerShell's `>` writes UTF-16; BuildKit reads UTF-8 only (a UTF-8 BOM is skipped), so
+            # the build fails on line 1. Say so instead of calling the file binary.
+            raise DockerfileError(
+                "UTF-16 text (byte order mark): BuildKit reads a Dockerfile as UTF-8; "
+                "convert it (iconv -f UTF-16 -t UTF-8)",
+                file=filename,
+                line=1,
+            )
         if b"\0" in data:
             raise DockerfileError(
                 "binary file (NUL byte): not a Dockerfile", file=filename, line=_line_of(data, b"\0")

@@ -9,6 +9,7 @@ physical location with a 1-based ``startLine``/``startColumn``.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -29,11 +30,12 @@ SARIF_SCHEMA_URI = (
 )
 
 
-def render_lint(report: LintReport, fmt: LintFormat) -> str:
+def render_lint(report: LintReport, fmt: LintFormat, *, root: str | None = None) -> str:
+    """*report* as text; *root* anchors SARIF file locations (the CLI passes its working directory)."""
     if fmt == "json":
         return to_json(report.to_json())
     if fmt == "sarif":
-        return to_json(sarif_document(report))
+        return to_json(sarif_document(report, root=root))
     if fmt == "github":
         return _github(report)
     return _table(report)
@@ -102,13 +104,33 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _uri(path: str) -> str:
+def _artifact_location(path: str, root: str | None) -> dict[str, str]:
+    """SARIF ``artifactLocation`` for a file as the user named it.
+
+    GitHub code scanning resolves ``uri`` against the checkout (``uriBaseId`` ``%SRCROOT%``), which only
+    works for a relative reference inside it. A path under *root* (the CLI passes its working
+    directory) becomes relative to it; any other absolute path, or one that climbs out with ``..``,
+    becomes an absolute ``file://`` URI without ``uriBaseId`` (SARIF 2.1.0 §3.4.4: a base id goes with
+    a relative reference only)."""
     if path in ("-", "<stdin>"):
-        return "stdin"
-    return quote(path.replace("\\", "/").removeprefix("./"), safe="/")
+        return {"uri": "stdin", "uriBaseId": "%SRCROOT%"}
+    p = posixpath.normpath(path.replace("\\", "/"))
+    if root is not None:
+        base = posixpath.normpath(root.replace("\\", "/"))
+        absolute = p if p.startswith("/") else posixpath.normpath(posixpath.join(base, p))
+        if absolute == base or absolute.startswith(base.rstrip("/") + "/"):
+            return {"uri": quote(posixpath.relpath(absolute, base), safe="/"), "uriBaseId": "%SRCROOT%"}
+        p = absolute
+    if p.startswith("/"):
+        return {"uri": "file://" + quote(p, safe="/")}
+    if p == ".." or p.startswith("../"):
+        return {"uri": quote(p, safe="/")}  # no root to anchor it: a relative reference, no base id
+    return {"uri": quote(p, safe="/"), "uriBaseId": "%SRCROOT%"}
 
 
-def sarif_document(report: LintReport) -> dict[str, Any]:
+def sarif_document(report: LintReport, *, root: str | None = None) -> dict[str, Any]:
+    """The SARIF 2.1.0 log; *root* is the directory file names are relative to (see
+    :func:`_artifact_location`)."""
     index = {r.code: k for k, r in enumerate(RULES)}
     results = []
     for fr in report.files:
@@ -122,7 +144,7 @@ def sarif_document(report: LintReport) -> dict[str, Any]:
                     "locations": [
                         {
                             "physicalLocation": {
-                                "artifactLocation": {"uri": _uri(f.file), "uriBaseId": "%SRCROOT%"},
+                                "artifactLocation": _artifact_location(f.file, root),
                                 "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)},
                             }
                         }

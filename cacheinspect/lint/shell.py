@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Command", "Redirect", "Word", "parse_script", "resolve_path"]
+__all__ = ["Command", "Redirect", "Word", "glob_base", "parse_script", "resolve_path"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
@@ -83,10 +83,15 @@ class Command:
     index: int = 0  # position in the RUN, in source order
     unknown_env: frozenset[str] = frozenset()  # variables set to something dynamic
 
+    _name: str | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def name(self) -> str:
-        """The program's base name (``/usr/bin/pip3`` → ``pip3``), or ``""`` without argv."""
-        return posixpath.basename(self.argv[0].text) if self.argv else ""
+        """The program's base name (``/usr/bin/pip3`` → ``pip3``), or ``""`` without argv (computed
+        once: every rule asks, tens of thousands of times on a big Dockerfile; argv never changes)."""
+        if self._name is None:
+            self._name = posixpath.basename(self.argv[0].text) if self.argv else ""
+        return self._name
 
     @property
     def args(self) -> list[str]:
@@ -98,6 +103,14 @@ def resolve_path(path: str, cwd: str) -> str:
     joined = path if path.startswith("/") else posixpath.join(cwd or "/", path)
     cleaned = posixpath.normpath(joined)
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def glob_base(pattern: str) -> str:
+    """The directory a glob pattern lists: the path up to the component holding the first wildcard
+    (``/vendor/*`` → ``/vendor``, ``./.git/*.lock`` → ``./.git``, ``*.txt`` → ``.``). A pattern reads
+    that directory's entries, not the directory above it."""
+    cut = min((i for i in (pattern.find(c) for c in "*?[") if i >= 0), default=len(pattern))
+    return posixpath.dirname(pattern[:cut] + "x") or "."
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -690,7 +703,12 @@ def parse_script(script: str, *, env: Mapping[str, str], cwd: str = "/") -> list
     """
     out: list[Command] = []
     st = _State(dict(env), set(env), set(), cwd or "/")
-    _Runner(out, 0).run(_Lexer(script).tokens(), st)
+    try:
+        _Runner(out, 0).run(_Lexer(script).tokens(), st)
+    except RecursionError:
+        # The reader is recursive descent; a script nested thousands deep (``${a:-${a:-…}}``) would
+        # exceed Python's stack. What cannot be read yields no commands, hence no finding.
+        return []
     return out
 
 
@@ -700,7 +718,10 @@ def command_from_argv(argv: list[str], *, env: Mapping[str, str], cwd: str = "/"
     st = _State(dict(env), set(env), set(), cwd or "/")
     if not argv:
         return out
-    _Runner(out, 0).command([Word(a) for a in argv], st, {}, set(), [], [], user=None)
+    try:
+        _Runner(out, 0).command([Word(a) for a in argv], st, {}, set(), [], [], user=None)
+    except RecursionError:  # see parse_script
+        return []
     return out
 
 

@@ -10,10 +10,11 @@ the source is named next to it, so a rule's verdict can be checked against the t
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cacheinspect.lint.shell import Command, Word, resolve_path
+from cacheinspect.lint.shell import Command, Word, glob_base, resolve_path
 
 __all__ = ["CacheDir", "Output", "ToolUse", "analyse", "covers", "generic_outputs", "generic_reads"]
 
@@ -692,6 +693,17 @@ def _gradle(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     return use
 
 
+#: Programs that run the compiler (and so ccache, when CC/CXX or a CMake launcher names it). Any other
+#: command of the RUN merely inherits the variable: `mkdir` is no ccache use.
+_CCACHE_DRIVERS = frozenset(
+    {"make", "gmake", "cmake", "ninja", "meson", "gcc", "g++", "cc", "c++", "clang", "clang++",
+     "python", "python3", "pip", "pip3", "configure", "bazel", "scons"}
+)  # fmt: skip
+#: ccache itself, not sccache (Mozilla's, another cache directory): a whole word or a path's last part.
+_CCACHE_WORD = re.compile(r"(?:^|[\s/])ccache(?:[\s/]|$)")
+_CCACHE_LAUNCHER = re.compile(r"_COMPILER_LAUNCHER=(?:\S*/)?ccache\Z")
+
+
 def _ccache_dir(ctx: _Ctx) -> CacheDir:
     # CCACHE_DIR, else $XDG_CACHE_HOME/ccache or ~/.cache/ccache (ccache ≥ 4.0; ~/.ccache if it exists) —
     # ccache manual, "cache_dir".
@@ -769,14 +781,16 @@ def analyse(
         return _maven(ctx, args)
     if name in ("gradle", "gradlew"):
         return _gradle(ctx, args)
-    if (
-        name == "ccache"
-        or any(
-            "ccache" in v
-            for k, v in cmd.env.items()
-            if k in ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+    if name == "ccache" or (
+        name in _CCACHE_DRIVERS
+        and (
+            any(
+                _CCACHE_WORD.search(v)
+                for k, v in cmd.env.items()
+                if k in ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+            )
+            or any(_CCACHE_LAUNCHER.search(w.text) for w in args)
         )
-        or any(w.text.endswith("_COMPILER_LAUNCHER=ccache") for w in args)
     ):
         use = ToolUse("ccache", cmd, action=name, installs=True)
         use.caches.append(_ccache_dir(ctx))
@@ -922,7 +936,7 @@ def generic_reads(cmd: Command) -> list[str]:
             or (k > 0 and text)
         ):
             if w.glob:
-                text = posixpath.dirname(text.split("*")[0].split("?")[0].split("[")[0].rstrip("/") + "x")
+                text = glob_base(text)
             out.append(resolve_path(text, cmd.cwd))
     for value in cmd.assigns.values():  # PYTHONPATH=/pip-packages python …: the command uses that path
         for part in value.split(":"):

@@ -399,3 +399,48 @@ def _mine_target(text: bytes, target: str) -> Build | DockerfileError:
         return resolve(parse_dockerfile(text, dialect=DIALECT), target=target)
     except DockerfileError as e:
         return e
+
+
+#: A base image whose config sets what a pure front end cannot see (review 11/2026, jupyter and
+#: crazy-max/diun shapes), and a Dockerfile that depends on it.
+IMAGE_CONFIG_BASE = "FROM {base}\nENV HOME=/home/nb DATA=/data\nWORKDIR /docs\n"
+IMAGE_CONFIG_CHILD = (
+    "FROM {image}\n"
+    'WORKDIR "${{HOME}}"\n'  # HOME from the image's ENV: /home/nb
+    "VOLUME $DATA\n"
+    "FROM {image} AS bind\n"
+    "RUN --mount=type=bind,target=. pwd > /pwd\n"  # target=. is the image's WORKDIR /docs, not "/"
+    "FROM scratch\nCOPY --from=0 /home /home\nCOPY --from=bind /pwd /pwd\n"
+)
+
+
+def test_errors_that_depend_on_the_base_image_config_are_not_raised(testbed: Testbed, tmp_path: Path) -> None:
+    """BuildKit takes ENV and WORKDIR from the base image's config; a build that only an unset
+    variable or the default WORKDIR "/" would fail succeeds there, so resolve() accepts it too — and
+    on FROM scratch, where nothing is unseen, both BuildKit and resolve() reject it. An empty WORKDIR
+    is never an error (it keeps the current one)."""
+    base = testbed.env["TESTBED_BASE_IMAGE"]
+    image = testbed.ref(testbed.unique_repo("image-config"), "v1")
+    ctx = tmp_path / "base"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(IMAGE_CONFIG_BASE.format(base=base))
+    testbed.build(ctx, "-t", image, "--push")
+    child = tmp_path / "child"
+    child.mkdir()
+    text = IMAGE_CONFIG_CHILD.format(image=image)
+    (child / "Dockerfile").write_text(text)
+    out = tmp_path / "out"
+    testbed.build(child, "--output", f"type=local,dest={out}")
+    assert (out / "pwd").read_text().strip() == "/docs"
+    resolve(parse_dockerfile(text, dialect=DIALECT))  # accepted, like the build above
+    ok, log, _ = _bk(testbed, tmp_path, b'FROM scratch\nWORKDIR "${HOME}"\n')
+    assert ok, log[-2000:]
+    resolve(parse_dockerfile('FROM scratch\nWORKDIR "${HOME}"\n', dialect=DIALECT))
+    for bad, message in (
+        ("FROM scratch\nVOLUME $DATA\n", "VOLUME specified can not be an empty string"),
+        ("FROM scratch\nRUN --mount=type=bind,target=. true\n", 'invalid mount target "/"'),
+    ):
+        ok, log, _ = _bk(testbed, tmp_path, bad.encode())
+        assert not ok and message in log, log[-2000:]
+        with pytest.raises(DockerfileError, match=message):
+            resolve(parse_dockerfile(bad, dialect=DIALECT))
