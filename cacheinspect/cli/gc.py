@@ -240,11 +240,13 @@ def register(app: typer.Typer) -> None:
             except UsageError as e:
                 if "line " in e.message and "column" in e.message:
                     raise
-                findings.append(finding("GC000", e.message, policy))
+                findings.append(finding("GC000", e.message + (f"; {e.hint}" if e.hint else ""), policy))
             else:
                 findings.extend(lint_policy(pol, sem, disk=disk))
-                if sem is None and text.lstrip().startswith("{"):
-                    # the Docker >= 28 reading of the same daemon.json (custom rules without a size)
+            if sem is None and text.lstrip().startswith("{"):
+                # the Docker >= 28 reading of the same daemon.json (custom rules without a size), also
+                # when Docker 26 would refuse it: each finding says the versions it applies to
+                try:
                     new = parse_policy_file(
                         text,
                         Semantics((0, 22, 0), (28, 2, 0)),
@@ -252,12 +254,14 @@ def register(app: typer.Typer) -> None:
                         disk=any_disk,
                         now_ns=time.time_ns(),
                     )
-                    seen = {(f.code, f.where) for f in findings}
-                    findings.extend(
-                        f
-                        for f in lint_policy(new, None)
-                        if (f.code, f.where) not in seen and f.code in ("GC004",)
-                    )
+                except UsageError:
+                    new = None
+                seen = {(f.code, f.where) for f in findings}
+                findings.extend(
+                    f
+                    for f in (lint_policy(new, None) if new is not None else [])
+                    if (f.code, f.where) not in seen and f.code in ("GC004",)
+                )
         if prune:
             findings.extend(lint_prune_command(prune, sem, now_ns=time.time_ns()))
         sys.stdout.write(render_lint(findings, fmt.value))

@@ -83,6 +83,8 @@ def parse_filter_item(item: str) -> FilterItem:
         else:
             idx, op = op_at
             field, value = p[:idx].strip(), p[idx + 2 :].strip()
+            if not value:  # containerd parser.go value(): "expected value or quoted"
+                raise UsageError(f"invalid prune filter {item!r}: expected a value after {op}")
             if len(value) >= 2 and value[0] == value[-1] and value[0] in '"/`':
                 value = value[1:-1]
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$", field):

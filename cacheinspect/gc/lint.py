@@ -52,7 +52,7 @@ RULES: dict[str, LintRule] = {
                  "set \"builder\": {\"gc\": {\"enabled\": true, ...}} in daemon.json"),
         LintRule("GC004", "rule-without-size", "warning", "Docker >= 28.0",
                  "a custom daemon.json rule with no reservedSpace/maxUsedSpace/minFreeSpace/keepStorage deletes "
-                 "every unreferenced match at each GC run (before 28.0 it fell back to defaultKeepStorage)",
+                 "every unreferenced match at each GC run (before 28.0 dockerd refused to start without keepStorage)",
                  "give the rule a size, e.g. \"reservedSpace\": \"10GB\""),
         LintRule("GC005", "never-matching-field", "warning", "all versions (description: BuildKit < v0.14)",
                  "the prune loop never exposes this field to filters (parents, inuse, docker's parent; "

@@ -49,6 +49,9 @@ __all__ = [
 
 #: moby builder-next ``cacheFields``: the filter keys the Engine API path accepts (and passes on)
 ENGINE_CACHE_FIELDS = ("id", "parent", "type", "description", "inuse", "shared", "private")
+#: ... and the two it marks "not exposed" (false): /build/prune's Validate rejects them, but
+#: ``toBuildkitPruneInfo`` ranges over every key, so a daemon.json GC rule passes them on
+ENGINE_HIDDEN_FIELDS = ("mutable", "immutable")
 ENGINE_VALID_FILTERS = {*ENGINE_CACHE_FIELDS, "until", "unused-for", "label", "label!"}
 TEMP_CACHE_PERCENT = math.e * math.pi * (1 + math.sqrt(5)) / 2  # moby worker/gc.go tempCachePercent
 
@@ -245,16 +248,17 @@ def _engine_prune_info(
     if vals:
         keep = _docker_timestamp_age(vals[0], now_ns, where)
     items = []
-    for k in ENGINE_CACHE_FIELDS:
+    for k in (*ENGINE_CACHE_FIELDS, *ENGINE_HIDDEN_FIELDS):
         if k in args:
             vs = args[k]
             if len(vs) > 1:
                 raise UsageError(f"{where}: filters expect only one value ({k})")
-            if not vs or vs == [""]:
+            if not vs:  # only the old {"key": {}} map form; "key=" is one empty value: "key=="
                 items.append(k)
             else:
                 items.append(f"{k}~={vs[0]}" if k == "id" else f"{k}=={vs[0]}")
-    dropped = sorted(k for k in args if k not in ENGINE_CACHE_FIELDS and k not in ("until", "unused-for"))
+    known = (*ENGINE_CACHE_FIELDS, *ENGINE_HIDDEN_FIELDS, "until", "unused-for")
+    dropped = sorted(k for k in args if k not in known)
     if dropped:
         notes.append(f"filter keys {', '.join(dropped)} are dropped by dockerd (not cache fields)")
     return (",".join(items),), keep, tuple(notes)
@@ -292,6 +296,15 @@ def _size(v: Any, where: str) -> int:
     return parse_ram_in_bytes(v, what=where)
 
 
+def _daemon_size(v: Any, where: str) -> int:
+    """A daemon.json size: dockerd's config fields are Go strings, so a JSON number stops dockerd."""
+    if v is not None and not isinstance(v, str):
+        raise UsageError(
+            f'{where}: expected a string such as "10GB"; dockerd refuses to start on a JSON {type(v).__name__}'
+        )
+    return _size(v, where)
+
+
 _DAEMON_RULE_KEYS = {"all", "filter", "keepstorage", "reservedspace", "maxusedspace", "minfreespace"}
 
 
@@ -320,19 +333,26 @@ def parse_daemon_json(
     policy_raw = _ci(gc, "policy")
     rules: list[PruneRule] = []
     if not sem.docker_space_fields:
-        dks = _size(_ci(gc, "defaultKeepStorage"), f"{where}.defaultKeepStorage")
+        dks = _daemon_size(_ci(gc, "defaultKeepStorage"), f"{where}.defaultKeepStorage")
         if policy_raw is None:
             rules = list(docker_default_policy(sem, disk, reserved=dks)) if enabled else []
         else:
             for i, p in enumerate(_rule_list(policy_raw, where)):
                 w = f"{where}.policy[{i}]"
-                b = _size(_ci(p, "keepStorage"), f"{w}.keepStorage")
+                raw_ks = _ci(p, "keepStorage")
+                if raw_ks is None or raw_ks == "":
+                    # getGCPolicy: units.RAMInBytes("") fails, and the builder (so dockerd) with it
+                    raise UsageError(
+                        f"{w}: no keepStorage: Docker < 28 fails to start (invalid size: '')",
+                        hint='give every rule a "keepStorage" ("0" means defaultKeepStorage)',
+                    )
+                b = _daemon_size(raw_ks, f"{w}.keepStorage")
                 explicit = b != 0
                 rule_notes = _unknown_rule_keys(p, w)
                 if b == 0:
                     b = dks
                     if dks:
-                        rule_notes.append("no keepStorage: defaultKeepStorage applies (Docker < 28)")
+                        rule_notes.append("keepStorage 0: defaultKeepStorage applies (Docker < 28)")
                 args = _docker_filter_args(_ci(p, "filter"), f"{w}.filter")
                 f, keep, n = _engine_prune_info(
                     args, all_=bool(_ci(p, "all")), where=w, now_ns=now_ns, validate=False
@@ -349,19 +369,19 @@ def parse_daemon_json(
                     )
                 )
     else:
-        dr = _size(
+        dr = _daemon_size(
             _ci(gc, "defaultReservedSpace") or _ci(gc, "defaultKeepStorage"), f"{where}.defaultReservedSpace"
         )
-        dm = _size(_ci(gc, "defaultMaxUsedSpace"), f"{where}.defaultMaxUsedSpace")
-        dfree = _size(_ci(gc, "defaultMinFreeSpace"), f"{where}.defaultMinFreeSpace")
+        dm = _daemon_size(_ci(gc, "defaultMaxUsedSpace"), f"{where}.defaultMaxUsedSpace")
+        dfree = _daemon_size(_ci(gc, "defaultMinFreeSpace"), f"{where}.defaultMinFreeSpace")
         if policy_raw is None:
             rules = list(docker_default_policy(sem, disk, dr, dm, dfree)) if enabled else []
         else:
             for i, p in enumerate(_rule_list(policy_raw, where)):
                 w = f"{where}.policy[{i}]"
-                r = _size(_ci(p, "reservedSpace") or _ci(p, "keepStorage"), f"{w}.reservedSpace")
-                m = _size(_ci(p, "maxUsedSpace"), f"{w}.maxUsedSpace")
-                fr = _size(_ci(p, "minFreeSpace"), f"{w}.minFreeSpace")
+                r = _daemon_size(_ci(p, "reservedSpace") or _ci(p, "keepStorage"), f"{w}.reservedSpace")
+                m = _daemon_size(_ci(p, "maxUsedSpace"), f"{w}.maxUsedSpace")
+                fr = _daemon_size(_ci(p, "minFreeSpace"), f"{w}.minFreeSpace")
                 rule_notes = _unknown_rule_keys(p, w)
                 args = _docker_filter_args(_ci(p, "filter"), f"{w}.filter")
                 f, keep, n = _engine_prune_info(
@@ -693,7 +713,7 @@ def _buildx_prune_info(
         vs = args[k]
         if len(vs) > 1:
             raise UsageError(f"{where}: {k!r} filter expects only one value")
-        if not vs or vs == [""]:
+        if not vs:
             items.append(k)
         elif k == "id":
             items.append(f"id~={vs[0]}")
@@ -758,9 +778,11 @@ def parse_prune_command(
     notes: list[str] = []
     if front == "buildctl":
         spec = {
-            "keep-duration": "str", "keep-storage": "str", "keep-storage-min": "str", "free-storage": "str",
-            "filter": "str", "all": "bool", "verbose": "bool", "format": "str",
+            "keep-duration": "str", "keep-storage": "str", "filter": "str", "all": "bool", "verbose": "bool",
+            "format": "str",
         }  # fmt: skip
+        if sem.buildkit >= (0, 17, 0):  # cmd/buildctl/prune.go grew these with reserved/minFree space
+            spec.update({"keep-storage-min": "str", "free-storage": "str"})
         f = _flags(rest, spec, {"f": "filter", "v": "verbose"}, where)
 
         def mb(name: str) -> int:
@@ -816,8 +838,10 @@ def parse_prune_command(
             args, all_=_bool(f, "all"), where=where, now_ns=now_ns, validate=True
         )
         notes.extend(n)
+        for item in filters:
+            parse_filter_item(item)  # BuildKit's filters.ParseAll refuses the prune
     else:
-        filters, keep = _buildx_prune_info(args, where, bang_ops=buildx is None or buildx >= (0, 18, 0))
+        filters, keep = _buildx_prune_info(args, where, bang_ops=buildx is None or buildx >= (0, 15, 0))
         if (max_used or min_free) and sem.buildkit < (0, 17, 0):
             raise UsageError(
                 f"{where}: buildkit v0.17.0+ is required for max-used-space and min-free-space filters"

@@ -29,22 +29,48 @@ def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
 
 
-def _tree(rs: RecordSet) -> list[tuple[int, CacheRecord]]:
-    """Depth-first, parents before children; a record with several parents is listed under the first."""
-    out: list[tuple[int, CacheRecord]] = []
+def _tree(rs: RecordSet) -> list[tuple[str, CacheRecord, bool]]:
+    """Depth-first, parents before children: (tree prefix, record, is-a-reference) rows.
+
+    A record with several parents (a merge or diff) is listed in full under the first parent the walk
+    reaches and as a reference row under each other one, so no parent looks childless: BuildKit prunes
+    a parent only after all its children are gone.
+    """
+    out: list[tuple[str, CacheRecord, bool]] = []
     seen: set[str] = set()
-    stack = [(0, r) for r in reversed(rs.roots())]
+    # (prefix of this row, prefix for its children, record)
+    stack: list[tuple[str, str, CacheRecord]] = [("", "", r) for r in reversed(rs.roots())]
     while stack:
-        depth, r = stack.pop()
+        prefix, child_prefix, r = stack.pop()
         if r.id in seen:
+            out.append((prefix, r, True))
             continue
         seen.add(r.id)
-        out.append((depth, r))
-        stack.extend((depth + 1, k) for k in reversed(rs.kids(r.id)) if k.id not in seen)
+        out.append((prefix, r, False))
+        kids = rs.kids(r.id)
+        for i in range(len(kids) - 1, -1, -1):
+            last = i == len(kids) - 1
+            stack.append(
+                (
+                    child_prefix + ("└─ " if last else "├─ "),
+                    child_prefix + ("   " if last else "│  "),
+                    kids[i],
+                )
+            )
     for r in rs.records.values():  # cycles or odd dumps: never drop a record
         if r.id not in seen:
-            out.append((0, r))
+            out.append(("", r, False))
     return out
+
+
+def _plain(rows: list[list[str]], headers: list[str]) -> str:
+    """Left-aligned columns two spaces apart, like tabulate's "plain", but keeping the leading blanks of
+    the tree prefixes (tabulate strips them, which breaks the drawing)."""
+    widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in [headers, *rows]
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _state(r: CacheRecord) -> str:
@@ -73,7 +99,8 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
                     "reclaimable": not r.in_use and not r.shared,
                     "description": r.description,
                 }
-                for _, r in _tree(rs)
+                for _, r, ref in _tree(rs)
+                if not ref
             ],
             "total": rs.total_size(include_shared=True),
             "reclaimable": rs.reclaimable(),
@@ -81,13 +108,16 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
         }
         return _json(doc)
     rows = []
-    for depth, r in _tree(rs):
-        # tabulate strips leading blanks: draw the indentation with visible characters
-        indent = "│  " * (depth - 1) + "└─ " if depth else ""
-        extra = f" (+{len(r.parents) - 1} parents)" if len(r.parents) > 1 else ""
+    for prefix, r, ref in _tree(rs):
+        if ref:
+            rows.append([f"{prefix}{r.id} (listed above)", "", "", "", "", "", "", ""])
+            continue
+        extra = ""
+        if len(r.parents) > 1:
+            extra = f" (parents: {', '.join(r.parents[:3])}{', …' if len(r.parents) > 3 else ''})"
         rows.append(
             [
-                indent + r.id + extra,
+                prefix + r.id + extra,
                 r.type,
                 format_bytes(r.size),
                 _state(r),
@@ -98,7 +128,7 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
             ]
         )
     head = ["ID", "TYPE", "SIZE", "STATE", "CREATED", "LAST USED", "USES", "RECLAIMABLE"]
-    text = _table(rows, head, fmt)
+    text = _plain(rows, head) if fmt == "table" else _table(rows, head, fmt)
     total, recl = rs.total_size(include_shared=True), rs.reclaimable()
     approx = " (rounded sizes from a text dump)" if any(r.approximate for r in records) else ""
     text += f"\n{len(rs)} records, {format_bytes(total)} total, {format_bytes(recl)} reclaimable{approx}\n"

@@ -19,13 +19,16 @@ BuildKit's order between equal scores is whatever an unstable sort makes of Go's
 tie is reported (``ties``) and resolved here by record id, never silently.
 
 The daemon re-sorts all candidates for every deletion (O(n log n) each, O(n^2 log n) for a prune that
-deletes most of n records). Here the minimum is found on the Pareto frontier of (lastUsed, usage count):
-a score increases with either rank, so only a candidate that no other beats on both can be lowest, and
-per distinct usage count only its least recently used candidate can be on the frontier. With a Fenwick
-tree for the lastUsed dense ranks (a usage count's rank is its position among the counts present) one
-deletion costs O(U log n), U the number of distinct usage counts among the candidates (a few dozen in real
-caches), giving the same deletions, in the same order, as the daemon. Distinct exact scores differ by at
-least 1/(A*B) (A, B the rank maxima), far above float64 rounding, so only exactly-equal scores can tie, and
+deletes most of n records). Here the minimum is found on the Pareto staircase of (lastUsed, usage
+count): a score increases with either rank, so only a candidate that no other beats on both can be
+lowest, and per distinct usage count only its least recently used candidate can be on it. A min-segment
+tree over usage counts walks the staircase (:class:`_MinTree`), Fenwick trees give the dense ranks
+(:class:`_DenseRank`), and the walk stops once a usage rank alone puts every later point above the best
+score: one deletion costs O(S log n), S the staircase size (at most the distinct usage counts among the
+candidates, a few dozen in real caches; 1 when usage counts rise with lastUsed, where a scan over every
+count present would be O(n) per deletion), giving the same deletions, in the same order, as the daemon.
+Distinct exact scores differ by at least 1/(A*B) (A, B the rank maxima), far above float64 rounding, so
+only exactly-equal scores can tie, and
 the comparison of those is done in float64 as Go does it.
 """
 
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -169,6 +171,58 @@ class _Fenwick:
         return s
 
 
+class _DenseRank:
+    """Which of a fixed, sorted set of values are present (with multiplicity), and a value's dense rank.
+
+    ``rank(k)`` is the number of distinct present values <= value k: ``sortDeleteRecords``'s index
+    before its base is added. Index 0 may be a value that ranks 0 itself (usage count 0): pass
+    ``zero_first``. The rank is cached per index and brought up to date from the log of presence changes
+    since it was computed: the staircase points are re-evaluated after every deletion and only one or two
+    values change in between, so a look at one or two log entries replaces most O(log n) Fenwick walks.
+    """
+
+    __slots__ = ("cache", "count", "distinct", "log", "tree", "zero_first")
+
+    def __init__(self, n: int, *, zero_first: bool = False) -> None:
+        self.count = [0] * n
+        self.tree = _Fenwick(n)
+        self.distinct = 0  # distinct present values (not counting a zero_first index 0)
+        self.log: list[int] = []  # k when index k became present, ~k when it went
+        self.cache: dict[int, tuple[int, int]] = {}  # index -> (rank, len(log) when computed)
+        self.zero_first = zero_first
+
+    def add(self, k: int) -> None:
+        self.count[k] += 1
+        if self.count[k] == 1 and not (k == 0 and self.zero_first):
+            self.tree.add(k, 1)
+            self.distinct += 1
+            self.log.append(k)
+
+    def remove(self, k: int) -> None:
+        self.count[k] -= 1
+        if self.count[k] == 0 and not (k == 0 and self.zero_first):
+            self.tree.add(k, -1)
+            self.distinct -= 1
+            self.log.append(~k)
+
+    def rank(self, k: int) -> int:
+        log = self.log
+        n = len(log)
+        hit = self.cache.get(k)
+        if hit is not None and n - hit[1] <= 8:
+            rank = hit[0]
+            for x in log[hit[1] :]:
+                if x >= 0:
+                    if x <= k:
+                        rank += 1
+                elif ~x <= k:
+                    rank -= 1
+        else:
+            rank = self.tree.prefix(k)
+        self.cache[k] = (rank, n)
+        return rank
+
+
 class _State:
     """The records still alive, with children counts: what ``len(cr.refs) == 0`` sees."""
 
@@ -231,107 +285,203 @@ def _eligible(
     return not _why_not(r, st, rule, items, cutoff, sem)
 
 
+_EMPTY = 1 << 62  # a usage count with no candidate: above every lastUsed key (-1 is "never used")
+
+
+class _MinTree:
+    """Minimum lastUsed key per usage count, and the next usage count whose minimum is under a bound.
+
+    Walking ``first_below`` from the lowest usage count with a falling bound visits exactly the Pareto
+    staircase of (lastUsed, usage count): O(S log U) for S staircase points, however many usage counts
+    have candidates (the old scan over every count was O(U) per deletion: O(n^2) when counts are distinct).
+    """
+
+    __slots__ = ("size", "t")
+
+    def __init__(self, n: int) -> None:
+        size = 1
+        while size < n:
+            size <<= 1
+        self.size = size
+        self.t = [_EMPTY] * (2 * size)
+
+    def set(self, i: int, v: int) -> None:
+        t = self.t
+        i += self.size
+        t[i] = v
+        i >>= 1
+        while i:
+            a, b = t[2 * i], t[2 * i + 1]
+            m = a if a < b else b
+            if t[i] == m:
+                break  # ancestors hold the minimum of unchanged children
+            t[i] = m
+            i >>= 1
+
+    def leaf(self, i: int) -> int:
+        return self.t[i + self.size]
+
+    def first_below(self, pos: int, bound: int) -> int:
+        """The smallest position >= pos whose value is < bound, or -1."""
+        t, size = self.t, self.size
+        if pos >= size:
+            return -1
+        i = pos + size
+        while t[i] >= bound:
+            while i & 1:  # a right child: its parent's right part is done, climb
+                i >>= 1
+            if i == 0:
+                return -1
+            i += 1
+        while i < size:
+            i <<= 1
+            if t[i] >= bound:
+                i += 1
+        return i - size
+
+
+_ALL = frozenset({(-2, -2)})  # tie episode over every candidate (the NaN scores of v0.13-v0.21)
+
+
 class _Ranker:
-    """Candidates with dense ranks of lastUsedAt and usage count, and the lowest score on demand."""
+    """Candidates with dense ranks of lastUsedAt and usage count, and the lowest score on demand.
+
+    Keys are (lastUsed index, usage-count index) into the values present when the rule starts (records
+    only ever leave, and the parents that join were present). Per key a heap of ids (the tie-break: the
+    smallest id), per usage count a lazy heap of lastUsed keys feeding :class:`_MinTree`, and a
+    :class:`_DenseRank` per axis for the ranks. One deletion costs O(S log n), S the size of the
+    (lastUsed, usage count) Pareto staircase among the candidates (at most the number of distinct usage
+    counts; a handful in real caches).
+
+    Ties are tracked as episodes: consecutive deletions whose lowest scores come from the same set of keys
+    (every candidate while all scores are NaN). An episode lists the ids tied at its first step and the
+    ids that joined those keys before a later step of it, so each is reported once, not once per step.
+    """
 
     def __init__(self, all_records: Iterable[CacheRecord], base: int) -> None:
         recs = list(all_records)
         self.base = base
-        self.lu_vals = sorted({r.last_used_ns for r in recs if r.last_used_ns is not None})
-        self.lu_index = {v: i for i, v in enumerate(self.lu_vals)}
-        self.uc_vals = sorted({r.usage_count for r in recs if r.usage_count != 0})
-        self.uc_index = {v: i for i, v in enumerate(self.uc_vals)}
-        self.lu_count = [0] * len(self.lu_vals)
-        self.uc_count = [0] * len(self.uc_vals)
-        self.lu_tree = _Fenwick(len(self.lu_vals))
-        self.lu_distinct = 0  # distinct non-nil lastUsed among candidates
-        self.uc_distinct = 0  # distinct non-zero usage counts among candidates
-        self.present_uc: list[int] = []  # sorted usage counts with candidates (0 included)
-        self.uc_members: dict[int, int] = {}
-        self.heaps: dict[int, list[tuple[int, str]]] = {}
-        self.by_key: dict[tuple[int, int], set[str]] = {}
+        lu_vals = sorted({r.last_used_ns for r in recs if r.last_used_ns is not None})
+        self.lu_index = {v: i for i, v in enumerate(lu_vals)}
+        uc_vals = sorted({r.usage_count for r in recs} | {0})
+        self.uc_index = {v: i for i, v in enumerate(uc_vals)}  # index 0 is usage count 0 (rank 0)
+        self.lu = _DenseRank(len(lu_vals))  # non-nil lastUsed values of the candidates
+        self.uc = _DenseRank(len(uc_vals), zero_first=True)  # their usage counts
+        self.by_uc: list[list[int]] = [[] for _ in uc_vals]  # lazy heaps of lastUsed keys
+        self.mins = _MinTree(len(uc_vals))
+        self.ids: dict[tuple[int, int], list[str]] = {}  # key -> heap of ids
         self.members: dict[str, tuple[int, int]] = {}
-
-    def _lu_key(self, r: CacheRecord) -> int:
-        return -1 if r.last_used_ns is None else self.lu_index[r.last_used_ns]
+        self.all_ids: list[str] = []  # lazy heap of every candidate id (tie-break when all scores NaN)
+        self.episodes: list[list[str]] = []
+        self._ep_keys: frozenset[tuple[int, int]] | None = None
+        self._ep_pending: list[str] = []
 
     def add(self, r: CacheRecord) -> None:
-        k = (self._lu_key(r), r.usage_count)
-        self.members[r.id] = k
-        self.by_key.setdefault(k, set()).add(r.id)
-        lk, uc = k
+        lk = -1 if r.last_used_ns is None else self.lu_index[r.last_used_ns]
+        uk = self.uc_index[r.usage_count]
+        key = (lk, uk)
+        self.members[r.id] = key
+        heapq.heappush(self.all_ids, r.id)
+        heap = self.ids.get(key)
+        if heap is None:
+            self.ids[key] = [r.id]
+            heapq.heappush(self.by_uc[uk], lk)
+            if lk < self.mins.leaf(uk):
+                self.mins.set(uk, lk)
+        else:
+            heapq.heappush(heap, r.id)
         if lk >= 0:
-            self.lu_count[lk] += 1
-            if self.lu_count[lk] == 1:
-                self.lu_tree.add(lk, 1)
-                self.lu_distinct += 1
-        if uc != 0:
-            ui = self.uc_index[uc]
-            self.uc_count[ui] += 1
-            if self.uc_count[ui] == 1:
-                self.uc_distinct += 1
-        n = self.uc_members.get(uc, 0)
-        if n == 0:
-            insort(self.present_uc, uc)
-        self.uc_members[uc] = n + 1
-        heapq.heappush(self.heaps.setdefault(uc, []), (lk, r.id))
+            self.lu.add(lk)
+        self.uc.add(uk)
+        ep = self._ep_keys
+        if ep is not None and (ep is _ALL or key in ep):
+            self._ep_pending.append(r.id)
 
-    def remove(self, rid: str) -> None:
-        lk, uc = self.members.pop(rid)
-        s = self.by_key[(lk, uc)]
-        s.discard(rid)
-        if not s:
-            del self.by_key[(lk, uc)]
+    def _remove(self, rid: str) -> None:
+        """Remove ``rid``, which is the smallest id of its key (the only ids ``take`` removes)."""
+        lk, uk = key = self.members.pop(rid)
+        heap = self.ids[key]
+        heapq.heappop(heap)
+        if not heap:
+            del self.ids[key]
+            h = self.by_uc[uk]
+            while h and (h[0], uk) not in self.ids:
+                heapq.heappop(h)
+            self.mins.set(uk, h[0] if h else _EMPTY)
         if lk >= 0:
-            self.lu_count[lk] -= 1
-            if self.lu_count[lk] == 0:
-                self.lu_tree.add(lk, -1)
-                self.lu_distinct -= 1
-        if uc != 0:
-            ui = self.uc_index[uc]
-            self.uc_count[ui] -= 1
-            if self.uc_count[ui] == 0:
-                self.uc_distinct -= 1
-        self.uc_members[uc] -= 1
-        if self.uc_members[uc] == 0:
-            del self.uc_members[uc]
-            del self.present_uc[bisect_left(self.present_uc, uc)]
+            self.lu.remove(lk)
+        self.uc.remove(uk)
 
     def __len__(self) -> int:
         return len(self.members)
 
-    def lowest(self) -> tuple[list[str], float]:
-        """The candidates with the lowest score (more than one: a tie), and that score."""
+    def take(self) -> tuple[str, float, int]:
+        """Remove and return the candidate BuildKit deletes next: (id, its score, how many it ties with).
+
+        Among equal scores the smallest id is taken here; the group is recorded in ``episodes``.
+        """
         base = self.base
-        big_a = self.lu_distinct + base
-        big_b = self.uc_distinct + base
+        big_a = self.lu.distinct + base
+        big_b = self.uc.distinct + base
         if big_a == 0 or big_b == 0:
             # v0.13-v0.21: maxIndex 0 makes every score 0/0 = NaN: the order is arbitrary
-            return sorted(self.members), math.nan
+            h = self.all_ids
+            while h[0] not in self.members:
+                heapq.heappop(h)
+            rid = h[0]
+            n_tied = len(self.members) - 1
+            self._episode(_ALL if n_tied else None)
+            self._remove(rid)
+            return rid, math.nan, n_tied
         best: list[tuple[int, int]] = []
         best_score = math.inf
-        frontier_lu = math.inf
-        # present_uc is sorted: a usage count's dense rank is its position (0 has rank 0 itself)
-        zero = 1 if self.present_uc and self.present_uc[0] == 0 else 0
-        for pos, uc in enumerate(self.present_uc):
-            h = self.heaps[uc]
-            while h and self.members.get(h[0][1]) != (h[0][0], uc):
-                heapq.heappop(h)
-            lk = h[0][0]
-            if lk >= frontier_lu:
-                continue
-            frontier_lu = lk
-            a = (self.lu_tree.prefix(lk) if lk >= 0 else 0) + base
-            b = (pos + 1 - zero if uc != 0 else 0) + base
+        bound = _EMPTY
+        pos = 0
+        mins, lu, uc = self.mins, self.lu, self.uc
+        leaves, size = mins.t, mins.size
+        while bound >= 0:  # nothing is below "never used"
+            uk = mins.first_below(pos, bound)
+            if uk < 0:
+                break
+            b = (uc.rank(uk) if uk else 0) + base
+            if base / big_a + b / big_b > best_score:
+                # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
+                # reach the best score (float rounding is monotone, so this holds for Go's floats too)
+                break
+            lk = leaves[uk + size]
+            a = (lu.rank(lk) if lk >= 0 else 0) + base
             score = a / big_a + b / big_b  # float64, as Go computes it
             if score < best_score:
-                best, best_score = [(lk, uc)], score
+                best, best_score = [(lk, uk)], score
             elif score == best_score:
-                best.append((lk, uc))
-            if lk == -1:
-                break
-        ids = sorted(i for k in best for i in self.by_key[k])
-        return ids, best_score
+                best.append((lk, uk))
+            bound, pos = lk, uk + 1
+        key = min(best, key=lambda k: self.ids[k][0])
+        rid = self.ids[key][0]
+        n_tied = sum(len(self.ids[k]) for k in best) - 1
+        self._episode(frozenset(best) if n_tied else None)
+        self._remove(rid)
+        return rid, best_score, n_tied
+
+    def _episode(self, keys: frozenset[tuple[int, int]] | None) -> None:
+        """Extend the current tie episode while the tied keys stay within (or join) it; else start one."""
+        ep = self._ep_keys
+        if keys is None:
+            self._ep_keys = None
+        elif ep is not None and (keys is ep or (ep is not _ALL and keys is not _ALL and keys & ep)):
+            fresh = sorted(i for k in keys - ep for i in self.ids[k]) if keys is not ep else []
+            self.episodes[-1].extend(self._ep_pending)
+            self.episodes[-1].extend(fresh)
+            if fresh or not keys <= ep:
+                self._ep_keys = ep | keys
+        else:
+            if keys is _ALL:
+                ids = sorted(self.members)
+            else:
+                ids = sorted(i for k in keys for i in self.ids[k])
+            self.episodes.append(ids)
+            self._ep_keys = keys
+        self._ep_pending = []
 
 
 def simulate(
@@ -397,7 +547,6 @@ def simulate(
                 r = st.by_id[i]
                 if _eligible(r, st, rule, items, cutoff, semantics):
                     ranker.add(r)
-            current_tie: set[str] = set()
             while True:
                 if total < keep:
                     stopped = f"total {total} B is under the target {keep} B"
@@ -406,24 +555,18 @@ def simulate(
                 if not len(ranker):
                     stopped = f"no candidates left (total {total} B, target {keep} B)"
                     break
-                lowest, score = ranker.lowest()
-                if len(lowest) > 1:
-                    group = set(lowest)
-                    if not group <= current_tie:
-                        ties.append(tuple(lowest))
-                        current_tie = group
-                rid = lowest[0]
+                rid, score, n_tied = ranker.take()
                 r = st.by_id[rid]
-                ranker.remove(rid)
                 reason = f"total {total} B >= target {keep} B; lowest score {score:.6g}"
-                if len(lowest) > 1:
-                    reason += f" (tied with {len(lowest) - 1} other{'s' if len(lowest) > 2 else ''})"
+                if n_tied:
+                    reason += f" (tied with {n_tied} other{'s' if n_tied > 1 else ''})"
                 dels.append(Deletion(rid, r.type, r.size, reason))
                 total -= r.size  # BuildKit subtracts every released size, shared or not
                 for p in st.delete(rid):
                     pr = st.by_id[p]
                     if _eligible(pr, st, rule, items, cutoff, semantics):
                         ranker.add(pr)
+            ties.extend(tuple(e) for e in ranker.episodes)
         freed = sum(d.size for d in dels)
         freed_total += freed
         deleted_all.extend(d.id for d in dels)

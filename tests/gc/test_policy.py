@@ -49,7 +49,14 @@ def test_docker26_gc_off_unless_enabled_and_keepstorage_fallback() -> None:
             "gc": {"enabled": True, "defaultKeepStorage": "1GB", "policy": [{"filter": ["type=regular"]}]}
         }
     }
-    (r,) = parse_daemon_json(doc, D26).rules
+    # Docker < 28: keepStorage "0" falls back to defaultKeepStorage; a missing one stops dockerd
+    # (tests/gc/test_review_fixes.py)
+    doc0 = {
+        "builder": {
+            "gc": {**doc["builder"]["gc"], "policy": [{"filter": ["type=regular"], "keepStorage": "0"}]}
+        }
+    }
+    (r,) = parse_daemon_json(doc0, D26).rules
     assert r.reserved_space == 2**30 and r.filters == ("type==regular",)
     (r28,) = parse_daemon_json(doc, D28).rules
     assert r28.reserved_space == 0 and not r28.explicit_size  # Docker >= 28: no size = no target
