@@ -26,6 +26,9 @@ BODY_RE = re.compile(r"^#(\d+) (.*)$")
 # layer blob lines inside a vertex block: "sha256:… 181B / 181B 0.0s done", "extracting sha256:… [done]"
 BLOB_RE = re.compile(r"^(?:extracting (sha256:[0-9a-f]{64})\b|(sha256:[0-9a-f]{64}) \S+ / \S+)")
 BARE_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")  # v0.8-style vertex digest line: neutral
+# "#N ...": the plain printer's marker that N's block is interrupted by another vertex's output and
+# continues later (progressui printer.go); it is not output of N, so it is neutral too
+CONTINUED_RE = re.compile(r"^\.\.\.$")
 
 STEPS_LEGEND = {
     "CACHED": "the build printed '#N CACHED'",
@@ -68,7 +71,7 @@ def parse_steps(log: str) -> list[dict[str, Any]]:
                 digest = b.group(1) or b.group(2)
                 if digest not in blobs.setdefault(m.group(1), []):
                     blobs[m.group(1)].append(digest)
-            elif not BARE_DIGEST_RE.match(m.group(2)):
+            elif not (BARE_DIGEST_RE.match(m.group(2)) or CONTINUED_RE.match(m.group(2))):
                 other.add(m.group(1))
     steps: list[dict[str, Any]] = []
     for n in order:

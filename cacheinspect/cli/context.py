@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -32,6 +32,7 @@ from cacheinspect.cli._common import (
 if TYPE_CHECKING:
     from cacheinspect.context.checksum import RuleSet
     from cacheinspect.context.fingerprint import CopyStep
+    from cacheinspect.dockerfile import Build
 
 __all__ = ["context_app", "register"]
 
@@ -71,18 +72,33 @@ WindowsOpt = Annotated[
 
 
 def _progress(kind: str, done: int, total: int) -> None:
+    """Progress of a long walk, hash or single-change search on stderr (only when it is a terminal:
+    ``\r`` updates would litter a CI log)."""
+    unit = "candidates" if kind == "search" else "entries"
     if total and done == total:
-        sys.stderr.write(f"\r{kind}: {done} entries\n")
+        sys.stderr.write(f"\r{kind}: {done} {unit}\n")
     else:
-        sys.stderr.write(f"\r{kind}: {done}" + (f"/{total}" if total else "") + " entries")
+        sys.stderr.write(f"\r{kind}: {done}" + (f"/{total}" if total else "") + f" {unit}")
     sys.stderr.flush()
+
+
+class LoadedBuild(NamedTuple):
+    """What :func:`load_build` resolved: the Dockerfile's path, its context COPY/ADD steps, every
+    context path they name, and the resolved :class:`~cacheinspect.dockerfile.Build` itself
+    (``context check`` walks every instruction of it, not only the COPY steps)."""
+
+    df_path: Path
+    steps: list[CopyStep]
+    paths: list[str]
+    build: Build
 
 
 def load_build(
     context: Path, dockerfile: Path | None, target: str | None, build_args: list[str] | None
-) -> tuple[Path, list[CopyStep], list[str]]:
-    """Parse and resolve the Dockerfile: (its path, the context COPY steps, all context paths).
-    Shared by the commands of this group."""
+) -> LoadedBuild:
+    """Read, parse and resolve the Dockerfile once, with ``--build-arg`` as docker reads them
+    (``K=V``, or ``K`` alone taken from the environment when set). Shared by the commands of this
+    group, so that they agree on the build args and on every error message."""
     from cacheinspect.context.errors import ContextPathError
     from cacheinspect.context.fingerprint import copy_steps
     from cacheinspect.dockerfile import parse_dockerfile, resolve
@@ -112,7 +128,27 @@ def load_build(
     df = parse_dockerfile(text, filename=str(df_path))
     build = resolve(df, build_args=args, target=target)
     steps, paths = copy_steps(build)
-    return df_path, steps, paths
+    _check_sources(steps, paths, df_path)
+    return LoadedBuild(df_path, steps, paths, build)
+
+
+def _check_sources(steps: list[CopyStep], paths: list[str], df_path: Path) -> None:
+    """The client turns the named context paths into fsutil include patterns before sending
+    anything, so a source that is no valid pattern (``COPY [ x``) fails the build there: say so at
+    the COPY's line instead of deep inside the walk."""
+    from cacheinspect.context.client import context_paths
+    from cacheinspect.context.errors import ContextError
+    from cacheinspect.context.patternmatcher import PatternError, PatternMatcher
+
+    for s in steps:
+        try:
+            PatternMatcher(context_paths(s.sources) or [])
+        except PatternError as e:
+            raise ContextError(f"{df_path}:{s.line}: {s.instruction.split()[0]}: {e}") from None
+    try:
+        PatternMatcher(context_paths(paths) or [])
+    except PatternError as e:
+        raise ContextError(f"{df_path}: {e}") from None
 
 
 def rules_from(version: str) -> RuleSet:
@@ -187,7 +223,7 @@ def fingerprint_cmd(
     from cacheinspect.context.fingerprint import fingerprint
 
     rules = rules_from(buildkit_version)
-    df_path, steps, paths = load_build(context, dockerfile, target, build_arg)
+    df_path, steps, paths, _ = load_build(context, dockerfile, target, build_arg)
     doc = fingerprint(
         context,
         steps,
@@ -199,8 +235,13 @@ def fingerprint_cmd(
         progress=_progress if sys.stderr.isatty() else None,
     )
     _check_steps(doc, context, df_path)
-    # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
-    text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    try:
+        # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
+        text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    except UnicodeEncodeError:  # a file name that is not UTF-8 (see dumps_json)
+        from cacheinspect.context.fingerprint import dumps_json
+
+        text = (dumps_json(doc) + "\n").encode()
     if push is not None:
         from cacheinspect.context.push import push_fingerprint
 
@@ -256,20 +297,6 @@ def diff_cmd(
     sys.stdout.write(render_fingerprint_diff(diffs, roots, fmt.value))
     if exit_code and (diffs or roots):
         raise typer.Exit(1)
-
-
-def _build_args(build_args: list[str] | None) -> dict[str, str]:
-    """--build-arg K=V (or K alone: from the environment), as load_build reads them."""
-    import os
-
-    out: dict[str, str] = {}
-    for kv in build_args or []:
-        k, sep, v = kv.partition("=")
-        if sep:
-            out[k] = v
-        elif k in os.environ:
-            out[k] = os.environ[k]
-    return out
 
 
 @context_app.command(
@@ -345,22 +372,15 @@ def check_cmd(
     """
     from cacheinspect.context.check import check_target, render_check
     from cacheinspect.context.client import client_view, read_dockerignore
-    from cacheinspect.context.fingerprint import copy_steps
     from cacheinspect.context.walk import hash_tree, walk_context
-    from cacheinspect.dockerfile import parse_dockerfile, resolve
 
     rules = rules_from(buildkit_version) if buildkit_version else None
-    df_path, _, paths = load_build(context, dockerfile, target, build_arg)
-    # load_build resolved the Dockerfile once already; the check needs the Build itself
-    args = _build_args(build_arg)
-    build = resolve(
-        parse_dockerfile(df_path.read_bytes(), filename=str(df_path)), build_args=args, target=target
-    )
-    _, paths = copy_steps(build)
+    df_path, _, paths, build = load_build(context, dockerfile, target, build_arg)
     excludes = read_dockerignore(context, df_path)
-    tree = walk_context(context, progress=_progress if sys.stderr.isatty() else None)
+    progress = _progress if sys.stderr.isatty() else None
+    tree = walk_context(context, progress=progress)
     view = client_view(tree, paths, excludes, windows=windows_client)
-    hash_tree(view)
+    hash_tree(view, progress=progress)
     fp = _read_fp(fingerprint_file) if fingerprint_file is not None else None
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [cache, image]
@@ -380,6 +400,7 @@ def check_cmd(
             assume_base_unchanged=assume_base_unchanged,
             full_tree=tree,
             context_label=str(context),
+            progress=progress,
         )
     )
     for st in report.steps:

@@ -47,6 +47,8 @@ from .tree import ContextTree, Entry, EntryType
 if TYPE_CHECKING:
     from cacheinspect.registry.options import RegistryOptions
 
+    from .walk import Progress
+
 __all__ = [
     "SCHEMA",
     "CheckReport",
@@ -317,6 +319,7 @@ class _Checker:
         fingerprint: Mapping[str, Any] | None,
         full_tree: ContextTree | None,
         search_budget: int,
+        progress: Progress | None = None,
     ) -> None:
         self.g = _Graph(graph)
         self.build = build
@@ -327,6 +330,7 @@ class _Checker:
         self.fp = fingerprint
         self.full_tree = full_tree
         self.search_budget = search_budget
+        self.progress = progress
         self.steps: list[StepVerdict] = []
         self.state_of: dict[int, _State] = {}  # stage index -> final state
         self.because: dict[int, StepVerdict] = {}  # id(step) -> the step whose miss it inherits
@@ -700,6 +704,7 @@ class _Checker:
             full_tree=self.full_tree,
             read=read_source,
             budget=self.search_budget,
+            progress=self.progress,
         )
         if res.explanations:
             sv.explanations = list(res.explanations)
@@ -837,6 +842,7 @@ def check_context(
     context_label: str = "",
     fingerprint_label: str | None = None,
     search_budget: int = 3_000_000,
+    progress: Progress | None = None,
 ) -> CheckReport:
     """Predict every step of ``build`` against A's cache ``graph`` (pure).
 
@@ -865,6 +871,7 @@ def check_context(
         fingerprint=fingerprint,
         full_tree=full_tree,
         search_budget=search_budget,
+        progress=progress,
     )
     verdicts = checker.run()
     return CheckReport(
@@ -938,9 +945,10 @@ async def check_target(
     assume_base_unchanged: bool = False,
     full_tree: ContextTree | None = None,
     context_label: str = "",
+    progress: Progress | None = None,
 ) -> CheckReport:
     """Load A's cache, resolve the images, find A's fingerprint (referrers API) if none was given,
-    and run :func:`check_context`."""
+    and run :func:`check_context` (``progress`` reports a long single-change search)."""
     import asyncio
 
     from cacheinspect.cache.graph import build_graph
@@ -980,6 +988,7 @@ async def check_target(
         cache_label=cache_ref,
         context_label=context_label,
         fingerprint_label=fingerprint_label,
+        progress=progress,
     )
 
 
@@ -1004,7 +1013,9 @@ def _cell(s: str, width: int) -> str:
 def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile") -> str:
     """``table`` / ``markdown`` / ``github`` (workflow annotations) / ``json`` text of a report (pure)."""
     if fmt == "json":
-        return json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+        from .fingerprint import dumps_json
+
+        return dumps_json(report.to_json()) + "\n"
     counts = {v: sum(1 for s in report.steps if s.verdict == v) for v in ("hit", "miss", "unknown")}
     summary = (
         f"{len(report.steps)} steps: {counts['hit']} hit, {counts['miss']} miss, {counts['unknown']} unknown"

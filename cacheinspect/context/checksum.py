@@ -107,14 +107,24 @@ _TYPEFLAG = {
 
 def counted_xattrs(xattrs: dict[str, bytes] | Iterable[str]) -> list[str]:
     """xattr names that count, sorted: all but ``security.*``/``system.*``, yet ``security.capability``
-    (``tarsum.go`` v1TarHeaderSelect; since v0.7, moby/buildkit#1330)."""
+    (``tarsum.go`` v1TarHeaderSelect; since v0.7, moby/buildkit#1330).
+
+    Go's ``sort.Strings`` orders bytes; names that are not UTF-8 are held as surrogate escapes, which
+    code-point order would put before U+E000..U+FFFF, so the sort key is the name's bytes."""
     if not xattrs:
         return []
     return sorted(
-        k
-        for k in xattrs
-        if k == "security.capability" or not (k.startswith("security.") or k.startswith("system."))
+        (
+            k
+            for k in xattrs
+            if k == "security.capability" or not (k.startswith("security.") or k.startswith("system."))
+        ),
+        key=_name_bytes,
     )
+
+
+def _name_bytes(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def entry_header(e: Entry) -> bytes:

@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterable, Sequence
 
 from ._gopath import contains_wildcards, go_base, go_clean, go_dir, go_join, go_match
-from .errors import ContextPathError
-from .patternmatcher import MatchInfo, PatternMatcher, matches, read_ignorefile
+from .errors import ContextError, ContextPathError
+from .patternmatcher import MatchInfo, PatternError, PatternMatcher, matches, read_ignorefile
 from .tree import ContextTree, Entry, EntryType
 
 __all__ = [
@@ -229,5 +229,11 @@ def read_dockerignore(
             continue
         except OSError as e:
             raise ContextPathError(f"{c}: {e.strerror or e}") from None
-        return read_ignorefile(data)
+        patterns = read_ignorefile(data)
+        try:
+            PatternMatcher(patterns)
+        except PatternError as e:
+            # the client fails the same way before sending anything (fsutil NewFS -> patternmatcher.New)
+            raise ContextError(f"{c}: {e}") from None
+        return patterns
     return []

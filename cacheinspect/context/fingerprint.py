@@ -15,6 +15,7 @@ I/O around it (walk, ``.dockerignore``, hashing).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,12 +48,29 @@ __all__ = [
     "compute_roots",
     "copy_steps",
     "diff_fingerprints",
+    "dumps_json",
     "fingerprint",
     "fingerprint_tree",
     "load_fingerprint",
 ]
 
 SCHEMA = "cacheinspect.context-fingerprint/v1"
+
+
+def dumps_json(doc: object, indent: int = 2) -> str:
+    """JSON text of a document that may hold file names that are not UTF-8.
+
+    BuildKit sends names as bytes; the walker keeps undecodable bytes as ``surrogateescape``
+    code points (``\\udcff``), which no UTF-8 encoder accepts. Such documents are written with
+    ``\\uXXXX`` escapes (``ensure_ascii``), which ``json.loads`` (:func:`load_fingerprint`) turns back
+    into the same names, so a fingerprint round-trips; all others keep their characters readable.
+    """
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(doc, indent=indent, ensure_ascii=True)
+    return text
 
 
 @dataclass(frozen=True, slots=True)

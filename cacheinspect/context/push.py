@@ -42,7 +42,9 @@ async def push_fingerprint(doc: dict[str, Any], cache_ref: str, options: Registr
     from cacheinspect.registry.push import push_artifact
 
     ref = _registry_ref(cache_ref)
-    payload = (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
+    from .fingerprint import dumps_json
+
+    payload = (dumps_json(doc, indent=1) + "\n").encode()
     async with RegistryClient(options) as client:
         top = await client.fetch_manifest(ref)
         subject = {"mediaType": top.media_type, "digest": top.digest, "size": len(top.data)}

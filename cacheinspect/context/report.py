@@ -50,7 +50,7 @@ def render_fingerprint_diff(
             ],
             "files": [{"path": p, "field": f, "a": va, "b": vb} for p, f, va, vb in diffs],
         }
-        return json.dumps(doc, indent=2) + "\n"
+        return json.dumps(doc, indent=2) + "\n"  # ensure_ascii: names need not be UTF-8
     from cacheinspect.render.common import Format, table
 
     tf: Format = "markdown" if fmt == "markdown" else "table"

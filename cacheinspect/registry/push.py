@@ -188,7 +188,11 @@ async def push_artifact(
             current = {"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []}
         except ValueError:
             raise IntegrityError(f"{ref.repository}:{tag} is not JSON") from None
-        entries = [d for d in current.get("manifests", []) if isinstance(d, dict) and d.get("digest") != dig]
+        listed = current.get("manifests") if isinstance(current, dict) else None
+        if not isinstance(listed, list):
+            # someone else's tag of that name: rewriting it would destroy what it holds
+            raise IntegrityError(f"{ref.repository}:{tag} exists and is not an image index of referrers")
+        entries = [d for d in listed if isinstance(d, dict) and d.get("digest") != dig]
         entry: dict[str, Any] = {
             "mediaType": MT_OCI_MANIFEST,
             "digest": dig,

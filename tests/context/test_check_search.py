@@ -75,8 +75,13 @@ DATA = Selector("/data")
             lambda t: t.replace_entries({"/data/sub": Entry.dir(mode=0o700)}),
             Explanation("/data/sub", "mode", "0755", "0700"),
         ),
+        (
+            DATA,
+            lambda t: t.replace_entries({"/data/sub": None}),
+            Explanation("/data/sub", "exists", "yes", "no"),
+        ),
     ],
-    ids=["mode", "xattr", "crlf", "file-added-here", "symlink", "dir-mode"],
+    ids=["mode", "xattr", "crlf", "file-added-here", "symlink", "dir-mode", "dir-added-here"],
 )
 def test_single_change_is_found(
     sel: Selector, change: Callable[[ContextTree], ContextTree], want: Explanation
@@ -158,3 +163,16 @@ def test_rules_are_chosen_by_which_reproduces_a_root_of_the_cache() -> None:
             assert chosen is RuleSet.V0_10 and "v0.10-v0.13" in reason
     forced, _, why = choose_rules(tree, [step], set(), RuleSet.V0_25)
     assert forced is RuleSet.V0_25 and why == "forced with --buildkit-version"
+
+
+def test_a_long_search_reports_progress() -> None:
+    files = {f"/data/f{i:04d}": Entry.file(b"x\n") for i in range(1000)}
+    b = ContextTree({"/data": Entry.dir(), **files})
+    a = b.replace_entries({"/data/f0000": Entry.file(b"x\n"), "/data/f0001": Entry.file(b"y\n")})
+    calls: list[tuple[str, int, int]] = []
+    res = search_single_change(
+        b, [DATA], root_of(a, DATA), RULES, progress=lambda k, d, t: calls.append((k, d, t))
+    )
+    assert res.explanations == () and res.tried > 10_000
+    assert calls[0] == ("search", 10_000, 0)
+    assert calls[-1] == ("search", res.tried, res.tried)

@@ -7,6 +7,7 @@ tarsum.go v1TarHeaderSelect, checksum.go) as literal byte strings, never from th
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -116,6 +117,13 @@ def test_xattr_filtering_and_order() -> None:
     # SELinux labels and ACLs alone change nothing (moby/buildkit#1330)
     only_ignored = Entry.file(b"x", xattrs={"security.selinux": b"l", "system.posix_acl_access": b"a"})
     assert entry_digest(only_ignored) == entry_digest(Entry.file(b"x"))
+
+
+def test_xattr_names_sort_by_bytes_like_go() -> None:
+    # Go sort.Strings compares bytes: b"user.\xee\x80\x80" (U+E000) < b"user.\xff" (not UTF-8)
+    xattrs = {os.fsdecode(b"user.\xff"): b"1", "user.\ue000": b"2"}
+    want = "user.\ue000".encode() + b"2" + b"user.\xff" + b"1"
+    assert entry_digest(Entry.file(b"x", xattrs=xattrs)) == sha(hdr(420, 1, xattrs=want) + b"x")
 
 
 def test_unreadable_entry_raises() -> None:

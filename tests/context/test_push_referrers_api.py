@@ -16,8 +16,10 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from cacheinspect.context.push import ARTIFACT_TYPE
+from cacheinspect.errors import IntegrityError
 from cacheinspect.registry.client import RegistryClient
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.registry.push import list_referrers, push_artifact
@@ -132,3 +134,49 @@ def test_referrers_api_is_used_and_no_tag_is_written() -> None:
     assert [d["artifactType"] for d in found] == [ARTIFACT_TYPE]
     assert not any(w.startswith("manifest sha256-") for w in reg.writes), reg.writes
     assert sum(w.startswith("blob") for w in reg.writes) == 2  # the empty config and the payload
+
+
+class Registry28(Oci11Registry):
+    """No ``OCI-Subject`` on the manifest PUT and no referrers API: the client writes the tag fallback."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if "/referrers/" in request.url.path:
+            return httpx.Response(404, json={"errors": [{"code": "NAME_UNKNOWN"}]})
+        resp = super().handle(request)
+        resp.headers.pop("OCI-Subject", None)
+        return resp
+
+
+@pytest.mark.parametrize("existing", [b"[1, 2]", b'{"schemaVersion": 2, "manifests": null}'])
+def test_a_fallback_tag_that_is_no_referrers_index_is_left_alone(existing: bytes) -> None:
+    reg = Registry28()
+    subject_body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
+    subject_digest = "sha256:" + hashlib.sha256(subject_body).hexdigest()
+    reg.manifests["cache"] = reg.manifests[subject_digest] = (
+        "application/vnd.oci.image.manifest.v1+json",
+        subject_body,
+    )
+    tag = "sha256-" + subject_digest.split(":")[1]
+    reg.manifests[tag] = (INDEX, existing)
+    ref = parse_reference("registry.test/app:cache")
+
+    async def go() -> None:
+        async with RegistryClient(
+            RegistryOptions(plain_http=True), transport=httpx.MockTransport(reg.handle)
+        ) as client:
+            await push_artifact(
+                client,
+                ref,
+                artifact_type=ARTIFACT_TYPE,
+                payload=b'{"schema":"x"}',
+                payload_media_type=ARTIFACT_TYPE,
+                subject={
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": subject_digest,
+                    "size": len(subject_body),
+                },
+            )
+
+    with pytest.raises(IntegrityError, match="not an image index of referrers"):
+        asyncio.run(go())
+    assert reg.manifests[tag] == (INDEX, existing)

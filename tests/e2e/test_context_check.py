@@ -556,9 +556,6 @@ def observed(log: str) -> dict[tuple[str, int], tuple[str, str]]:
     import re
 
     out: dict[tuple[str, int], tuple[str, str]] = {}
-    # "#N ..." is the plain printer's marker for a block interrupted by another vertex's output, not
-    # output of step N; parse_steps counts it as output, which turns a LOADED step into RAN
-    log = re.sub(r"(?m)^#\d+ \.\.\.$\n?", "", log)
     for s in parse_steps(log):
         m = re.match(r"^\[(?:(\S+) )?(\d+)/(\d+)\] (.*)$", s["vertex"])
         assert m, s
