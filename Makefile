@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv deps lint type unit test e2e demo bench fixtures testbed-up testbed-down clean help
+.PHONY: venv deps lint type unit test e2e demo bench fuzz fixtures testbed-up testbed-down clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -39,6 +39,9 @@ e2e: venv deps  ## bring up the real BuildKit test bed and run the tests marked 
 
 demo: venv  ## inspect and diff the bundled fixtures (offline, no registry)
 	bash testbed/demo.sh
+
+fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry point, 2 workers
+	$(BIN)/python -m tests.fuzz.run --cases 100000 --workers 2
 
 bench: venv deps  ## benchmarks, printed as tables
 	$(BIN)/python -m benchmarks

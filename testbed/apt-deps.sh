@@ -12,6 +12,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt (unattended-upgrades, a parallel job) may hold the dpkg/lists locks: wait up to
+  # 10 minutes for them instead of failing at once.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

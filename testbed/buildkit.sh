@@ -45,8 +45,9 @@ system_apt_install() {  # install system packages (bookworm) only when a command
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # wait (up to 10 minutes) for another apt holding the dpkg/lists locks instead of failing at once
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 }
 
@@ -229,11 +230,7 @@ start_docker() {
       --address "$RUN/containerd.sock" --root "$RUN/containerd-root" --state "$RUN/containerd-state"
     wait_for 30 containerd test -S "$RUN/containerd.sock" || { tail -20 "$RUN/containerd.log" >&2; die "containerd"; }
   fi
-  if alive "$RUN/dockerd.pid" && [ -f "$RUN/dockerd.port" ] && [ "$(cat "$RUN/dockerd.port")" = "$port" ]; then
-    return 0
-  fi
-  stop_pid "$RUN/dockerd.pid" dockerd
-  cat >"$RUN/daemon.json" <<EOF
+  cat >"$RUN/daemon.json.new" <<EOF
 {
   "features": {"containerd-snapshotter": true},
   "iptables": false, "ip-forward": false, "ip-masq": false, "bridge": "none",
@@ -242,6 +239,29 @@ start_docker() {
   "insecure-registries": ["127.0.0.1:$port", "localhost:$port"]
 }
 EOF
+  # TESTBED_DAEMON_EXTRA_JSON='{"builder": {"gc": {...}}}': its top-level keys are merged into daemon.json
+  # (tests of daemon settings such as BuildKit's GC policy). A running dockerd whose daemon.json differs
+  # from the one wanted now is restarted; without the variable nothing changes from before.
+  if [ -n "${TESTBED_DAEMON_EXTRA_JSON:-}" ]; then
+    python3 -c '
+import json, os, sys
+path = sys.argv[1]
+base = json.load(open(path))
+extra = json.loads(os.environ["TESTBED_DAEMON_EXTRA_JSON"])
+if not isinstance(extra, dict):
+    raise SystemExit("not a JSON object")
+base.update(extra)
+with open(path, "w") as f:
+    json.dump(base, f, indent=2)
+' "$RUN/daemon.json.new" || die "TESTBED_DAEMON_EXTRA_JSON must be a JSON object"
+  fi
+  if alive "$RUN/dockerd.pid" && [ -f "$RUN/dockerd.port" ] && [ "$(cat "$RUN/dockerd.port")" = "$port" ] &&
+    cmp -s "$RUN/daemon.json.new" "$RUN/daemon.json"; then
+    rm -f "$RUN/daemon.json.new"
+    return 0
+  fi
+  stop_pid "$RUN/dockerd.pid" dockerd
+  mv "$RUN/daemon.json.new" "$RUN/daemon.json"
   rm -f "$RUN/docker.sock"
   log "starting dockerd $("$PREFIX/usr/sbin/dockerd" --version | awk '{print $3}' | tr -d ,)"
   start_bg "$RUN/dockerd.pid" "$RUN/dockerd.log" "$PREFIX/usr/sbin/dockerd" \

@@ -254,7 +254,8 @@ async def test_plain_http_realm_refused() -> None:
 
 
 async def test_plain_http_realm_allowed_for_plain_loopback_registry() -> None:
-    fake = FakeRegistry(realm="http://auth.test/token")
+    # issue 8 item 5: the realm's own host must be loopback too (routed by its /token path here)
+    fake = FakeRegistry(realm="http://127.0.0.1:5000/token")
     client, auth = make(fake, allow_plain_http_realm=True)
     async with client:
         assert (await client.get("https://reg.test/v2/repo/manifests/a", auth=auth)).status_code == 200

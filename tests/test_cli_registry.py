@@ -196,7 +196,8 @@ def test_missing_tag_and_repo_are_exit_4(
     assert run(["inspect", f"{registry_plain.host}/no/such-repo:x"], registry_plain, cfg).returncode == 4
     p = run(["audit", f"{registry_plain.host}/{repo}:no-such-tag", "-f", "json", "-q"], registry_plain, cfg)
     assert p.returncode == 1
-    assert json.loads(p.stdout)["results"][0]["findings"][0]["code"] == "not-a-cache"
+    # issue 8: a 404 is a first run, told apart from "not a cache" (and --allow-missing passes it)
+    assert json.loads(p.stdout)["results"][0]["findings"][0]["code"] == "cache-not-found"
 
 
 def test_explicit_credentials_go_only_to_the_first_refs_registry(

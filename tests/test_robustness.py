@@ -24,12 +24,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return p
 
 
-def test_non_utf8_config_is_malformed_content(tmp_path: Path) -> None:
+def test_non_utf8_config_decodes_as_go_does(tmp_path: Path) -> None:
+    # issue 8: Go's encoding/json replaces invalid UTF-8 in strings with U+FFFD instead of failing
     f = tmp_path / "cfg.json"
     f.write_bytes(b'{"records":[{"digest":"\xff"}]}')
-    p = cli("inspect", str(f))
-    assert p.returncode == 6
-    assert p.stderr.startswith("error:")
+    p = cli("inspect", str(f), "-f", "json")
+    assert p.returncode == 0, p.stderr
+    assert [r["digest"] for r in json.loads(p.stdout)["records"]] == ["\ufffd"]
 
 
 def test_non_utf8_layout_index(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ start somewhere: a changed key whose parents all match (``context-changed`` when
 root under it differs, ``base-image-changed`` when the image-source roots differ,
 ``definition-changed`` otherwise), or a keys-only record none of whose parents ran
 (``results-missing``). Each origin is reported once, earliest first, with the runs below it as its
-downstream. Roots are never entries of their own.
+downstream. Roots are never entries of their own. Two caches that share no step at all get no
+divergence, only ``unrelated: true`` and a hint: they are different builds, not a miss to explain.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ SCHEMA_DIFF = "cacheinspect.diff/v1"
 
 Cause = Literal["context-changed", "base-image-changed", "definition-changed", "results-missing"]
 
+#: What a local-context root hashes (CONTEXT-CHECKSUM.md §1-3): not ownership (the client zeroes uid/gid,
+#: ``client/solve.go`` resetUIDAndGID), not mtime, not ``security.*``/``system.*`` xattrs such as SELinux
+#: labels and ACLs (excluded since v0.7, moby/buildkit#1330) except ``security.capability``.
 _CONTEXT_DETAIL = (
-    "the content checksum of the files this step reads differs ({a} in A, {b} in B): file content, mode, "
-    "ownership or xattrs changed (mtime is not counted). Typical causes: a checkout with another umask "
-    "(664 vs 644), chmod, SELinux or macOS xattrs, line endings"
+    "the content checksum of the files this step reads differs ({a} in A, {b} in B): file content, mode "
+    "bits (including setuid/setgid/sticky), user.*/trusted.*/security.capability/com.apple.* xattrs, a "
+    "symlink target, or which files exist changed (ownership, mtime and SELinux labels do not count for a "
+    "local context). Typical causes: a checkout with another umask (664 vs 644), chmod, CRLF line endings, "
+    "macOS xattrs, a file more or less; `cacheinspect context check` names the file"
 )
 
 
@@ -234,8 +240,18 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
     a_to_b = match_records(b, a)
     res_a = _results_only(a, b, a_to_b)
     res_b = _results_only(b, a, b_to_a)
-    divs = divergences(a, b, b_to_a)
     hints: list[str] = []
+    # Two caches without a single step definition in common (a record digest is the op's own cache
+    # key, independent of its inputs; roots aside) come from different builds: naming a cause for
+    # every record of B would be confident nonsense. A moved base image keeps the digests.
+    steps_a = {r.digest for r in a.records if not r.is_root}
+    steps_b = {r.digest for r in b.records if not r.is_root}
+    unrelated = bool(steps_a) and bool(steps_b) and not steps_a & steps_b
+    divs = [] if unrelated else divergences(a, b, b_to_a)
+    if unrelated:
+        hints.append(
+            "A and B share no step (different Dockerfile or target?): no cause can be named for B's misses."
+        )
     if res_b and a.mode in ("min", "inline"):
         hints.append(
             f"A looks like mode={a.mode}: only the final image's layers are exported, builder stages become "
@@ -270,6 +286,7 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
         or res_a
         or res_b
         or divs
+        or unrelated
     )
     return {
         "schema": SCHEMA_DIFF,
@@ -289,5 +306,6 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
             for d in divs
         ],
         "hints": hints,
+        "unrelated": unrelated,
         "different": different,
     }

@@ -60,6 +60,42 @@ CODES: dict[str, tuple[Severity, str]] = {
     "too-few-layers": ("error", "the cache holds fewer distinct layer blobs than --min-layers"),
     "attestation-skipped": ("info", "attestation manifests of an image index were skipped"),
     "unknown-media-type": ("warning", "a layer descriptor has a media type BuildKit does not produce"),
+    "several-cache-configs": (
+        "warning",
+        "an index lists several cache config descriptors: BuildKit silently uses the last one",
+    ),
+    "blob-size-mismatch": (
+        "error",
+        "a blob's size differs from its descriptor's: the pull of that blob fails mid-build",
+    ),
+    "blob-digest-mismatch": (
+        "error",
+        "a layer blob's bytes do not hash to its digest (--verify-blobs): the pull fails mid-build",
+    ),
+    "image-unrelated": (
+        "warning",
+        "--image is not built from this cache: no label, platform or mode is taken from it",
+    ),
+    "inline-layers-mismatch": (
+        "warning",
+        "an image's layer count differs from its rootfs.diff_ids: BuildKit ignores its inline cache",
+    ),
+    "inline-history-short": (
+        "error",
+        "an image with inline cache has fewer non-empty history entries than layers: the importer panics",
+    ),
+    "cache-not-found": (
+        "error",
+        "the cache ref does not exist (a first run?); --allow-missing turns this into info",
+    ),
+    "integrity-failure": (
+        "error",
+        "fetched content does not match its digest or size: the importer refuses it",
+    ),
+    "unreachable": (
+        "error",
+        "the ref could not be checked (network, auth, registry error): the gate cannot vouch for it",
+    ),
     "compression-variants": (
         "info",
         "some layers are stored in several compressions (same diffID, different blobs)",

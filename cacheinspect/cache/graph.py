@@ -192,6 +192,14 @@ class Record:
     def live_results(self) -> list[Result]:
         return [r for r in self.results if not r.dropped]
 
+    @property
+    def has_live_results(self) -> bool:
+        """``bool(live_results)`` without materialising lazy results: those validated cleanly, so none
+        of them is dropped (1M-record configs spent a second building Result objects to ask this)."""
+        if self._results is None:
+            return self.has_results
+        return any(not r.dropped for r in self._results)
+
     def __repr__(self) -> str:
         return f"Record(#{self.index} {self.digest[:19]} inputs={len(self.inputs)} step={self.step!r})"
 
@@ -213,6 +221,11 @@ class CacheGraph:
     mode: Mode
     mode_reason: str
     by_identity: dict[str, int]
+
+    def __repr__(self) -> str:
+        # Short on purpose: CPython 3.11's asyncio.run formats the repr of its result
+        # (python/cpython#112559), and the generated one of a 100k-record graph takes seconds.
+        return f"CacheGraph({self.cache.ref!r}, {len(self.records)} records, mode={self.mode})"
 
     @property
     def blobs(self) -> dict[str, BlobInfo]:
@@ -236,7 +249,20 @@ class CacheGraph:
 
     def times(self) -> tuple[datetime | None, datetime | None]:
         """Oldest and newest createdAt among results and blob annotations."""
-        stamps = {res.created_at for r in self.records for res in r.results if res.created_at}
+        stamps: set[str] = set()
+        add = stamps.add
+        for r in self.records:
+            raw = r._raw
+            if r._results is None:  # read lazily-validated records straight from the config
+                if raw is not None:
+                    for x in raw.layers or ():
+                        add(x.created_at or "")
+                    for c in raw.chains or ():
+                        add(c.created_at or "")
+            else:
+                for res in r._results:
+                    add(res.created_at or "")
+        stamps.discard("")
         stamps |= {b.created_at for b in self.cache.blobs.values() if b.created_at}
         parsed = [t for t in map(parse_time, stamps) if t is not None]
         return (min(parsed), max(parsed)) if parsed else (None, None)
@@ -293,7 +319,8 @@ def _resolve_layers(
 
     Iterative with memoisation: each node is walked once, so deep or huge configs stay linear and a
     parent loop cannot recurse forever. These are the importer's ``invalid layer index`` and
-    ``invalid looping layer`` failures.
+    ``invalid looping layer`` failures, checked in its order: loop, index range, then the blob (a walk
+    stops at a blob not in the manifest).
     """
     n = len(layers)
     ok = bytearray(n)
@@ -317,6 +344,11 @@ def _resolve_layers(
                 break
             state[i] = 1
             path.append(i)
+            if missing and layers[i].blob in missing:
+                # getRemoteChain returns nil at a blob the manifest lacks without reading its parent:
+                # the result is dropped silently, and nothing below is checked (v0.13 parse.go).
+                bad_blob = 1
+                break
             p = layers[i].parent
             if p == -1:
                 break
@@ -454,8 +486,18 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                 elif layer_ok[li]:  # a broken chain was reported where it breaks
                     results.append(Result(cfg_layers, li, None, res.created_at, dropped=bool(tainted[li])))
             for ch in rr.chains or ():
+                # parse.go walks a chain in order: an index out of range fails the import, a blob the
+                # manifest lacks drops the result and ends the walk (later indexes are never checked).
                 idxs = tuple(ch.layers or ())
-                if any(not 0 <= li < n_layers for li in idxs):
+                out_of_range = dropped = False
+                for k, li in enumerate(idxs):
+                    if not 0 <= li < n_layers:
+                        out_of_range = True
+                        break
+                    if missing_blobs and cfg_layers[li].blob in missing_blobs:
+                        dropped, idxs = True, idxs[: k + 1]
+                        break
+                if out_of_range:
                     f.add(
                         "invalid-layer-index",
                         f"record {idx} chain points at a layer out of range",
@@ -464,7 +506,6 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                         layers=list(idxs),
                     )
                     continue
-                dropped = bool(missing_blobs) and any(cfg_layers[li].blob in missing_blobs for li in idxs)
                 results.append(Result(cfg_layers, -1, idxs, ch.created_at, dropped=dropped))
         append_record(Record(idx, rr.digest, inputs, results, children[idx], rr, cfg_layers))
 
@@ -524,7 +565,7 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
     mode, reason = _estimate_mode(cache, records, layer_ok, len(stages))
     if not raw:
         f.add("empty-cache", "the cache config holds no records")
-    elif not any(r.live_results for r in records):
+    elif not any(r.has_live_results for r in records):
         f.add("no-results", "no record carries a usable result (layer)")
     if mode in ("min", "inline"):
         f.add("mode-min", f"looks like mode={mode}: {reason}")

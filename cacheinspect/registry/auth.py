@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import logging
 import re
@@ -318,11 +319,19 @@ class RegistryAuth(httpx.Auth):
             raise RegistryError(f"{self.registry} sent a Bearer challenge with an invalid realm {shown!r}")
         if url.scheme == "https" and url.hostname:
             return
-        if url.scheme == "http" and url.hostname and self.allow_plain_http_realm:
+        if url.scheme == "http" and url.hostname and self.allow_plain_http_realm and _loopback(url.hostname):
+            # Credentials travel in clear only when they never leave the machine: the registry is plain
+            # HTTP on loopback *and* so is the realm it names (a loopback registry naming
+            # http://elsewhere/token would otherwise receive the user's Basic credentials over the wire).
             return
+        hint = (
+            "a plain-HTTP realm is accepted only on loopback (127.0.0.0/8, ::1, localhost)"
+            if self.allow_plain_http_realm
+            else "only a plain-HTTP registry on loopback may use a plain-HTTP realm"
+        )
         raise AuthError(
             f"{self.registry} points its token realm at {realm!r}: refusing a non-HTTPS token service",
-            hint="only a plain-HTTP registry on loopback may use a plain-HTTP realm",
+            hint=hint,
         )
 
     async def _fetch_token(
@@ -386,6 +395,16 @@ class RegistryAuth(httpx.Auth):
             raise RegistryError(f"token service {realm} answered a token that is not a valid bearer token")
         lifetime = _lifetime(body.get("expires_in"))
         return _Token(f"Bearer {token}", self._clock() + lifetime, lifetime)
+
+
+def _loopback(hostname: str) -> bool:
+    """An IP literal in 127.0.0.0/8 or ::1, or ``localhost`` (never a name that merely resolves there)."""
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _lifetime(value: object) -> float:

@@ -52,6 +52,29 @@ class FileTarget:
 Target = Reference | LayoutTarget | FileTarget
 
 
+def _expand(s: str) -> Path:
+    """``~`` expanded; ``~nosuchuser`` stays as written (expanduser raises RuntimeError for it)."""
+    try:
+        return Path(s).expanduser()
+    except (RuntimeError, ValueError):
+        return Path(s)
+
+
+def _exists(path: Path) -> bool:
+    """``Path.exists`` without the OS errors it lets through (ENAMETOOLONG, EACCES on a parent, NUL)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _looks_like_path(s: str) -> bool:
     """Strings no reference can be, but a path is: the user meant a file that is not there."""
     return s.startswith(("/", "./", "../", "~")) or s in (".", "..") or s.endswith((".json", "/"))
@@ -70,13 +93,13 @@ def _parse_layout(s: str, original: str) -> LayoutTarget:
     else:
         head, sep, maybe_tag = rest.rpartition(":")
         # A ':' that is part of the directory name stays there when the directory exists as written.
-        if sep and "/" not in maybe_tag and not is_layout(Path(rest).expanduser()):
+        if sep and "/" not in maybe_tag and not is_layout(_expand(rest)):
             _check_tag(maybe_tag, original)
             rest, tag = head, maybe_tag
     if not rest:
         raise ReferenceError_(f"invalid layout reference {original!r}: missing directory")
-    path = Path(rest).expanduser()
-    if not path.exists():
+    path = _expand(rest)
+    if not _exists(path):
         raise UsageError(f"OCI layout directory {str(path)!r} does not exist")
     if not is_layout(path):
         raise UsageError(f"{str(path)!r} is not an OCI layout directory (no oci-layout or index.json)")
@@ -87,11 +110,11 @@ def parse_target(s: str) -> Target:
     """A registry reference, an ``oci-layout://`` target, or a local path (an existing path wins)."""
     if s.startswith(_OCI_LAYOUT_SCHEME):
         return _parse_layout(s, s)
-    path = Path(s).expanduser()
-    if s and path.exists():
+    path = _expand(s)
+    if s and _exists(path):
         if is_layout(path):
             return LayoutTarget(path=path)
-        if path.is_file():
+        if _is_file(path):
             return FileTarget(path=path)
         raise UsageError(
             f"{s!r} is a directory but not an OCI layout (no oci-layout or index.json); "
