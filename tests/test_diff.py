@@ -88,3 +88,22 @@ def test_a_cache_against_itself_has_no_difference(tmp_path: Path) -> None:
     assert not d["different"]
     assert d["divergences"] == []
     assert d["records"]["only_in_a"] == d["records"]["only_in_b"] == 0
+
+
+def test_repeated_records_match_through_one_representative(tmp_path: Path) -> None:
+    """A config repeating the same records (the 1M-empty-records case) must not give every record of B
+    a set of every twin in A: that was n^2 memory (23 GB at 1M). Twins of one identity hit together."""
+    from cacheinspect.cache.diff import match_records
+
+    n = 2000
+    recs: list[dict[str, Any]] = [{"digest": _d("1")} for _ in range(n)]
+    recs += [{"digest": _d("2"), "inputs": [[{"link": i}]]} for i in range(n)]
+    a = graph(tmp_path, "a", {"records": recs})
+    b = graph(tmp_path, "b", {"records": recs})
+    m = match_records(a, b)
+    assert all(len(s) == 1 for s in m)  # one representative of each identity
+    assert len({next(iter(s)) for s in m}) == 2  # two identities: the root and the step on it
+    report = diff_report(a, b)
+    assert report["records"]["only_in_b"] == 0
+    assert report["divergences"] == []
+    assert report["different"] is False

@@ -21,6 +21,7 @@ divergence, only ``unrelated: true`` and a hint: they are different builds, not 
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,42 +59,78 @@ def _label(r: Record) -> str:
     return r.step or f"record {short(r.digest)}"
 
 
-def match_records(a: CacheGraph, b: CacheGraph) -> list[set[int]]:
-    """For each record of B, the records of A it would hit (BuildKit's semantics; see the module doc)."""
+def match_records(a: CacheGraph, b: CacheGraph, *, rep: list[int] | None = None) -> list[AbstractSet[int]]:
+    """For each record of B, the records of A it would hit (BuildKit's semantics; see the module doc).
+
+    Records of A with the same identity (same digest, same inputs, recursively) hit and miss together,
+    so each set holds one representative per identity (``a.by_identity``): a config that repeats one
+    record a million times gives sets of one element, not a million (linear, not quadratic, memory).
+    """
+    if rep is None:
+        rep = _representatives(a)
     a_by_digest: dict[str, list[Record]] = {}
     for x in a.records:
-        a_by_digest.setdefault(x.digest, []).append(x)
-    m: list[set[int]] = [set() for _ in b.records]
+        if rep[x.index] == x.index:
+            a_by_digest.setdefault(x.digest, []).append(x)
+    # Read-only sets, shared where equal: most are empty or a root's one twin, and a million distinct
+    # empty sets alone cost seconds and hundreds of MB.
+    none: frozenset[int] = frozenset()
+    root_hits: dict[str, frozenset[int]] = {}
+    m: list[AbstractSet[int]] = [none] * len(b.records)
     for i in b.order:
         r = b.records[i]
         cands = a_by_digest.get(r.digest, ())
-        if r.is_root:
-            m[i] = {x.index for x in cands if x.is_root}
+        if not cands:
             continue
-        for x in cands:
-            if len(x.inputs) == len(r.inputs) and all(
-                _input_matches(r.inputs[k], x.inputs[k], m) for k in range(len(r.inputs))
-            ):
-                m[i].add(x.index)
+        if r.is_root:
+            hit = root_hits.get(r.digest)
+            if hit is None:
+                hit = root_hits[r.digest] = frozenset(x.index for x in cands if x.is_root)
+            m[i] = hit
+            continue
+        found = frozenset(
+            x.index
+            for x in cands
+            if len(x.inputs) == len(r.inputs)
+            and all(_input_matches(r.inputs[k], x.inputs[k], m, rep) for k in range(len(r.inputs)))
+        )
+        if found:
+            m[i] = found
     return m
 
 
-def _input_matches(b_alts: list[Link], a_alts: list[Link], m: list[set[int]]) -> bool:
-    return any(lb.selector == la.selector and la.link in m[lb.link] for lb in b_alts for la in a_alts)
+def _representatives(g: CacheGraph) -> list[int]:
+    """Per record, the index of the first record with its identity (the one ``match_records`` keeps)."""
+    return [g.by_identity.get(r.identity, r.index) for r in g.records]
 
 
-def _classify(a: CacheGraph, b: CacheGraph, r: Record, m: list[set[int]]) -> tuple[Cause, str]:
-    twins = [x for x in a.records if x.digest == r.digest and len(x.inputs) == len(r.inputs)]
+def _has_layer(g: CacheGraph, rep: list[int]) -> list[bool]:
+    """Per representative: does any record of its identity carry a layer (others: False)."""
+    out = [False] * len(g.records)
+    for r in g.records:
+        if r.has_live_results:
+            out[rep[r.index]] = True
+    return out
+
+
+def _input_matches(b_alts: list[Link], a_alts: list[Link], m: list[AbstractSet[int]], rep: list[int]) -> bool:
+    return any(lb.selector == la.selector and rep[la.link] in m[lb.link] for lb in b_alts for la in a_alts)
+
+
+def _classify(
+    a: CacheGraph,
+    b: CacheGraph,
+    r: Record,
+    m: list[AbstractSet[int]],
+    rep: list[int],
+    a_by_digest: dict[str, list[Record]],
+    a_steps_on: dict[int, list[Record]],
+) -> tuple[Cause, str]:
+    twins = [x for x in a_by_digest.get(r.digest, ()) if len(x.inputs) == len(r.inputs)]
     if not twins:
         # Same parents, new key: show what A had on the same parent, when there is such a step.
         parents = {a_i for lk in (r.inputs[0] if r.inputs else []) for a_i in m[lk.link]}
-        was = sorted(
-            {
-                _label(x)
-                for x in a.records
-                if x.inputs and x.step and {lk.link for lk in x.inputs[0]} & parents
-            }
-        )
+        was = sorted({_label(x) for p in parents for x in a_steps_on.get(p, ())})
         hint = f"; A has instead: {', '.join(was)}" if was else ""
         return (
             "definition-changed",
@@ -101,10 +138,11 @@ def _classify(a: CacheGraph, b: CacheGraph, r: Record, m: list[set[int]]) -> tup
             f"or frontend changed{hint}",
         )
     best = max(
-        twins, key=lambda t: sum(_input_matches(r.inputs[k], t.inputs[k], m) for k in range(len(r.inputs)))
+        twins,
+        key=lambda t: sum(_input_matches(r.inputs[k], t.inputs[k], m, rep) for k in range(len(r.inputs))),
     )
     for k, alts in enumerate(r.inputs):
-        if _input_matches(alts, best.inputs[k], m):
+        if _input_matches(alts, best.inputs[k], m, rep):
             continue
         roots_b = [b.records[lk.link] for lk in alts if b.records[lk.link].is_root]
         if roots_b and len(roots_b) == len(alts):
@@ -126,12 +164,33 @@ def _classify(a: CacheGraph, b: CacheGraph, r: Record, m: list[set[int]]) -> tup
     return "definition-changed", "the step's key matches but its inputs are linked differently"
 
 
-def divergences(a: CacheGraph, b: CacheGraph, m: list[set[int]] | None = None) -> list[Divergence]:
-    """Where B's build left A's cache, earliest first, each with the B steps that ran because of it."""
+def divergences(
+    a: CacheGraph,
+    b: CacheGraph,
+    m: list[AbstractSet[int]] | None = None,
+    *,
+    rep: list[int] | None = None,
+    a_has_layer: list[bool] | None = None,
+) -> list[Divergence]:
+    """Where B's build left A's cache, earliest first, each with the B steps that ran because of it.
+
+    ``rep``/``a_has_layer`` are A's representatives and their layers (computed here when not given).
+    """
+    if rep is None:
+        rep = _representatives(a)
+    if a_has_layer is None:
+        a_has_layer = _has_layer(a, rep)
     if m is None:
-        m = match_records(a, b)
+        m = match_records(a, b, rep=rep)
     recs = b.records
-    a_has_layer = [bool(x.live_results) for x in a.records]
+    a_by_digest: dict[str, list[Record]] = {}
+    # labelled steps of A by the representative of a parent on their first input (for _classify's hint)
+    a_steps_on: dict[int, list[Record]] = {}
+    for x in a.records:
+        a_by_digest.setdefault(x.digest, []).append(x)
+        if x.inputs and x.step:
+            for p in {rep[lk.link] for lk in x.inputs[0]}:
+                a_steps_on.setdefault(p, []).append(x)
     loadable = [any(a_has_layer[j] for j in m[i]) for i in range(len(recs))]
     # What B had to run, children before parents: a run record needs each input, loaded when A has a
     # layer for some alternative, else computed.
@@ -141,7 +200,7 @@ def divergences(a: CacheGraph, b: CacheGraph, m: list[set[int]] | None = None) -
         r = recs[i]
         if r.is_root:
             continue
-        if not m[i] or (not loadable[i] and (bool(r.live_results) or needed[i])):
+        if not m[i] or (not loadable[i] and (r.has_live_results or needed[i])):
             run[i] = True
         if run[i]:
             for alts in r.inputs:
@@ -170,7 +229,7 @@ def divergences(a: CacheGraph, b: CacheGraph, m: list[set[int]] | None = None) -
                 "(builder stages become keys only) or its blob was dropped"
             )
         else:
-            cause, detail = _classify(a, b, r, m)
+            cause, detail = _classify(a, b, r, m, rep, a_by_digest, a_steps_on)
         owner[i] = len(out)
         out.append(Divergence(r, cause, detail))
     return out
@@ -191,13 +250,15 @@ def _stage_label(g: CacheGraph, r: Record) -> str:
     return "stage ?"
 
 
-def _results_only(x: CacheGraph, y: CacheGraph, x_to_y: list[set[int]]) -> list[dict[str, Any]]:
+def _results_only(
+    x: CacheGraph, x_to_y: list[AbstractSet[int]], y_has_layer: list[bool], y: CacheGraph
+) -> list[dict[str, Any]]:
     """Records both caches know whose layers only *x* holds, with their stage in *x*."""
     out = []
     for i in x.order:
         r = x.records[i]
         twins = x_to_y[i]
-        if not twins or not r.live_results or any(y.records[j].live_results for j in twins):
+        if not twins or not r.has_live_results or any(y_has_layer[j] for j in twins):
             continue
         out.append(
             {
@@ -236,10 +297,12 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
             )
     re_a = {x["a"] for x in recompressed}
     re_b = {x["b"] for x in recompressed}
-    b_to_a = match_records(a, b)
-    a_to_b = match_records(b, a)
-    res_a = _results_only(a, b, a_to_b)
-    res_b = _results_only(b, a, b_to_a)
+    rep_a, rep_b = _representatives(a), _representatives(b)
+    layer_a, layer_b = _has_layer(a, rep_a), _has_layer(b, rep_b)
+    b_to_a = match_records(a, b, rep=rep_a)
+    a_to_b = match_records(b, a, rep=rep_b)
+    res_a = _results_only(a, a_to_b, layer_b, b)
+    res_b = _results_only(b, b_to_a, layer_a, a)
     hints: list[str] = []
     # Two caches without a single step definition in common (a record digest is the op's own cache
     # key, independent of its inputs; roots aside) come from different builds: naming a cause for
@@ -247,7 +310,7 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
     steps_a = {r.digest for r in a.records if not r.is_root}
     steps_b = {r.digest for r in b.records if not r.is_root}
     unrelated = bool(steps_a) and bool(steps_b) and not steps_a & steps_b
-    divs = [] if unrelated else divergences(a, b, b_to_a)
+    divs = [] if unrelated else divergences(a, b, b_to_a, rep=rep_a, a_has_layer=layer_a)
     if unrelated:
         hints.append(
             "A and B share no step (different Dockerfile or target?): no cause can be named for B's misses."
