@@ -30,13 +30,24 @@ import typing as _typing
 from cacheinspect._version import __version__
 
 if _typing.TYPE_CHECKING:
-    from cacheinspect.cache.audit import AuditPolicy, AuditResult, audit_ref, parse_duration, policy_findings
+    from cacheinspect.cache.audit import (
+        AuditPolicy,
+        AuditResult,
+        audit_ref,
+        audit_refs,
+        parse_duration,
+        policy_findings,
+    )
     from cacheinspect.cache.config import CacheConfig, decode_config, decode_inline
     from cacheinspect.cache.diff import diff_report, divergences
     from cacheinspect.cache.findings import CODES, Finding
     from cacheinspect.cache.graph import CacheGraph, Record, Result, build_graph
     from cacheinspect.cache.load import LoadedCache, load_cache, load_config_file, load_target
-    from cacheinspect.cache.report import inspect_report
+    from cacheinspect.cache.report import inspect_report, iter_inspect_json
+    from cacheinspect.context.check import CheckReport, check_context
+    from cacheinspect.context.fingerprint import diff_fingerprints, fingerprint, load_fingerprint
+    from cacheinspect.dockerfile import DockerfileError, parse_dockerfile
+    from cacheinspect.dockerfile.resolve import resolve as resolve_dockerfile
     from cacheinspect.errors import (
         AuthError,
         CacheInspectError,
@@ -50,6 +61,11 @@ if _typing.TYPE_CHECKING:
         SizeLimitError,
         UsageError,
     )
+    from cacheinspect.gc.policy import parse_policy_file, parse_prune_command
+    from cacheinspect.gc.readers import read_dump
+    from cacheinspect.gc.simulate import SimulationResult
+    from cacheinspect.gc.simulate import simulate as simulate_gc
+    from cacheinspect.lint.engine import LintReport, lint_text
     from cacheinspect.registry.options import RegistryOptions
     from cacheinspect.registry.reference import Reference, parse_reference
     from cacheinspect.registry.source import RegistrySource
@@ -60,14 +76,24 @@ if _typing.TYPE_CHECKING:
 #: public name -> the module that defines it
 _WHERE: dict[str, str] = {
     **dict.fromkeys(
-        ["AuditPolicy", "AuditResult", "audit_ref", "parse_duration", "policy_findings"], "cache.audit"
+        ["AuditPolicy", "AuditResult", "audit_ref", "audit_refs", "parse_duration", "policy_findings"],
+        "cache.audit",
     ),
     **dict.fromkeys(["CacheConfig", "decode_config", "decode_inline"], "cache.config"),
     **dict.fromkeys(["diff_report", "divergences"], "cache.diff"),
     **dict.fromkeys(["CODES", "Finding"], "cache.findings"),
     **dict.fromkeys(["CacheGraph", "Record", "Result", "build_graph"], "cache.graph"),
     **dict.fromkeys(["LoadedCache", "load_cache", "load_config_file", "load_target"], "cache.load"),
-    "inspect_report": "cache.report",
+    **dict.fromkeys(["inspect_report", "iter_inspect_json"], "cache.report"),
+    **dict.fromkeys(["CheckReport", "check_context"], "context.check"),
+    **dict.fromkeys(["diff_fingerprints", "fingerprint", "load_fingerprint"], "context.fingerprint"),
+    **dict.fromkeys(["DockerfileError", "parse_dockerfile"], "dockerfile"),
+    "resolve_dockerfile": "dockerfile.resolve:resolve",
+    **dict.fromkeys(["parse_policy_file", "parse_prune_command"], "gc.policy"),
+    "read_dump": "gc.readers",
+    "SimulationResult": "gc.simulate",
+    "simulate_gc": "gc.simulate:simulate",
+    **dict.fromkeys(["LintReport", "lint_text"], "lint.engine"),
     **dict.fromkeys(
         [
             "AuthError",
@@ -100,10 +126,13 @@ __all__ = [
     "CacheConfig",
     "CacheGraph",
     "CacheInspectError",
+    "CheckReport",
     "DigestMismatchError",
+    "DockerfileError",
     "Finding",
     "IntegrityError",
     "LayoutSource",
+    "LintReport",
     "LoadedCache",
     "MalformedContentError",
     "NotFoundError",
@@ -115,25 +144,39 @@ __all__ = [
     "RegistryOptions",
     "RegistrySource",
     "Result",
+    "SimulationResult",
     "SizeLimitError",
     "Source",
     "UsageError",
     "__version__",
     "audit_ref",
+    "audit_refs",
     "build_graph",
+    "check_context",
     "decode_config",
     "decode_inline",
+    "diff_fingerprints",
     "diff_report",
     "divergences",
+    "fingerprint",
     "inspect_report",
+    "iter_inspect_json",
+    "lint_text",
     "load_cache",
     "load_config_file",
+    "load_fingerprint",
     "load_target",
     "open_source",
+    "parse_dockerfile",
     "parse_duration",
+    "parse_policy_file",
+    "parse_prune_command",
     "parse_reference",
     "parse_target",
     "policy_findings",
+    "read_dump",
+    "resolve_dockerfile",
+    "simulate_gc",
 ]
 
 
@@ -141,7 +184,8 @@ def __getattr__(name: str) -> _typing.Any:
     mod = _WHERE.get(name)
     if mod is None:
         raise AttributeError(f"module 'cacheinspect' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"cacheinspect.{mod}"), name)
+    mod, _, attr = mod.partition(":")  # "module:attr" for names exported under an alias
+    value = getattr(_importlib.import_module(f"cacheinspect.{mod}"), attr or name)
     globals()[name] = value
     return value
 
