@@ -48,6 +48,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "no-inline-cache": ("warning", "an image config carries no inline cache (moby.buildkit.cache.v0)"),
     "empty-cache": ("warning", "the cache config holds no records"),
     "no-results": ("warning", "no record carries a result: the cache holds keys but no layers to reuse"),
+    "cache-mount-step": (
+        "info",
+        "an image step ran with RUN --mount=type=cache (inspect --dockerfile): what it wrote into the mount "
+        "is in no layer and no exported cache",
+    ),
     "mode-min": ("info", "the cache looks like a mode=min export: builder stages carry keys, not layers"),
     "mode-mismatch": ("error", "the cache's export mode is not the one required (--expect-mode)"),
     "stale-cache": ("error", "the newest createdAt is older than --max-age"),

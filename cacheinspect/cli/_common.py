@@ -43,6 +43,7 @@ __all__ = [
     "keep",
     "limit",
     "output",
+    "parse_build_args",
     "plain_usage",
     "registry_options",
     "run",
@@ -398,3 +399,21 @@ class Progress:
         if (total >= 20 or done == total) and decile != self._last_decile:
             self._last_decile = decile
             sys.stderr.write(f"{self.what}: {done}/{total}\n")
+
+
+def parse_build_args(items: list[str] | None) -> dict[str, str]:
+    """``--build-arg`` values as ``docker build`` reads them: ``KEY=VALUE``, or ``KEY`` alone taken from
+    the environment when it is set there (and left out when it is not). Shared by every command that
+    reads a Dockerfile, so they agree on the values and on the error."""
+    import os
+
+    args: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"--build-arg {item!r}: expected KEY=VALUE")
+        if sep:
+            args[key] = value
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    return args

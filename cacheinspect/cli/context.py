@@ -25,6 +25,7 @@ from cacheinspect.cli._common import (
     PlainHttp,
     Timeout,
     Username,
+    parse_build_args,
     registry_options,
     run,
 )
@@ -102,7 +103,6 @@ def load_build(
     from cacheinspect.context.errors import ContextPathError
     from cacheinspect.context.fingerprint import copy_steps
     from cacheinspect.dockerfile import parse_dockerfile, resolve
-    from cacheinspect.errors import UsageError
 
     if not context.is_dir():
         raise ContextPathError(
@@ -113,18 +113,7 @@ def load_build(
         text = df_path.read_bytes()
     except OSError as e:
         raise ContextPathError(f"{df_path}: {e.strerror or e}") from None
-    args: dict[str, str] = {}
-    for kv in build_args or []:
-        k, sep, v = kv.partition("=")
-        if not k:
-            raise UsageError(f"--build-arg {kv!r}: expected KEY=VALUE")
-        if sep:
-            args[k] = v
-        else:
-            import os
-
-            if k in os.environ:
-                args[k] = os.environ[k]
+    args = parse_build_args(build_args)
     df = parse_dockerfile(text, filename=str(df_path))
     build = resolve(df, build_args=args, target=target)
     steps, paths = copy_steps(build)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 if TYPE_CHECKING:
+    from cacheinspect.cache.findings import Finding
     from cacheinspect.cache.graph import CacheGraph
+    from cacheinspect.dockerfile.model import Build
     from cacheinspect.registry.options import RegistryOptions
 
 from cacheinspect.cli._common import (
@@ -31,6 +34,7 @@ from cacheinspect.cli._common import (
     keep,
     limit,
     output,
+    parse_build_args,
     registry_options,
     run,
     setup_logging,
@@ -47,7 +51,8 @@ def register(app: typer.Typer) -> None:
             "Examples:\n\n"
             "  cacheinspect inspect ghcr.io/acme/app:buildcache --image ghcr.io/acme/app:latest\n\n"
             "  cacheinspect inspect oci-layout://./cache -f json | jq '.summary'\n\n"
-            "  cacheinspect inspect ghcr.io/acme/app:buildcache --raw config | jq '.records | length'"
+            "  cacheinspect inspect ghcr.io/acme/app:buildcache --raw config | jq '.records | length'\n\n"
+            "  cacheinspect inspect ghcr.io/acme/app:latest --dockerfile Dockerfile   # steps with cache mounts"
         )
     )
     def inspect(
@@ -75,6 +80,22 @@ def register(app: typer.Typer) -> None:
         ] = "50",
         no_layers: Annotated[bool, typer.Option("--no-layers", help="No layers table.")] = False,
         platform: Platform = None,
+        dockerfile: Annotated[
+            Path | None,
+            typer.Option(
+                "--dockerfile",
+                metavar="FILE",
+                help="The Dockerfile the image was built from: name the steps that ran with a cache mount "
+                "(image history does not record mounts).",
+            ),
+        ] = None,
+        df_target: Annotated[
+            str | None, typer.Option("--target", metavar="STAGE", help="With --dockerfile: the stage built.")
+        ] = None,
+        build_arg: Annotated[
+            list[str] | None,
+            typer.Option("--build-arg", metavar="KEY=VALUE", help="With --dockerfile: a build argument."),
+        ] = None,
         raw: Annotated[
             RawWhat | None,
             typer.Option("--raw", help="Print the cache manifest or config bytes as fetched (for jq)."),
@@ -99,7 +120,6 @@ def register(app: typer.Typer) -> None:
         silently drop. Exits 0 whatever the findings (use `audit` as a gate).
         """
         from cacheinspect.cache.audit import blob_findings
-        from cacheinspect.cache.findings import Finding
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
         from cacheinspect.cache.report import inspect_report, iter_inspect_json
@@ -126,7 +146,10 @@ def register(app: typer.Typer) -> None:
             )
             return g, extra  # the graph has a short repr (asyncio.run formats it, cpython#112559)
 
+        mounts_df = _read_dockerfile(dockerfile, df_target, build_arg) if dockerfile is not None else None
         g, extra = keep(run(go()))
+        if mounts_df is not None:
+            extra = [*extra, *_cache_mount_findings(g, mounts_df, str(dockerfile))]
         with output(out) as w:
             if fmt == OutFormat.json:
                 for chunk in iter_inspect_json(g, extra, schema=schema.value):
@@ -209,3 +232,42 @@ async def _raw(ref: str, opts: RegistryOptions, what: str, platform: str | None)
         from cacheinspect.sources.base import DEFAULT_MAX_BYTES
 
         return await src.fetch_blob(cache.config_digest, max_bytes=DEFAULT_MAX_BYTES)
+
+
+def _read_dockerfile(path: Path, target: str | None, build_arg: list[str] | None) -> Build:
+    """Parse and resolve ``--dockerfile`` before any network work, so a bad file fails at once."""
+    from cacheinspect.dockerfile import parse_dockerfile, resolve
+    from cacheinspect.errors import UsageError
+
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
+    return resolve(
+        parse_dockerfile(text, filename=str(path)), build_args=parse_build_args(build_arg), target=target
+    )
+
+
+def _cache_mount_findings(g: CacheGraph, build: Build, filename: str) -> list[Finding]:
+    """``cache-mount-step`` findings: image steps (labelled from history) whose RUN mounts a cache."""
+    from cacheinspect.cache.findings import Finding
+    from cacheinspect.lint.history import cache_mounted_steps
+
+    order = [g.records[i] for i in g.order if g.records[i].step]
+    out = []
+    for hit in cache_mounted_steps([r.step for r in order], build):
+        rec = order[hit.position]
+        targets = ", ".join(m.target for m in hit.mounts)
+        out.append(
+            Finding.of(
+                "cache-mount-step",
+                f"{hit.label} ({filename}:{hit.line}) ran with a cache "
+                f"mount at {targets}: what it wrote there is in no layer and no exported cache (BuildKit never "
+                "exports cache mounts; image history does not record them). `cacheinspect lint` says whether "
+                "the image needed it",
+                subject=rec.digest,
+                line=hit.line,
+                mounts=[{"target": m.target, "id": m.id, "sharing": m.sharing} for m in hit.mounts],
+            )
+        )
+    return out

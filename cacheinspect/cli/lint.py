@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cacheinspect.cli._common import parse_build_args
 from cacheinspect.lint.rules import RULES
 
 __all__ = ["register"]
@@ -87,15 +88,7 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.lint.render import render_lint
         from cacheinspect.lint.rules import Severity
 
-        args: dict[str, str] = {}
-        for item in build_arg or []:
-            key, sep, value = item.partition("=")
-            if not key:
-                raise UsageError(f"--build-arg {item!r}: expected KEY=VALUE")
-            if sep:
-                args[key] = value
-            elif key in os.environ:  # docker build --build-arg KEY takes the value from the environment
-                args[key] = os.environ[key]
+        args = parse_build_args(build_arg)
         report = LintReport()
         errors: list[str] = []
         stdin_used = False
