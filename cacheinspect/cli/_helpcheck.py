@@ -17,12 +17,14 @@ _SKIP = {"_help.py", "_gen_help.py", "_helpcheck.py"}
 
 
 def current_sources() -> int:
+    """CRC-32 over the CLI sources' names and bytes. Names only, never the directory: the same checkout
+    cloned elsewhere (CI) must give the same value."""
     crc = 0
     files = sorted(f for f in os.listdir(_CLI) if f.endswith(".py") and f not in _SKIP)
     for f in [*(os.path.join(_CLI, x) for x in files), os.path.join(os.path.dirname(_CLI), "_version.py")]:
         try:
             with open(f, "rb") as fh:
-                crc = zlib.crc32(f.encode("utf-8", "replace")[-40:] + fh.read(), crc)
+                crc = zlib.crc32(os.path.basename(f).encode("utf-8", "replace") + fh.read(), crc)
         except OSError:
             return -1
     return crc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,19 @@ def test_every_command_help_has_an_example_and_no_python_types() -> None:
         usage = text.splitlines()[0]
         assert "{" not in usage, usage
         assert "<list[" not in text and "<str>" not in text and "<int>" not in text, path
+
+
+def test_freshness_does_not_depend_on_where_the_checkout_is(tmp_path: Path) -> None:
+    """The CRC once hashed the tail of each file's absolute path: fresh in /work/main, stale in a CI clone."""
+    import shutil
+
+    import cacheinspect
+
+    root = Path(cacheinspect.__file__).resolve().parent
+    copy = tmp_path / "some" / "much" / "longer" / "place" / "for" / "a" / "checkout" / "cacheinspect"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from cacheinspect.cli import _helpcheck; print(_helpcheck.fresh())"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(copy.parent)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "True"
