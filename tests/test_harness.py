@@ -7,6 +7,7 @@ Everything here talks plain httpx so a harness bug cannot hide behind a cacheins
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -339,13 +340,15 @@ def test_short_lived_token_really_expires(registry_token: RunningRegistry, tiny:
     assert reg.password is not None
     repo = _unique("harness/shortlived")
     push_layout(reg, tiny.path, repo, "cache", ref_name="cache")
-    with reg.issuer.override(expires_in=1):
+    with reg.issuer.override(expires_in=2):
         body = _get_token(reg, [f"repository:{repo}:pull"], (reg.username, reg.password)).json()
-    assert body["expires_in"] == 1
+    assert body["expires_in"] == 2
     headers = {"Accept": ACCEPT, "Authorization": f"Bearer {body['token']}"}
+    claims = json.loads(base64.urlsafe_b64decode(body["token"].split(".")[1] + "=="))
+    refused_from = claims["exp"] + REGISTRY_LEEWAY  # when the registry starts refusing it
     with reg.client() as c:
         assert c.get(f"/v2/{repo}/manifests/cache", headers=headers).status_code == 200
-        time.sleep(2.1)
+        time.sleep(max(0.0, refused_from - time.time()) + 1.1)
         r = c.get(f"/v2/{repo}/manifests/cache", headers=headers)
     assert r.status_code == 401
     assert _challenge(r)[1]["error"] == "invalid_token"

@@ -30,6 +30,7 @@ import base64
 import contextlib
 import fnmatch
 import json
+import math
 import secrets
 import threading
 import time
@@ -212,7 +213,9 @@ class TokenIssuer:
         ``expires_in`` may be negative to make an already-expired token (the leeway compensation is
         applied, so ``expires_in=-1`` is refused by the registry right away).
         """
-        now = int(time.time())
+        # Rounded up, so the registry (exp is whole seconds) honours at least ``lifetime``
+        # seconds: truncating made a 1 s token expire within milliseconds when minted late in a second.
+        now = math.ceil(time.time())
         lifetime = self.expires_in if expires_in is None else expires_in
         shift = self.leeway_compensation
         claims = {
