@@ -82,10 +82,10 @@ def match_records(a: CacheGraph, b: CacheGraph, *, rep: list[int] | None = None)
         cands = a_by_digest.get(r.digest, ())
         if not cands:
             continue
-        if r.is_root:
+        if not r.inputs:  # a root (``is_root``, without a property call per record)
             hit = root_hits.get(r.digest)
             if hit is None:
-                hit = root_hits[r.digest] = frozenset(x.index for x in cands if x.is_root)
+                hit = root_hits[r.digest] = frozenset(x.index for x in cands if not x.inputs)
             m[i] = hit
             continue
         found = frozenset(
@@ -107,9 +107,10 @@ def _representatives(g: CacheGraph) -> list[int]:
 def _has_layer(g: CacheGraph, rep: list[int]) -> list[bool]:
     """Per representative: does any record of its identity carry a layer (others: False)."""
     out = [False] * len(g.records)
-    for r in g.records:
-        if r.has_live_results:
-            out[rep[r.index]] = True
+    live = g.live
+    for i in range(len(live)):
+        if live[i]:
+            out[rep[i]] = True
     return out
 
 
@@ -191,16 +192,25 @@ def divergences(
         if x.inputs and x.step:
             for p in {rep[lk.link] for lk in x.inputs[0]}:
                 a_steps_on.setdefault(p, []).append(x)
-    loadable = [any(a_has_layer[j] for j in m[i]) for i in range(len(recs))]
+    # m's sets are shared objects (one per root digest, see match_records): decide each set once
+    seen: dict[AbstractSet[int], bool] = {}
+    loadable = [False] * len(recs)
+    for i, hits in enumerate(m):
+        if hits:
+            v = seen.get(hits)
+            if v is None:
+                v = seen[hits] = any(a_has_layer[j] for j in hits)
+            loadable[i] = v
     # What B had to run, children before parents: a run record needs each input, loaded when A has a
     # layer for some alternative, else computed.
     run = [False] * len(recs)
     needed = [False] * len(recs)
+    b_live = b.live
     for i in reversed(b.order):
         r = recs[i]
-        if r.is_root:
+        if not r.inputs:  # a root
             continue
-        if not m[i] or (not loadable[i] and (r.has_live_results or needed[i])):
+        if not m[i] or (not loadable[i] and (b_live[i] or needed[i])):
             run[i] = True
         if run[i]:
             for alts in r.inputs:
@@ -255,11 +265,12 @@ def _results_only(
 ) -> list[dict[str, Any]]:
     """Records both caches know whose layers only *x* holds, with their stage in *x*."""
     out = []
+    live = x.live
     for i in x.order:
-        r = x.records[i]
         twins = x_to_y[i]
-        if not twins or not r.has_live_results or any(y_has_layer[j] for j in twins):
+        if not twins or not live[i] or any(y_has_layer[j] for j in twins):
             continue
+        r = x.records[i]
         out.append(
             {
                 "identity": r.identity,
@@ -307,8 +318,8 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
     # Two caches without a single step definition in common (a record digest is the op's own cache
     # key, independent of its inputs; roots aside) come from different builds: naming a cause for
     # every record of B would be confident nonsense. A moved base image keeps the digests.
-    steps_a = {r.digest for r in a.records if not r.is_root}
-    steps_b = {r.digest for r in b.records if not r.is_root}
+    steps_a = {r.digest for r in a.records if r.inputs}
+    steps_b = {r.digest for r in b.records if r.inputs}
     unrelated = bool(steps_a) and bool(steps_b) and not steps_a & steps_b
     divs = [] if unrelated else divergences(a, b, b_to_a, rep=rep_a, a_has_layer=layer_a)
     if unrelated:

@@ -50,7 +50,7 @@ def summary(g: CacheGraph) -> dict[str, Any]:
         "layer_nodes": len(c.config.layers or []),
         "layer_descriptors": c.layer_descriptors,
         "records": len(g.records),
-        "records_with_results": sum(1 for r in g.records if r.has_live_results),
+        "records_with_results": len(g.live) - g.live.count(0),
         "roots": sum(1 for r in g.records if not r.inputs),
         "stages": len(g.stages),
         "bytes": sum(sizes),
