@@ -5,7 +5,8 @@ Issue 12's "Done when": for each size, the wall time, peak RSS and output bytes 
 ``python -c 'd = json.loads(bytes); sys.stdout.write(json.dumps(d))'`` on the same file in the same run,
 and the growth exponent between sizes (``log(t2/t1) / log(n2/n1)``; 1.0 is linear). Targets:
 ``inspect -f json`` at 100k records <= 3x the floor's time and <= 2.5x its peak RSS, JSON output <= 3x
-the input, exponent <= 1.1; every command on 1M empty records under 5 s.
+the input, exponent <= 1.1; every command on 1M empty records under 5 s (there ``diff`` of two copies
+and ``graph -f dot`` are timed too).
 
 Then start-up: ``--help`` and ``--version`` against ``python -c 'import json'`` from the same venv
 (whole process, median of 20), target <= 3x.
@@ -133,6 +134,12 @@ def run() -> list[dict[str, Any]]:
             "inspect (table)": [*exe, "inspect", str(path)],
             "audit --no-check-blobs": [*exe, "audit", "--no-check-blobs", "-q", str(path)],
         }
+        if empty:  # "every command": also the two that build two graphs / draw every record
+            twin = DATA / "empty-1000000-b.json"
+            if not twin.exists():
+                twin.write_bytes(path.read_bytes())
+            commands["diff (two copies)"] = [*exe, "diff", str(path), str(twin)]
+            commands["graph -f dot"] = [*exe, "graph", "-f", "dot", str(path)]
         results = {name: _median_run(cmd, tmp, rounds) for name, cmd in commands.items()}
         floor = results["floor: json.loads + json.dumps"]
         refused = results["inspect -f json"]["rc"] == 6  # over the input cap (load.py): nothing to time

@@ -670,8 +670,10 @@ async def _inline_cache(
     )
 
 
-#: Largest local config file read (the user's own file; registry bodies have their own cap).
-FILE_MAX_BYTES = 256 << 20
+#: Largest local config file read (the user's own file; registry bodies have their own cap). 1 GiB:
+#: a 1M-record mode=max config is 338 MB and decodes in ~2 GB; the cap is against a wrong path
+#: (a disk image, a log), not against a big cache.
+FILE_MAX_BYTES = 1 << 30
 
 
 def _read_local_file(path: Path) -> bytes:

@@ -213,3 +213,22 @@ def test_descriptor_size_beyond_float_range(tmp_path: Path) -> None:
 
 def test_nul_and_odd_bytes_in_targets() -> None:
     assert cli("inspect", "oci-layout:///nonexistent\x01dir").returncode == 2
+
+
+def test_local_config_file_cap_counts_bytes_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local config over FILE_MAX_BYTES is refused with SizeLimitError (exit 6); one at the cap loads."""
+    import asyncio
+
+    from cacheinspect.cache import load as load_mod
+    from cacheinspect.errors import EXIT_INTEGRITY, SizeLimitError
+    from cacheinspect.registry.options import RegistryOptions
+
+    body = b'{"records":[' + b",".join([b"{}"] * 50) + b"]}"
+    path = tmp_path / "cfg.json"
+    path.write_bytes(body)
+    monkeypatch.setattr(load_mod, "FILE_MAX_BYTES", len(body))
+    assert len(asyncio.run(load_mod.load_target(str(path), RegistryOptions())).config.records or []) == 50
+    monkeypatch.setattr(load_mod, "FILE_MAX_BYTES", len(body) - 1)
+    with pytest.raises(SizeLimitError, match=f"over the {len(body) - 1}-byte cap") as info:
+        asyncio.run(load_mod.load_target(str(path), RegistryOptions()))
+    assert info.value.exit_code == EXIT_INTEGRITY
