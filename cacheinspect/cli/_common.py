@@ -212,9 +212,9 @@ def plain_usage(app: typer.Typer) -> None:
     class PlainCommand(TyperCommand):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            for p in self.params:
-                if isinstance(p, TyperArgument):
-                    p.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+            for p in self.params:  # typer 0.29 shows argument types (0.28, the pinned one, does not)
+                if isinstance(p, TyperArgument) and hasattr(p, "display_type_rich"):
+                    setattr(p, "display_type_rich", lambda ctx: None)  # noqa: B010
 
         def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
             return [x.replace("{", "").replace("}", "") for x in super().collect_usage_pieces(ctx)]
