@@ -249,6 +249,7 @@ def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
             "vs ceiling": f"{t_many / t_full:.2f}x one ref (sequential would be ~4x)",
         }
     )
+    rows.extend(_several_hosts(tmp))
     with start_registry("token", tmp / "reg3") as treg:
         push_layout(treg, tmp / "small", "bench/audit", "cache", ref_name="cache")
         assert treg.username and treg.password
@@ -280,6 +281,69 @@ def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
+    """N refs on N registries, each a round trip away (``LatencyRelay``), against the slowest alone.
+
+    On loopback the cores are the bottleneck, so concurrency across hosts cannot show there; with
+    ``BENCH_HEAD_RTT`` (default 10 ms) of waiting per request the client mostly waits, as it does for a
+    real registry. For contrast, the same refs as tags on one registry share its 8 per-host slots.
+    """
+    import json
+    from contextlib import ExitStack
+
+    from tests.support.latency import LatencyRelay
+    from tests.support.layout import push_layout
+
+    hosts, blobs = 4, int(os.environ.get("BENCH_HEAD_MULTI_N", "400"))
+    rtt = float(os.environ.get("BENCH_HEAD_RTT", "0.01"))
+    _cache_layout(tmp / "multi", blobs)
+    rounds = ROUNDS
+    with ExitStack() as stack:
+        refs, same = [], []
+        for k in range(hosts):
+            reg = stack.enter_context(start_registry("plain", tmp / f"multi-reg{k}"))
+            push_layout(reg, tmp / "multi", "bench/multi", "cache", ref_name="cache")
+            relay = stack.enter_context(LatencyRelay("127.0.0.1", reg.port, delay=rtt))
+            refs.append(f"{relay.host}/bench/multi:cache")
+            if k == 0:
+                from tests.support.layout import push_manifest
+
+                entry = json.loads((tmp / "multi" / "index.json").read_text())["manifests"][0]
+                index = (tmp / "multi" / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
+                with reg.admin_client() as admin:
+                    for t in range(1, hosts):
+                        push_manifest(admin, "bench/multi", f"cache{t}", index, entry["mediaType"])
+                same = [
+                    f"{relay.host}/bench/multi:{tag}"
+                    for tag in ["cache", *(f"cache{t}" for t in range(1, hosts))]
+                ]
+        for ref in refs:
+            _cli(["audit", "-q", ref])  # warm each registry and its page cache
+        alone = [statistics.median(_cli(["audit", "-q", ref])[0] for _ in range(rounds)) for ref in refs]
+        together = statistics.median(_cli(["audit", "-q", *refs])[0] for _ in range(rounds))
+        one_host = statistics.median(_cli(["audit", "-q", *same])[0] for _ in range(rounds))
+    slowest = max(alone)
+    ratio = together / slowest
+    return [
+        {
+            "client": f"cacheinspect audit of {hosts} refs on {hosts} registries ({blobs} blobs each, "
+            f"{rtt * 1000:.0f} ms per request, median of {rounds})",
+            "connections": 8,
+            "req/s": "",
+            "median req/s": f"{together:.2f} s (each alone: {', '.join(f'{t:.2f}' for t in alone)} s)",
+            "vs ceiling": f"{ratio:.2f}x the slowest alone; target about 1x (<= 1.3): "
+            f"{'ok' if ratio <= 1.3 else 'MISSED'}",
+        },
+        {
+            "client": f"the same {hosts} refs as tags on one registry ({rtt * 1000:.0f} ms per request)",
+            "connections": 8,
+            "req/s": "",
+            "median req/s": f"{one_host:.2f} s",
+            "vs ceiling": f"{one_host / slowest:.2f}x one ref: one host's 8 slots are shared",
+        },
+    ]
 
 
 def _first_blob(layout: Path) -> str:

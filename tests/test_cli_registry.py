@@ -245,3 +245,33 @@ def test_explicit_credentials_go_only_to_the_first_refs_registry(
     assert seen
     assert all(r.user is None for r in seen), [r.user for r in seen]
     assert json.loads(p.stdout)["divergences"][0]["cause"] == "context-changed"
+
+
+def test_audit_runs_hosts_in_parallel_and_refs_of_one_host_in_turn(
+    registry_plain: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    """Issue 12: refs on different hosts are audited concurrently (their requests interleave); refs on
+    one host take turns, so the per-host --concurrency limit holds (one's requests end before the
+    next's begin). Two latency relays in front of one registry are two hosts, each 50 ms away."""
+    from tests.support.latency import LatencyRelay
+
+    repo1, tag1, _ = push_fixture("threestage-max", registry_plain)
+    repo2, tag2, _ = push_fixture("threestage-max", registry_plain)
+    cfg = docker_config(tmp_path, registry_plain)
+    with (
+        LatencyRelay("127.0.0.1", registry_plain.port, delay=0.05) as a,
+        LatencyRelay("127.0.0.1", registry_plain.port, delay=0.05) as b,
+    ):
+        refs = [f"{a.host}/{repo1}:{tag1}", f"{b.host}/{repo2}:{tag2}", f"{a.host}/{repo2}:{tag2}"]
+        p = run(["audit", "-q", "-f", "json", *refs], registry_plain, cfg)
+    assert p.returncode == 0, p.stderr
+    assert [r["ref"] for r in json.loads(p.stdout)["results"]] == refs  # in the order given
+
+    def span(seen: list[tuple[float, bytes]], repo: str) -> tuple[float, float]:
+        times = [t for t, line in seen if f"/v2/{repo}/".encode() in line]
+        assert times, f"no request for {repo} went through this relay"
+        return min(times), max(times)
+
+    a1, b2, a2 = span(a.seen, repo1), span(b.seen, repo2), span(a.seen, repo2)
+    assert a1[0] < b2[1] and b2[0] < a1[1], "the two hosts' audits did not overlap"
+    assert a1[1] < a2[0], "two refs of one host were audited at the same time"
