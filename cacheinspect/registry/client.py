@@ -255,6 +255,9 @@ class RegistryClient:
         self._transport = transport
         self._hosts: dict[str, _Host] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
+        #: Verifying TLS contexts by what they trust: building one loads the CA bundle (~20 ms), and
+        #: hosts without certs.d entries of their own all trust the same.
+        self._ssl_contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
         self._closed = False
 
     async def __aenter__(self) -> RegistryClient:
@@ -528,16 +531,20 @@ class RegistryClient:
     def _ssl(self, netloc: str) -> ssl.SSLContext | bool:
         if self.options.insecure:
             return False
-        ctx = httpx.create_ssl_context()
-        if self.options.ca_file is not None:
-            _load_ca(ctx, self.options.ca_file, "--ca-file")
         certs = self.options.certs_dir / netloc
         try:
             extra = sorted(certs.glob("*.crt")) if certs.is_dir() else []
         except OSError:
             extra = []
-        for crt in extra:  # docker: every *.crt in certs.d/HOST is a CA to trust for HOST
-            _load_ca(ctx, crt, "CA certificate")
+        key = (str(self.options.ca_file or ""), *map(str, extra))
+        ctx = self._ssl_contexts.get(key)
+        if ctx is None:
+            ctx = httpx.create_ssl_context()
+            if self.options.ca_file is not None:
+                _load_ca(ctx, self.options.ca_file, "--ca-file")
+            for crt in extra:  # docker: every *.crt in certs.d/HOST is a CA to trust for HOST
+                _load_ca(ctx, crt, "CA certificate")
+            self._ssl_contexts[key] = ctx
         return ctx
 
     def _client(self, scheme: str, netloc: str) -> httpx.AsyncClient:
@@ -551,7 +558,9 @@ class RegistryClient:
             # pool, bounds requests in flight; every idle connection costs httpcore a readability poll.
             limits = httpx.Limits(max_connections=o.concurrency + 1, max_keepalive_connections=o.concurrency)
             client = httpx.AsyncClient(
-                verify=self._ssl(netloc) if scheme == "https" else True,
+                # A plain-HTTP client never handshakes: give it a context that trusts nothing (fails
+                # closed) instead of httpx's default, which loads the CA bundle for nothing (~20 ms).
+                verify=self._ssl(netloc) if scheme == "https" else _trusts_nothing(),
                 timeout=httpx.Timeout(o.timeout),
                 limits=limits,
                 # No proxy from the environment for loopback: a corporate HTTPS_PROXY would swallow it.
@@ -570,6 +579,11 @@ class RegistryClient:
         if host.scheme is not None:
             return host.scheme
         async with host.scheme_lock:
+            if host.scheme is None and not await self._speaks_tls(host):
+                log.debug("%s does not speak TLS; using plain HTTP", host.dial)
+                host.scheme = "http"
+                if host.auth is not None:
+                    host.auth.allow_plain_http_realm = True
             if host.scheme is None:
                 client = self._client("https", host.dial)
                 try:
@@ -593,6 +607,33 @@ class RegistryClient:
                     # it speaks TLS; the real request's retries and timeouts deal with the rest.
                     host.scheme = "https"
         return host.scheme
+
+    async def _speaks_tls(self, host: _Host) -> bool:
+        """Does a TLS handshake (unverified) succeed at *host*? A cheap first look for the scheme probe:
+        a plain registry is told apart without building a verifying context and an HTTPS client; a
+        TLS one then goes through the full probe, which verifies and names an untrusted certificate.
+        Where this cannot look (an injected transport, an odd port), it says True: the full probe decides.
+        """
+        if self._transport is not None:
+            return True
+        parts = urllib.parse.urlsplit(f"//{host.dial}")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            return True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                _, writer = await asyncio.open_connection(parts.hostname or host.dial, port, ssl=ctx)
+        except (OSError, EOFError, TimeoutError):  # ssl.SSLError is an OSError: not TLS there
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+        return True
 
     # -- sending ------------------------------------------------------------------------------------
     async def _send(
@@ -846,6 +887,16 @@ def _still_waiting(url: str, attempt: int, attempts: int) -> Callable[[], None]:
             handle.cancel()
 
     return stop
+
+
+_NO_TRUST: list[ssl.SSLContext] = []
+
+
+def _trusts_nothing() -> ssl.SSLContext:
+    """A verifying TLS context with no CA: any handshake with it fails (for clients that never use TLS)."""
+    if not _NO_TRUST:
+        _NO_TRUST.append(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    return _NO_TRUST[0]
 
 
 def _parse_head(head: bytes) -> tuple[int, bool]:
