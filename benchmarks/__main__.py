@@ -38,8 +38,21 @@ def _title(module: Any) -> str:
     return doc.splitlines()[0]
 
 
+def _compile_package() -> None:
+    """Byte-compile cacheinspect first, as ``pip install`` does at install time.
+
+    Whole-process timings would otherwise include compiling the package's sources on every start
+    where ``PYTHONDONTWRITEBYTECODE`` is set (an editable install then never caches its bytecode):
+    about 40-70 ms of the ``audit`` start-up measured on these machines, which no installed user pays.
+    """
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "cacheinspect"), quiet=1)
+
+
 def main(argv: list[str]) -> int:
     failed = 0
+    _compile_package()
     for name in _modules(argv):
         module = importlib.import_module(f"benchmarks.{name}")
         started = time.perf_counter()

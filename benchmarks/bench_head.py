@@ -214,26 +214,37 @@ def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
                 push_manifest(admin, "bench/audit0", f"cache{k}", index, entry["mediaType"])
         refs = [f"{reg.host}/bench/audit0:cache{k}" for k in range(4)]
         _cli(["audit", "-q", refs[0]])  # warm the registry and the page cache
-        ceiling = [_ab_head(reg, _first_blob(tmp / "cache"), 8, "bench/audit0")]
-        full = sorted(_cli(["audit", "-q", refs[0]])[0] for _ in range(rounds))
-        bare = sorted(_cli(["audit", "-q", "--no-check-blobs", refs[0]])[0] for _ in range(rounds))
+        # Pairs, each an ab ceiling right before one whole audit: these VMs' speed drifts by 20-30%
+        # within a minute, so a ceiling measured once before and once after all rounds biases the ratio
+        # by whatever the drift was; the median of per-pair ratios does not.
+        ceiling: list[float] = []
+        full: list[float] = []
+        bare: list[float] = []
+        ratios: list[float] = []
+        blob = _first_blob(tmp / "cache")
+        for _ in range(max(rounds, 5)):
+            ceiling.append(_ab_head(reg, blob, 8, "bench/audit0"))
+            full.append(_cli(["audit", "-q", refs[0]])[0])
+            bare.append(_cli(["audit", "-q", "--no-check-blobs", refs[0]])[0])
+            ratios.append((N / ceiling[-1]) / full[-1])
         many = sorted(_cli(["audit", "-q", *refs])[0] for _ in range(rounds))
-        ceiling.append(_ab_head(reg, _first_blob(tmp / "cache"), 8, "bench/audit0"))
     ab = statistics.median(ceiling)
     t_full, t_bare, t_many = statistics.median(full), statistics.median(bare), statistics.median(many)
-    ratio = (N / ab) / t_full
+    ratio = statistics.median(ratios)
+    head_ratios = [(N / c) / max(f - b, 1e-9) for c, f, b in zip(ceiling, full, bare, strict=True)]
     rows.append(
         {
-            "client": f"cacheinspect audit REF (whole process, {N} blobs, median of {rounds})",
+            "client": f"cacheinspect audit REF (whole process, {N} blobs, median of {len(full)} pairs)",
             "connections": 8,
             "req/s": f"{N / t_full:,.0f} (HEAD phase {N / max(t_full - t_bare, 1e-9):,.0f})",
             "median req/s": f"{t_full:.2f} s (--no-check-blobs {t_bare:.2f} s)",
-            "vs ceiling": f"{ratio:.2f} of {N} HEADs at ab's rate; target >= 0.70: {'ok' if ratio >= 0.7 else 'MISSED'}",
+            "vs ceiling": f"{ratio:.2f} of {N} HEADs at ab's rate (pairs: {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"HEAD phase {statistics.median(head_ratios):.2f}); target >= 0.70: {'ok' if ratio >= 0.7 else 'MISSED'}",
         }
     )
     rows.append(
         {
-            "client": "ceiling: ab -k -i -c 8 HEAD on the same registry (median of before/after)",
+            "client": f"ceiling: ab -k -i -c 8 HEAD on the same registry, {WRK_SECONDS} s right before each audit",
             "connections": 8,
             "req/s": f"{ab:,.0f}",
             "median req/s": " / ".join(f"{c:,.0f}" for c in ceiling),
@@ -287,8 +298,10 @@ def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
     """N refs on N registries, each a round trip away (``LatencyRelay``), against the slowest alone.
 
     On loopback the cores are the bottleneck, so concurrency across hosts cannot show there; with
-    ``BENCH_HEAD_RTT`` (default 10 ms) of waiting per request the client mostly waits, as it does for a
-    real registry. For contrast, the same refs as tags on one registry share its 8 per-host slots.
+    ``BENCH_HEAD_RTT`` (default 50 ms, a registry in another region) of waiting per request the client
+    mostly waits, as it does for a real registry. At 10 ms the 2 cores shared by 4 registries, the relay
+    and the client saturate first (measured: 1.8x). For contrast, the same refs as tags on one registry
+    share its 8 per-host slots.
     """
     import json
     from contextlib import ExitStack
@@ -296,8 +309,8 @@ def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
     from tests.support.latency import LatencyRelay
     from tests.support.layout import push_layout
 
-    hosts, blobs = 4, int(os.environ.get("BENCH_HEAD_MULTI_N", "400"))
-    rtt = float(os.environ.get("BENCH_HEAD_RTT", "0.01"))
+    hosts, blobs = 4, int(os.environ.get("BENCH_HEAD_MULTI_N", "200"))
+    rtt = float(os.environ.get("BENCH_HEAD_RTT", "0.05"))
     _cache_layout(tmp / "multi", blobs)
     rounds = ROUNDS
     with ExitStack() as stack:
