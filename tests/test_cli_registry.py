@@ -275,3 +275,30 @@ def test_audit_runs_hosts_in_parallel_and_refs_of_one_host_in_turn(
     a1, b2, a2 = span(a.seen, repo1), span(b.seen, repo2), span(a.seen, repo2)
     assert a1[0] < b2[1] and b2[0] < a1[1], "the two hosts' audits did not overlap"
     assert a1[1] < a2[0], "two refs of one host were audited at the same time"
+
+
+def test_audit_verify_blobs_on_a_registry_finds_a_layer_changed_in_storage(
+    registry_plain: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    repo, tag, _ = push_fixture("variant-gzip", registry_plain)
+    ref = f"{registry_plain.host}/{repo}:{tag}"
+    cfg = docker_config(tmp_path, registry_plain)
+    assert run(["audit", "-q", "--verify-blobs", ref], registry_plain, cfg).returncode == 0
+    index = json.loads((FIX / "variant-gzip" / "index.json").read_text())["manifests"][0]["digest"]
+    top = json.loads((FIX / "variant-gzip" / "blobs" / "sha256" / index[7:]).read_bytes())
+    layer = next(d["digest"] for d in top["manifests"] if "layer" in d["mediaType"])
+    stored = (
+        registry_plain.workdir / "storage/docker/registry/v2/blobs/sha256" / layer[7:9] / layer[7:] / "data"
+    )
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    try:
+        assert run(["audit", "-q", ref], registry_plain, cfg).returncode == 0  # HEADs cannot see it
+        p = run(["audit", "-q", "-f", "json", "--verify-blobs", ref], registry_plain, cfg)
+        assert p.returncode == 1, p.stderr
+        found = [(f["code"], f["subject"]) for f in json.loads(p.stdout)["results"][0]["findings"]]
+        assert ("blob-digest-mismatch", layer) in found
+    finally:
+        data[-1] ^= 0xFF  # other tests push the same fixture: put the bytes back
+        stored.write_bytes(bytes(data))

@@ -568,3 +568,29 @@ async def test_unusable_ca_files_are_usage_errors(tmp_path: Path, isolated_env: 
     async with RegistryClient(RegistryOptions(certs_dir=certs, retries=0)) as c:
         with pytest.raises(UsageError, match=f"CA certificate {broken}"):
             await c.fetch_manifest(ref)
+
+
+def _stored_blob(reg: RunningRegistry, digest: str) -> Path:
+    """Where distribution's filesystem driver keeps a blob's bytes."""
+    hexpart = digest.split(":", 1)[1]
+    return reg.workdir / "storage" / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
+
+
+async def test_verify_blob_streams_without_a_cap_and_catches_corruption(
+    registry: RunningRegistry, tiny: TinyLayout, isolated_env: Path
+) -> None:
+    """--verify-blobs on a registry: the blob is hashed as it streams, so even with --max-bytes 1 (every
+    in-memory read refused) it is verified; bytes changed in the registry's storage are a mismatch."""
+    ref = push_tiny(registry, tiny)
+    async with RegistrySource(ref, opts(registry, max_bytes=1)) as src:
+        with pytest.raises(SizeLimitError):  # the in-memory path is capped ...
+            await src.fetch_blob(tiny.layer)
+        assert await src.verify_blob(tiny.layer, size=len(tiny.blobs[tiny.layer])) is True  # ... this is not
+        stored = _stored_blob(registry, tiny.layer)
+        data = bytearray(stored.read_bytes())
+        assert bytes(data) == tiny.blobs[tiny.layer]
+        data[-1] ^= 0xFF  # same size, other bytes: the registry serves them under the old digest
+        stored.write_bytes(bytes(data))
+        assert await src.verify_blob(tiny.layer) is False
+        with pytest.raises(NotFoundError):
+            await src.verify_blob("sha256:" + "0" * 64)

@@ -495,3 +495,18 @@ async def test_absurd_retry_after_is_reported_as_a_number(
         with pytest.raises(RateLimitedError, match=r"asked to wait 31536000s") as ei:
             await c.fetch_manifest(ref)
     assert "inf" not in str(ei.value)
+
+
+async def test_verify_blob_cut_short_is_an_integrity_error_not_a_verdict(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    """A layer whose transfer stops early must not be hashed as if complete (neither True nor False)."""
+    ref = through(fault_proxy, registry_plain, tiny)
+    rule = fault_proxy.truncate(rf"/blobs/{tiny.layer}$")
+    async with RegistryClient(fast(retries=0)) as c:
+        with pytest.raises(IntegrityError, match="cut short"):
+            await c.verify_blob(ref, tiny.layer)
+    assert rule.hits >= 1
+    fault_proxy.clear()
+    async with RegistryClient(fast()) as c:
+        assert await c.verify_blob(ref, tiny.layer) is True

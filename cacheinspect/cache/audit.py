@@ -206,7 +206,8 @@ def _fmt_age(d: timedelta) -> str:
     return f"{s // 60}m"
 
 
-#: Largest layer blob --verify-blobs downloads from a registry into memory (layouts are hashed in chunks).
+#: Largest blob --verify-blobs reads into memory from a Source that is neither a registry nor a layout
+#: (those two stream / hash in chunks, with no cap).
 VERIFY_MAX_BYTES = 1 << 30
 
 
@@ -257,7 +258,15 @@ async def source_blob_findings(
     ]
     if verify:
         for d in (d for d in digests if found.get(d)):
-            ok = await _verify_one(src, d)
+            try:
+                ok = await _verify_one(src, d, cache.blobs[d].size)
+            except IntegrityError as e:  # cut short in transit: not verified, and said so
+                out.append(
+                    Finding.of(
+                        "integrity-failure", f"layer blob {d} could not be verified: {e.message}", subject=d
+                    )
+                )
+                continue
             if not ok:
                 out.append(
                     Finding.of(
@@ -269,15 +278,21 @@ async def source_blob_findings(
     return out
 
 
-async def _verify_one(src: Source, digest: str) -> bool:
+async def _verify_one(src: Source, digest: str, size: int | None) -> bool:
+    """Does the blob hash to its digest? Layouts hash the file in chunks and registries stream it, so
+    layers of any size are verified. Other :class:`Source` implementations fetch it into memory, up to
+    ``VERIFY_MAX_BYTES`` (over that, the SizeLimitError becomes an ``integrity-failure`` finding of the
+    blob: never a silent pass)."""
+    from cacheinspect.registry.source import RegistrySource
+
     if isinstance(src, LayoutSource):
         return src.verify_blob(digest) is not False
+    if isinstance(src, RegistrySource):
+        return await src.verify_blob(digest, size=size)
     try:
         await src.fetch_blob(digest, max_bytes=VERIFY_MAX_BYTES)  # the source verifies what it serves
     except DigestMismatchError:
         return False
-    except SizeLimitError:
-        return True  # too large to verify in memory: existence was checked
     return True
 
 

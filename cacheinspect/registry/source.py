@@ -49,6 +49,10 @@ class RegistrySource:
         """``max_bytes=None`` means the client's ``RegistryOptions.max_bytes`` (``--max-bytes``)."""
         return await self.client.fetch_blob(self.ref, digest, max_bytes=max_bytes)
 
+    async def verify_blob(self, digest: str, *, size: int | None = None) -> bool:
+        """Stream the blob through a hash (no size cap, nothing held in memory): does it match *digest*?"""
+        return await self.client.verify_blob(self.ref, digest, size=size)
+
     async def blobs_exist(
         self, digests: Iterable[str], *, progress: ProgressCallback | None = None
     ) -> dict[str, bool]:
