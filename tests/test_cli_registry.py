@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.faultproxy import FaultProxy
 from tests.support.layout import PushFixture
 from tests.support.registry import RunningRegistry
 
@@ -302,3 +303,27 @@ def test_audit_verify_blobs_on_a_registry_finds_a_layer_changed_in_storage(
     finally:
         data[-1] ^= 0xFF  # other tests push the same fixture: put the bytes back
         stored.write_bytes(bytes(data))
+
+
+def test_audit_verify_blobs_reports_a_transfer_that_keeps_breaking_off(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, push_fixture: PushFixture, tmp_path: Path
+) -> None:
+    """A layer whose download is cut short on every attempt is an integrity-failure of that blob (the
+    other checks still report), never a pass and never a digest mismatch it did not see."""
+    repo, tag, _ = push_fixture("variant-gzip", registry_plain)
+    index = json.loads((FIX / "variant-gzip" / "index.json").read_text())["manifests"][0]["digest"]
+    top = json.loads((FIX / "variant-gzip" / "blobs" / "sha256" / index[7:]).read_bytes())
+    layer = next(d["digest"] for d in top["manifests"] if "layer" in d["mediaType"])
+    rule = fault_proxy.truncate(rf"/blobs/{layer}$")
+    cfg = docker_config(tmp_path, registry_plain)
+    p = run(
+        ["audit", "-q", "-f", "json", "--verify-blobs", f"{fault_proxy.host}/{repo}:{tag}"],
+        registry_plain,
+        cfg,
+    )
+    assert p.returncode == 1, p.stderr
+    findings = json.loads(p.stdout)["results"][0]["findings"]
+    bad = [f for f in findings if f["subject"] == layer]
+    assert [f["code"] for f in bad] == ["integrity-failure"], findings
+    assert "could not be verified" in bad[0]["message"] and "cut short" in bad[0]["message"]
+    assert rule.hits == 5  # the first try and --retries' 4 more

@@ -497,16 +497,21 @@ async def test_absurd_retry_after_is_reported_as_a_number(
     assert "inf" not in str(ei.value)
 
 
-async def test_verify_blob_cut_short_is_an_integrity_error_not_a_verdict(
+async def test_verify_blob_cut_short_is_retried_then_an_integrity_error_never_a_verdict(
     fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
 ) -> None:
-    """A layer whose transfer stops early must not be hashed as if complete (neither True nor False)."""
+    """A layer whose transfer breaks off is fetched again from the start (the hash starts over); when it
+    keeps breaking off it is an IntegrityError: never hashed as if complete (neither True nor False)."""
     ref = through(fault_proxy, registry_plain, tiny)
-    rule = fault_proxy.truncate(rf"/blobs/{tiny.layer}$")
-    async with RegistryClient(fast(retries=0)) as c:
-        with pytest.raises(IntegrityError, match="cut short"):
-            await c.verify_blob(ref, tiny.layer)
-    assert rule.hits >= 1
-    fault_proxy.clear()
+    path = rf"/blobs/{tiny.layer}$"
+    once = fault_proxy.truncate(path, times=1)
     async with RegistryClient(fast()) as c:
         assert await c.verify_blob(ref, tiny.layer) is True
+    assert once.hits == 1
+    assert len(fault_proxy.seen(path, method="GET")) == 2  # the cut attempt, then a whole one
+    fault_proxy.clear()
+    always = fault_proxy.truncate(path)
+    async with RegistryClient(fast(retries=1)) as c:
+        with pytest.raises(IntegrityError, match=r"cut short.*\(after 2 attempts\)"):
+            await c.verify_blob(ref, tiny.layer)
+    assert always.hits == 2

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -212,9 +212,21 @@ def plain_usage(app: typer.Typer) -> None:
     class PlainCommand(TyperCommand):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            for p in self.params:  # typer 0.29 shows argument types (0.28, the pinned one, does not)
-                if isinstance(p, TyperArgument) and hasattr(p, "display_type_rich"):
+            for p in self.params:
+                if not isinstance(p, TyperArgument):
+                    continue
+                if hasattr(p, "display_type_rich"):  # typer 0.29 shows argument types; 0.28 does not
                     setattr(p, "display_type_rich", lambda ctx: None)  # noqa: B010
+                if p.nargs != 1 and p.metavar and not p.metavar.endswith("..."):
+                    # typer 0.28 drops click's "..." for a repeatable argument with a metavar, so the
+                    # usage line said `audit [OPTIONS] REF` for a command that takes several refs.
+                    plain = p.make_metavar
+
+                    def with_dots(ctx: typer.Context, *, usage: bool = False, _m: Any = plain) -> str:
+                        text = str(_m(ctx, usage=usage))
+                        return text + "..." if usage and not text.endswith("...") else text
+
+                    setattr(p, "make_metavar", with_dots)  # noqa: B010
 
         def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
             return [x.replace("{", "").replace("}", "") for x in super().collect_usage_pieces(ctx)]

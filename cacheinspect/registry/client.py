@@ -749,7 +749,7 @@ class RegistryClient:
                         ) from None
                     finally:
                         stop_watch()
-            except _RETRYABLE_EXC as e:
+            except (*_RETRYABLE_EXC, _CutShort) as e:
                 failure = e
             except _MALFORMED_EXC as e:
                 raise _invalid_answer(e, method, url, what) from None
@@ -765,6 +765,10 @@ class RegistryClient:
                 if ans is not None:
                     return self._give_up(ans, what, attempt, asked, remaining)
                 assert failure is not None
+                if isinstance(failure, _CutShort):  # a streamed body kept breaking off: say so as such
+                    raise IntegrityError(
+                        f"{failure.message} (after {attempt} attempt{'s' if attempt > 1 else ''})"
+                    ) from None
                 raise RegistryError(
                     f"{method} {url}: {_describe(failure, o.timeout)} (after {attempt} attempt"
                     f"{'s' if attempt > 1 else ''})",
@@ -973,6 +977,11 @@ def _load_ca(ctx: ssl.SSLContext, path: Path, what: str) -> None:
         raise UsageError(f"cannot read {what} {path}: {e.strerror or type(e).__name__}") from None
 
 
+class _CutShort(IntegrityError):
+    """A streamed body broke off: retried like a network error (the sink starts over); when the retries
+    run out it surfaces as the :class:`IntegrityError` it is."""
+
+
 class _Sink:
     """Hash a streamed body (``verify_blob``); ``reset`` starts over for a retried attempt."""
 
@@ -995,7 +1004,7 @@ class _Sink:
 
 async def _stream_into(response: httpx.Response, sink: _Sink, what: str) -> None:
     """Feed the body into *sink*, decoded like :func:`_read_capped` (a Content-Encoding a CDN added is
-    not part of the blob); a body cut short is an :class:`IntegrityError`, never hashed as if complete."""
+    not part of the blob); a body cut short raises :class:`_CutShort`, never hashed as if complete."""
     declared = response.headers.get("content-length")
     expected = int(declared) if declared and declared.isdigit() else None
     encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
@@ -1004,9 +1013,9 @@ async def _stream_into(response: httpx.Response, sink: _Sink, what: str) -> None
         async for chunk in response.aiter_bytes():
             sink.update(chunk)
     except (httpx.RemoteProtocolError, httpx.ReadError) as e:
-        raise IntegrityError(f"{what} was cut short after {sink.size} bytes: {_describe(e, 0)}") from None
+        raise _CutShort(f"{what} was cut short after {sink.size} bytes: {_describe(e, 0)}") from None
     if not encoded and expected is not None and sink.size < expected:
-        raise IntegrityError(f"{what} was cut short: got {sink.size} of {expected} bytes")
+        raise _CutShort(f"{what} was cut short: got {sink.size} of {expected} bytes")
 
 
 async def _read_capped(response: httpx.Response, cap: int, what: str, *, truncate: bool = False) -> bytes:

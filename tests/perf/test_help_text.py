@@ -62,3 +62,29 @@ def test_freshness_does_not_depend_on_where_the_checkout_is(tmp_path: Path) -> N
         [sys.executable, "-c", code, str(copy.parent)], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "True"
+
+
+def test_usage_marks_every_repeatable_argument() -> None:
+    """A command taking several REFs or DOCKERFILEs says so in its usage line (``REF...``), whatever
+    typer does with metavars: the expectation comes from each argument's own nargs."""
+    from typer.core import TyperArgument, TyperGroup
+    from typer.main import get_command
+
+    from cacheinspect.cli import build_app
+
+    seen = 0
+
+    def walk(cmd: object, path: list[str]) -> None:
+        nonlocal seen
+        if isinstance(cmd, TyperGroup):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+            return
+        usage = _help.HELP[" ".join(path)].splitlines()[0]
+        for p in getattr(cmd, "params", []):
+            if isinstance(p, TyperArgument) and p.nargs != 1:
+                seen += 1
+                assert f"{p.metavar}..." in usage or f"{p.metavar}]..." in usage, usage
+
+    walk(get_command(build_app()), [])
+    assert seen >= 2  # audit REF..., lint [DOCKERFILE]... at least
