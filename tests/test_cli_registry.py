@@ -6,7 +6,6 @@ ref and kind differ); credentials come the ways users give them (docker config, 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -24,14 +23,7 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def docker_config(tmp: Path, reg: RunningRegistry, *, password: str | None = None) -> Path:
-    d = tmp / "docker-config"
-    d.mkdir(exist_ok=True)
-    auths: dict[str, Any] = {}
-    if reg.username:
-        secret = f"{reg.username}:{password or reg.password}".encode()
-        auths[reg.host] = {"auth": base64.b64encode(secret).decode()}
-    (d / "config.json").write_text(json.dumps({"auths": auths}))
-    return d
+    return reg.docker_config(tmp / "docker-config", password=password)
 
 
 def run(

@@ -9,14 +9,12 @@ Nothing is written without ``--push``.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from cacheinspect.context.push import ARTIFACT_TYPE
 from cacheinspect.registry.push import fallback_tag
@@ -35,14 +33,7 @@ def context_copy(dest: Path) -> Path:
 
 
 def docker_config(tmp: Path, reg: RunningRegistry) -> Path:
-    d = tmp / "docker-config"
-    d.mkdir(exist_ok=True)
-    auths: dict[str, Any] = {}
-    if reg.username:
-        secret = f"{reg.username}:{reg.password}".encode()
-        auths[reg.host] = {"auth": base64.b64encode(secret).decode()}
-    (d / "config.json").write_text(json.dumps({"auths": auths}))
-    return d
+    return reg.docker_config(tmp / "docker-config")
 
 
 def cli(reg: RunningRegistry, cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:

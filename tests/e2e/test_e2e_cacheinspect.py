@@ -171,7 +171,6 @@ def test_live_min_and_max_exports(testbed: Testbed, tmp_path: Path) -> None:
 @pytest.mark.parametrize("flavour", ["plain", "basic", "token"])
 def test_live_cache_through_every_auth_flavour(testbed: Testbed, tmp_path: Path, flavour: str) -> None:
     """A cache BuildKit just exported, copied into a registry of each auth flavour, reads the same."""
-    import base64
 
     from tests.support.layout import push_layout
     from tests.support.registry import start_registry
@@ -190,14 +189,7 @@ def test_live_cache_through_every_auth_flavour(testbed: Testbed, tmp_path: Path,
     live = json.loads(ci("inspect", testbed.ref(repo, "c"), "-f", "json").stdout)
     with start_registry(flavour, tmp_path / "reg") as reg:  # type: ignore[arg-type]
         push_layout(reg, layout, "copied/cache", "c")
-        cfg = tmp_path / "dc"
-        cfg.mkdir()
-        auths = (
-            {reg.host: {"auth": base64.b64encode(f"{reg.username}:{reg.password}".encode()).decode()}}
-            if reg.username
-            else {}
-        )
-        (cfg / "config.json").write_text(json.dumps({"auths": auths}))
+        cfg = reg.docker_config(tmp_path / "dc")
         extra = ["--ca-file", str(reg.ca_file)] if reg.ca_file else []
         p = ci(
             "inspect",

@@ -17,6 +17,7 @@ installs it (``bash testbed/apt-deps.sh``).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -200,6 +201,17 @@ class RunningRegistry:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def docker_config(self, directory: Path, *, password: str | None = None) -> Path:
+        """Write a ``DOCKER_CONFIG`` directory whose ``auths`` log in to this registry (none for the plain
+        flavour), as ``docker login`` would; *password* overrides the right one (to test a wrong one)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        auths: dict[str, object] = {}
+        if self.username:
+            secret = f"{self.username}:{password or self.password}".encode()
+            auths[self.host] = {"auth": base64.b64encode(secret).decode()}
+        (directory / "config.json").write_text(json.dumps({"auths": auths}))
+        return directory
 
     def stop(self) -> None:
         """Terminate the registry (SIGTERM, then SIGKILL after 5 s) and the issuer; idempotent."""
