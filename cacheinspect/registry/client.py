@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import json
@@ -514,10 +515,8 @@ class RegistryClient:
         name = parts.hostname or host.dial
         if scheme == "https":
             ctx = self._ssl(host.dial)
-            if ctx is False:
-                ctx = ssl.create_default_context()
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
+            if ctx is False:  # --insecure
+                ctx = _unverified()
             assert isinstance(ctx, ssl.SSLContext)
             return await asyncio.open_connection(name, port, ssl=ctx, limit=_FAST_HEADER_CAP)
         return await asyncio.open_connection(name, port, limit=_FAST_HEADER_CAP)
@@ -646,13 +645,12 @@ class RegistryClient:
             port = parts.port or 443
         except ValueError:
             return True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.options.timeout):
-                _, writer = await asyncio.open_connection(parts.hostname or host.dial, port, ssl=ctx)
+                _, writer = await asyncio.open_connection(
+                    parts.hostname or host.dial, port, ssl=_unverified()
+                )
         except (OSError, EOFError, TimeoutError):  # ssl.SSLError is an OSError: not TLS there
             return False
         finally:
@@ -930,14 +928,20 @@ def _still_waiting(url: str, attempt: int, attempts: int) -> Callable[[], None]:
     return stop
 
 
-_NO_TRUST: list[ssl.SSLContext] = []
-
-
+@functools.cache
 def _trusts_nothing() -> ssl.SSLContext:
     """A verifying TLS context with no CA: any handshake with it fails (for clients that never use TLS)."""
-    if not _NO_TRUST:
-        _NO_TRUST.append(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-    return _NO_TRUST[0]
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+@functools.cache
+def _unverified() -> ssl.SSLContext:
+    """One context that checks nothing, for the scheme probe's first look and ``--insecure`` fast HEADs
+    (building one per connection loaded the CA bundle each time, for nothing)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _parse_head(head: bytes) -> tuple[int, bool]:

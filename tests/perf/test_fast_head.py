@@ -52,6 +52,21 @@ async def test_answers_match_the_registry(
     assert len(fast) == 2 + len(MISSING)  # every HEAD after the first contact took the fast path
 
 
+async def test_insecure_tls_takes_the_fast_path_too(
+    registry_basic: RunningRegistry, tiny: TinyLayout, isolated_env: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--insecure against a TLS registry whose CA is not given: the bare connections skip verification
+    like the full client does, and give the same answers."""
+    ref = push(registry_basic, tiny)
+    caplog.set_level(logging.DEBUG, logger="cacheinspect.registry")
+    async with RegistryClient(_opts(registry_basic, ca_file=None, insecure=True)) as c:
+        await c.fetch_manifest(ref)
+        got = await c.blobs_exist(ref, [tiny.layer, *MISSING[:5]])
+    assert got == {tiny.layer: True, **dict.fromkeys(MISSING[:5], False)}
+    fast = [r.getMessage() for r in caplog.records if "keep-alive" in r.getMessage()]
+    assert len(fast) == 6 and all(m.startswith("HEAD https://") for m in fast), fast
+
+
 async def test_no_401_after_the_first_token(
     registry_token: RunningRegistry, tiny: TinyLayout, isolated_env: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
