@@ -34,6 +34,7 @@ __all__ = [
     "PlainHttp",
     "Platform",
     "Progress",
+    "Quiet",
     "RawWhat",
     "Schema",
     "SchemaOpt",
@@ -107,6 +108,7 @@ Verbose = Annotated[
         help="Log every registry request on stderr: method, URL, status, auth scheme, retries (secrets redacted).",
     ),
 ]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 Platform = Annotated[
     str | None,
     typer.Option(

@@ -18,6 +18,7 @@ from cacheinspect.cli._common import (
     PasswordStdin,
     PlainHttp,
     Progress,
+    Quiet,
     Timeout,
     Username,
     Verbose,
@@ -82,7 +83,7 @@ def register(app: typer.Typer) -> None:
             FailOn, typer.Option("--fail-on", help="Lowest severity that fails the gate.")
         ] = FailOn.error,
         image: ImageRef = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")] = False,
+        quiet: Quiet = False,
         verbose: Verbose = False,
         username: Username = None,
         password_stdin: PasswordStdin = False,
