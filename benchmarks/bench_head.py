@@ -197,9 +197,8 @@ def _cli(args: list[str], stdin: str | None = None) -> tuple[float, str, int]:
 
 
 def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
-    import json
 
-    from tests.support.layout import push_layout, push_manifest
+    from tests.support.layout import push_layout
 
     rounds = ROUNDS
     _cache_layout(tmp / "cache", N)
@@ -207,11 +206,7 @@ def _whole_cli(tmp: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with start_registry("plain", tmp / "reg2") as reg:
         push_layout(reg, tmp / "cache", "bench/audit0", "cache0", ref_name="cache")
-        entry = json.loads((tmp / "cache" / "index.json").read_text())["manifests"][0]
-        index = (tmp / "cache" / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
-        with reg.admin_client() as admin:  # the same cache under three more tags: four refs to audit
-            for k in range(1, 4):
-                push_manifest(admin, "bench/audit0", f"cache{k}", index, entry["mediaType"])
+        _retag(reg, tmp / "cache", "bench/audit0", [f"cache{k}" for k in range(1, 4)])  # four refs to audit
         refs = [f"{reg.host}/bench/audit0:cache{k}" for k in range(4)]
         _cli(["audit", "-q", refs[0]])  # warm the registry and the page cache
         # Pairs, each an ab ceiling right before one whole audit: these VMs' speed drifts by 20-30%
@@ -303,7 +298,6 @@ def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
     and the client saturate first (measured: 1.8x). For contrast, the same refs as tags on one registry
     share its 8 per-host slots.
     """
-    import json
     from contextlib import ExitStack
 
     from tests.support.latency import LatencyRelay
@@ -314,24 +308,14 @@ def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
     _cache_layout(tmp / "multi", blobs)
     rounds = ROUNDS
     with ExitStack() as stack:
-        refs, same = [], []
-        for k in range(hosts):
-            reg = stack.enter_context(start_registry("plain", tmp / f"multi-reg{k}"))
+        regs = [stack.enter_context(start_registry("plain", tmp / f"multi-reg{k}")) for k in range(hosts)]
+        relays = [stack.enter_context(LatencyRelay("127.0.0.1", reg.port, delay=rtt)) for reg in regs]
+        for reg in regs:
             push_layout(reg, tmp / "multi", "bench/multi", "cache", ref_name="cache")
-            relay = stack.enter_context(LatencyRelay("127.0.0.1", reg.port, delay=rtt))
-            refs.append(f"{relay.host}/bench/multi:cache")
-            if k == 0:
-                from tests.support.layout import push_manifest
-
-                entry = json.loads((tmp / "multi" / "index.json").read_text())["manifests"][0]
-                index = (tmp / "multi" / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
-                with reg.admin_client() as admin:
-                    for t in range(1, hosts):
-                        push_manifest(admin, "bench/multi", f"cache{t}", index, entry["mediaType"])
-                same = [
-                    f"{relay.host}/bench/multi:{tag}"
-                    for tag in ["cache", *(f"cache{t}" for t in range(1, hosts))]
-                ]
+        tags = ["cache", *(f"cache{t}" for t in range(1, hosts))]
+        _retag(regs[0], tmp / "multi", "bench/multi", tags[1:])  # for the one-host contrast
+        refs = [f"{relay.host}/bench/multi:cache" for relay in relays]
+        same = [f"{relays[0].host}/bench/multi:{tag}" for tag in tags]
         for ref in refs:
             _cli(["audit", "-q", ref])  # warm each registry and its page cache
         alone = [statistics.median(_cli(["audit", "-q", ref])[0] for _ in range(rounds)) for ref in refs]
@@ -357,6 +341,19 @@ def _several_hosts(tmp: Path) -> list[dict[str, Any]]:
             "vs ceiling": f"{one_host / slowest:.2f}x one ref: one host's 8 slots are shared",
         },
     ]
+
+
+def _retag(reg: RunningRegistry, layout: Path, repo: str, tags: list[str]) -> None:
+    """Push the layout's pushed cache index under more *tags* of *repo* (more refs, no new blobs)."""
+    import json
+
+    from tests.support.layout import push_manifest
+
+    entry = json.loads((layout / "index.json").read_text())["manifests"][0]
+    index = (layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
+    with reg.admin_client() as admin:
+        for tag in tags:
+            push_manifest(admin, repo, tag, index, entry["mediaType"])
 
 
 def _first_blob(layout: Path) -> str:
