@@ -184,6 +184,8 @@ def test_blob_absent_from_manifest_drops_the_result(tmp_path: Path) -> None:
     assert g.records[2].results[0].dropped
     assert not g.records[1].results[0].dropped
     assert not g.records[2].live_results
+    assert g.live[2] == 0 and g.live[1] == 1  # the graph's precomputed flags say the same
+    assert list(g.live) == [int(r.has_live_results) for r in g.records]
 
 
 def test_config_over_import_cap(tmp_path: Path) -> None:
@@ -302,7 +304,22 @@ def _decode_and_build(raw: bytes) -> None:
         config_size=len(raw),
     )
     g = build_graph(cache)
+    assert list(g.live) == [int(r.has_live_results) for r in g.records]
     json.dumps(inspect_report(g))
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name for p in (Path(__file__).parent.parent / "fixtures").iterdir() if (p / "index.json").exists()
+    ),
+)
+def test_live_flags_agree_with_each_record(name: str) -> None:
+    """``CacheGraph.live`` (computed once while building, for diff's speed) says what
+    ``Record.has_live_results`` says, on every fixture: damaged ones drop results, min ones have none."""
+    g = build_graph(load_layout(Path(__file__).parent.parent / "fixtures" / name))
+    assert list(g.live) == [int(r.has_live_results) for r in g.records]
+    assert len(g.live) == len(g.records)
 
 
 def test_unknown_media_type_and_compression_variants(tmp_path: Path) -> None:
