@@ -29,19 +29,7 @@ def docker_config(tmp: Path, reg: RunningRegistry, *, password: str | None = Non
 def run(
     args: list[str], reg: RunningRegistry, cfg: Path, *, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    extra = ["--ca-file", str(reg.ca_file)] if reg.ca_file else []
-    env = {**os.environ, "DOCKER_CONFIG": str(cfg)}
-    env.pop("REGISTRY_AUTH_FILE", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "cacheinspect", *args, *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-    )
-    assert "Traceback" not in p.stderr, p.stderr
-    return p
+    return reg.run_cli(args, cfg, stdin=stdin)
 
 
 def layout_report(name: str, *extra: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from cacheinspect.context.push import ARTIFACT_TYPE
@@ -37,19 +36,7 @@ def docker_config(tmp: Path, reg: RunningRegistry) -> Path:
 
 
 def cli(reg: RunningRegistry, cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    extra = ["--ca-file", str(reg.ca_file)] if reg.ca_file else []
-    env = {**os.environ, "DOCKER_CONFIG": str(cfg)}
-    env.pop("REGISTRY_AUTH_FILE", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "cacheinspect", "context", *args, *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert "Traceback" not in p.stderr, p.stderr
-    return p
+    return reg.run_cli(["context", *args], cfg, cwd=ROOT)
 
 
 def tags(reg: RunningRegistry, repo: str) -> list[str]:

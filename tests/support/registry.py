@@ -27,6 +27,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -212,6 +213,26 @@ class RunningRegistry:
             auths[self.host] = {"auth": base64.b64encode(secret).decode()}
         (directory / "config.json").write_text(json.dumps({"auths": auths}))
         return directory
+
+    def run_cli(
+        self, args: list[str], docker_config: Path, *, stdin: str | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m cacheinspect ARGS`` as a user logged in with *docker_config* runs it against this
+        registry (its CA passed when it has one); a traceback on stderr fails the calling test."""
+        extra = ["--ca-file", str(self.ca_file)] if self.ca_file else []
+        env = {**os.environ, "DOCKER_CONFIG": str(docker_config)}
+        env.pop("REGISTRY_AUTH_FILE", None)
+        p = subprocess.run(
+            [sys.executable, "-m", "cacheinspect", *args, *extra],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            cwd=cwd,
+            timeout=120,
+        )
+        assert "Traceback" not in p.stderr, p.stderr
+        return p
 
     def stop(self) -> None:
         """Terminate the registry (SIGTERM, then SIGKILL after 5 s) and the issuer; idempotent."""
