@@ -32,7 +32,7 @@ from cacheinspect.cache.config import (
     from_inline,
 )
 from cacheinspect.cache.findings import Finding
-from cacheinspect.errors import MalformedContentError, NotFoundError, SizeLimitError, UsageError
+from cacheinspect.errors import MalformedContentError, NotFoundError, UsageError
 from cacheinspect.oci import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -44,6 +44,7 @@ from cacheinspect.oci import (
     detect_manifest_type,
 )
 from cacheinspect.registry.options import RegistryOptions
+from cacheinspect.safeio import read_local_file
 from cacheinspect.sources.base import DEFAULT_MAX_BYTES, Source
 from cacheinspect.sources.targets import FileTarget, open_source, parse_target
 
@@ -678,28 +679,7 @@ FILE_MAX_BYTES = 1 << 30
 
 def _read_local_file(path: Path) -> bytes:
     """A regular file's bytes, opened non-blocking and capped by bytes read (FIFOs and devices refused)."""
-    import os
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(f"{path} is not a regular file")
-        parts: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, 1 << 20):
-            parts.append(chunk)
-            total += len(chunk)
-            if total > FILE_MAX_BYTES:
-                raise SizeLimitError(f"{path} is over the {FILE_MAX_BYTES}-byte cap")
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    return b"".join(parts)
+    return read_local_file(path, what="cache config", max_bytes=FILE_MAX_BYTES)
 
 
 def load_config_file(path: Path, data: bytes | None = None) -> LoadedCache:
