@@ -43,6 +43,7 @@ if _typing.TYPE_CHECKING:
     from cacheinspect.cache.findings import CODES, Finding
     from cacheinspect.cache.graph import CacheGraph, Record, Result, build_graph
     from cacheinspect.cache.load import LoadedCache, load_cache, load_config_file, load_target
+    from cacheinspect.cache.open import open_source
     from cacheinspect.cache.report import inspect_report, iter_inspect_json
     from cacheinspect.context.check import CheckReport, check_context
     from cacheinspect.context.fingerprint import diff_fingerprints, fingerprint, load_fingerprint
@@ -66,12 +67,12 @@ if _typing.TYPE_CHECKING:
     from cacheinspect.gc.simulate import SimulationResult
     from cacheinspect.gc.simulate import simulate as simulate_gc
     from cacheinspect.lint.engine import LintReport, lint_text
+    from cacheinspect.reference import Reference, parse_reference
     from cacheinspect.registry.options import RegistryOptions
-    from cacheinspect.registry.reference import Reference, parse_reference
     from cacheinspect.registry.source import RegistrySource
     from cacheinspect.sources.base import Source
     from cacheinspect.sources.layout import LayoutSource
-    from cacheinspect.sources.targets import open_source, parse_target
+    from cacheinspect.sources.targets import parse_target
 
 #: public name -> the module that defines it
 _WHERE: dict[str, str] = {
@@ -111,11 +112,12 @@ _WHERE: dict[str, str] = {
         "errors",
     ),
     "RegistryOptions": "registry.options",
-    **dict.fromkeys(["Reference", "parse_reference"], "registry.reference"),
+    **dict.fromkeys(["Reference", "parse_reference"], "reference"),
     "RegistrySource": "registry.source",
     "Source": "sources.base",
     "LayoutSource": "sources.layout",
-    **dict.fromkeys(["open_source", "parse_target"], "sources.targets"),
+    "open_source": "cache.open",
+    "parse_target": "sources.targets",
 }
 
 __all__ = [

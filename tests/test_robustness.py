@@ -106,7 +106,7 @@ def test_github_format_cannot_be_made_to_emit_a_command() -> None:
 
 
 def test_platform_matching_knows_default_variants() -> None:
-    from cacheinspect.cache.audit import _platform_matches
+    from cacheinspect.platforms import platform_matches as _platform_matches
 
     assert _platform_matches("linux/arm64", "linux/arm64/v8")
     assert _platform_matches("linux/arm64/v8", "linux/arm64")

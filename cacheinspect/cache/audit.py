@@ -29,6 +29,7 @@ from cacheinspect.cache.load import (
     load_cache,
     load_target,
 )
+from cacheinspect.cache.open import open_source
 from cacheinspect.cache.report import summary
 from cacheinspect.errors import (
     CacheInspectError,
@@ -38,11 +39,12 @@ from cacheinspect.errors import (
     SizeLimitError,
     UsageError,
 )
+from cacheinspect.platforms import platform_matches
+from cacheinspect.reference import Reference
 from cacheinspect.registry.options import RegistryOptions
-from cacheinspect.registry.reference import Reference
 from cacheinspect.sources.base import ProgressCallback, Source
 from cacheinspect.sources.layout import LayoutSource
-from cacheinspect.sources.targets import FileTarget, open_source, parse_target
+from cacheinspect.sources.targets import FileTarget, parse_target
 
 __all__ = [
     "SCHEMA_AUDIT",
@@ -118,20 +120,6 @@ class AuditResult:
         return out
 
 
-def _normalize_platform(p: str) -> list[str]:
-    """containerd's normalisation: arm64's default variant is v8, amd64's is v1."""
-    parts = p.lower().split("/")
-    if parts[1:] in (["arm64", "v8"], ["amd64", "v1"]):
-        parts = parts[:2]
-    return parts
-
-
-def _platform_matches(want: str, have: str) -> bool:
-    """``linux/arm64`` matches ``linux/arm64/v8`` both ways; another variant given in *want* must match."""
-    w, h = _normalize_platform(want), _normalize_platform(have)
-    return w == h[: len(w)]
-
-
 def policy_findings(g: CacheGraph, p: AuditPolicy, now: datetime) -> list[Finding]:
     """Findings from the configurable checks (pure: *now* is passed in)."""
     out: list[Finding] = []
@@ -177,7 +165,7 @@ def policy_findings(g: CacheGraph, p: AuditPolicy, now: datetime) -> list[Findin
                     subject=want,
                 )
             )
-        elif not any(_platform_matches(want, have) for have in c.platforms):
+        elif not any(platform_matches(want, have) for have in c.platforms):
             out.append(
                 Finding.of(
                     "platform-missing",

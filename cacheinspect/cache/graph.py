@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cacheinspect import digest as digestmod
 from cacheinspect.cache.config import CacheInput, CacheLayer, CacheRecord, paused_gc
@@ -384,8 +384,36 @@ def build_graph(cache: LoadedCache) -> CacheGraph:
 
 
 def _build_graph(cache: LoadedCache) -> CacheGraph:
+    """The importer's checks and the graph, in the order the importer meets them: the size caps, the
+    layer chains, each record (inputs, results), the build order (loops), identities and labels,
+    stages, then what the whole says (mode, empty, no results)."""
     f = _Findings()
     f.items.extend(cache.findings)
+    _cap_findings(cache, f)
+    layers = _check_layers(cache, f)
+    _blob_findings(cache, f)
+    raw = cache.config.records or []
+    records, children, indeg, live = _read_records(raw, layers, f)
+    order = _build_order(records, children, indeg, f)
+    _identities(records, order, layers.cfg)
+    by_identity: dict[str, int] = {}
+    for i in order:
+        by_identity.setdefault(records[i].identity, i)
+    if cache.labels or cache.node_labels:
+        _label(records, cache)
+    stages = _stages(records)
+    mode, reason = _estimate_mode(cache, records, layers.ok, len(stages))
+    if not raw:
+        f.add("empty-cache", "the cache config holds no records")
+    elif 1 not in live:
+        f.add("no-results", "no record carries a usable result (layer)")
+    if mode in ("min", "inline"):
+        f.add("mode-min", f"looks like mode={mode}: {reason}")
+    return CacheGraph(cache, records, f.done(), order, stages, mode, reason, by_identity, live)
+
+
+def _cap_findings(cache: LoadedCache, f: _Findings) -> None:
+    """Phase 1: BuildKit's importer refuses a config or manifest over the 1 MiB cap before anything."""
     if cache.config_size > IMPORT_CAP:
         f.add(
             "config-over-import-cap",
@@ -403,13 +431,24 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
             cap=IMPORT_CAP,
         )
 
+
+class _Layers(NamedTuple):
+    """The config's layer chain nodes after phase 2: which resolve (``ok``), which stacks hold a blob
+    the manifest lacks (``tainted``), and those blobs (``missing``)."""
+
+    cfg: list[CacheLayer]
+    ok: bytearray
+    tainted: bytearray
+    missing: set[str]
+
+
+def _check_layers(cache: LoadedCache, f: _Findings) -> _Layers:
+    """Phase 2: the layer chains. Like BuildKit's importer, only chain nodes some ``layers`` result
+    reaches are followed and checked: a stray node with a bad parent is never read, so it breaks nothing."""
     cfg_layers = cache.config.layers or []
-    known = cache.blobs
     missing_blobs: set[str] = set()
     if cache.location != "file":
-        missing_blobs = {cl.blob for cl in cfg_layers if cl.blob not in known}
-    # Like BuildKit's importer, only chain nodes some ``layers`` result reaches are followed and checked:
-    # a stray node with a bad parent is never read, so it breaks nothing.
+        missing_blobs = {cl.blob for cl in cfg_layers if cl.blob not in cache.blobs}
     n_layers = len(cfg_layers)
     starts = {
         res.layer for rr in cache.config.records or () for res in rr.layers or () if 0 <= res.layer < n_layers
@@ -431,9 +470,15 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
             f"config layer blob {digestmod.short(blob)} is not in the manifest: BuildKit drops every result using it",
             subject=blob,
         )
-    _blob_findings(cache, f)
+    return _Layers(cfg_layers, layer_ok, tainted, missing_blobs)
 
-    raw = cache.config.records or []
+
+def _read_records(
+    raw: list[CacheRecord], layers: _Layers, f: _Findings
+) -> tuple[list[Record], list[list[int]], list[int], bytearray]:
+    """Phase 3: every record with its inputs and results; returns the records, each one's children,
+    its number of input links (for the build order) and whether it has a live result."""
+    cfg_layers, layer_ok, tainted, missing_blobs = layers
     n = len(raw)
     n_layers = len(cfg_layers)
     records: list[Record] = []
@@ -475,54 +520,68 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
                 for ch in rr.chains
                 for li in ch.layers or ()
             )
-        results: list[Result] | None = None
-        if eager:
-            results = []
-            for res in rr.layers or ():
-                li = res.layer
-                if not 0 <= li < n_layers:
-                    f.add(
-                        "invalid-layer-index",
-                        f"record {idx} result points at layer {li}, out of range",
-                        subject=str(idx),
-                        record=idx,
-                        layer=li,
-                    )
-                elif layer_ok[li]:  # a broken chain was reported where it breaks
-                    results.append(Result(cfg_layers, li, None, res.created_at, dropped=bool(tainted[li])))
-            for ch in rr.chains or ():
-                # parse.go walks a chain in order: an index out of range fails the import, a blob the
-                # manifest lacks drops the result and ends the walk (later indexes are never checked).
-                idxs = tuple(ch.layers or ())
-                out_of_range = dropped = False
-                for k, li in enumerate(idxs):
-                    if not 0 <= li < n_layers:
-                        out_of_range = True
-                        break
-                    if missing_blobs and cfg_layers[li].blob in missing_blobs:
-                        dropped, idxs = True, idxs[: k + 1]
-                        break
-                if out_of_range:
-                    f.add(
-                        "invalid-layer-index",
-                        f"record {idx} chain points at a layer out of range",
-                        subject=str(idx),
-                        record=idx,
-                        layers=list(idxs),
-                    )
-                    continue
-                results.append(Result(cfg_layers, -1, idxs, ch.created_at, dropped=dropped))
+        results = _checked_results(idx, rr, layers, f) if eager else None
         append_record(Record(idx, rr.digest, inputs, results, children[idx], rr, cfg_layers))
         if results is None:
             if rr.layers or rr.chains:  # validated cleanly: none of them is dropped
                 live[idx] = 1
         elif any(not x.dropped for x in results):
             live[idx] = 1
+    return records, children, indeg, live
 
-    # Topological order (Kahn), in waves, each wave sorted by index. What remains unordered sits on or
-    # behind a loop. Sorting matters: the decoded objects lie in memory in index order, so walking a
-    # wave in index order moves forward through memory; plain BFS order jumps at random (configs are
-    # sorted by digest) and made later passes 2-3x slower on 100k-record configs from cache misses.
+
+def _checked_results(idx: int, rr: CacheRecord, layers: _Layers, f: _Findings) -> list[Result]:
+    """The results of a record that has something wrong with them, each problem a finding."""
+    cfg_layers, layer_ok, tainted, missing_blobs = layers
+    n_layers = len(cfg_layers)
+    results: list[Result] = []
+    for res in rr.layers or ():
+        li = res.layer
+        if not 0 <= li < n_layers:
+            f.add(
+                "invalid-layer-index",
+                f"record {idx} result points at layer {li}, out of range",
+                subject=str(idx),
+                record=idx,
+                layer=li,
+            )
+        elif layer_ok[li]:  # a broken chain was reported where it breaks
+            results.append(Result(cfg_layers, li, None, res.created_at, dropped=bool(tainted[li])))
+    for ch in rr.chains or ():
+        # parse.go walks a chain in order: an index out of range fails the import, a blob the
+        # manifest lacks drops the result and ends the walk (later indexes are never checked).
+        idxs = tuple(ch.layers or ())
+        out_of_range = dropped = False
+        for k, li in enumerate(idxs):
+            if not 0 <= li < n_layers:
+                out_of_range = True
+                break
+            if missing_blobs and cfg_layers[li].blob in missing_blobs:
+                dropped, idxs = True, idxs[: k + 1]
+                break
+        if out_of_range:
+            f.add(
+                "invalid-layer-index",
+                f"record {idx} chain points at a layer out of range",
+                subject=str(idx),
+                record=idx,
+                layers=list(idxs),
+            )
+            continue
+        results.append(Result(cfg_layers, -1, idxs, ch.created_at, dropped=dropped))
+    return results
+
+
+def _build_order(
+    records: list[Record], children: list[list[int]], indeg: list[int], f: _Findings
+) -> list[int]:
+    """Phase 4: topological order (Kahn), in waves, each wave sorted by index. What remains unordered
+    sits on or behind a loop: a finding per record on it, and an identity of its own for each.
+
+    Sorting matters: the decoded objects lie in memory in index order, so walking a wave in index order
+    moves forward through memory; plain BFS order jumps at random (configs are sorted by digest) and
+    made later passes 2-3x slower on 100k-record configs from cache misses."""
+    n = len(records)
     wave = [i for i in range(n) if indeg[i] == 0]
     order: list[int] = []
     while wave:
@@ -549,21 +608,18 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
             )
         for i in stuck:
             records[i].identity = "loop:" + hashlib.sha256(f"{records[i].digest}#{i}".encode()).hexdigest()
+    return order
 
-    _identities(records, order, cfg_layers)
-    by_identity: dict[str, int] = {}
-    for i in order:
-        by_identity.setdefault(records[i].identity, i)
-    if cache.labels or cache.node_labels:
-        _label(records, cache)
 
+def _stages(records: list[Record]) -> list[Stage]:
+    """Phase 6: stages in build order (by the depth of their first step), labelled by their first
+    labelled step."""
     stage_members: dict[int, list[int]] = {}
     for r in records:
         if r.stage is not None:
             stage_members.setdefault(r.stage, []).append(r.index)
-    # Stages in build order (by the depth of their first step), labelled by their first labelled step.
     heads = sorted(stage_members, key=lambda h: (records[h].depth, h))
-    stages = [
+    return [
         Stage(
             h,
             tuple(stage_members[h]),
@@ -571,15 +627,6 @@ def _build_graph(cache: LoadedCache) -> CacheGraph:
         )
         for h in heads
     ]
-
-    mode, reason = _estimate_mode(cache, records, layer_ok, len(stages))
-    if not raw:
-        f.add("empty-cache", "the cache config holds no records")
-    elif 1 not in live:
-        f.add("no-results", "no record carries a usable result (layer)")
-    if mode in ("min", "inline"):
-        f.add("mode-min", f"looks like mode={mode}: {reason}")
-    return CacheGraph(cache, records, f.done(), order, stages, mode, reason, by_identity, live)
 
 
 def _cycle_members(records: list[Record], stuck: list[int]) -> set[int]:

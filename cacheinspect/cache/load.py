@@ -32,6 +32,7 @@ from cacheinspect.cache.config import (
     from_inline,
 )
 from cacheinspect.cache.findings import Finding
+from cacheinspect.cache.open import open_source
 from cacheinspect.errors import MalformedContentError, NotFoundError, UsageError
 from cacheinspect.oci import (
     INDEX_TYPES,
@@ -43,10 +44,11 @@ from cacheinspect.oci import (
     decode,
     detect_manifest_type,
 )
+from cacheinspect.platforms import platform_matches
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.safeio import read_local_file
 from cacheinspect.sources.base import DEFAULT_MAX_BYTES, Source
-from cacheinspect.sources.targets import FileTarget, open_source, parse_target
+from cacheinspect.sources.targets import FileTarget, parse_target
 
 __all__ = [
     "BlobInfo",
@@ -234,9 +236,7 @@ def _platform_selected(want: str | None, have: str) -> bool:
     """``--platform``: ``linux/arm64`` matches ``linux/arm64/v8`` both ways (default variants)."""
     if want is None:
         return True
-    from cacheinspect.cache.audit import _platform_matches  # imported late: audit imports this module
-
-    return _platform_matches(want, have)
+    return platform_matches(want, have)
 
 
 async def _platform_manifests(

@@ -131,9 +131,9 @@ def _fast(args: list[str]) -> str | None:
         return f"cacheinspect {__version__}\n"
     if not args or args[-1] not in ("-h", "--help"):
         return None
-    from cacheinspect.cli import _help
+    from cacheinspect.cli import _help, _helpcheck
 
-    if not _help.fresh():
+    if not _helpcheck.fresh():
         return None
     return _help.HELP.get(" ".join(args[:-1]))
 

@@ -327,8 +327,8 @@ def registry_options(
     ``--username``/``--password-stdin`` are bound to the registry of the first registry reference among
     *refs*: a diff against another registry, or an ``--image`` on Docker Hub, must not receive them.
     """
+    from cacheinspect.reference import Reference
     from cacheinspect.registry.options import RegistryOptions
-    from cacheinspect.registry.reference import Reference
     from cacheinspect.sources.targets import parse_target
 
     password: str | None = None

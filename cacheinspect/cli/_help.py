@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from cacheinspect.cli._helpcheck import fresh
+__all__ = ["HELP", "SOURCES"]
 
-__all__ = ["HELP", "SOURCES", "fresh"]
-
-SOURCES = 3240362313
+SOURCES = 1636025812
 
 HELP: dict[str, str] = {
     "": "Usage: cacheinspect [OPTIONS] COMMAND [ARGS]...\n\n  Open up BuildKit build caches: registry caches (--cache-to type=registry, any\n  shape), inline cache in images, local OCI layouts and bare cache-config files.\n\n  REF is a registry reference (registry/repo:tag[@digest]), oci-\n  layout://DIR[:TAG|@DIGEST], a layout directory, or a cache-config JSON file.\n\n  Exit codes: 0 ok, 1 findings (audit, diff --exit-code), 2 usage or bad\n  reference, 3 authentication, 4 not found, 5 network or registry error, 6\n  integrity (digest mismatch, malformed content), 70 a bug in cacheinspect\n  (please report it).\n\nOptions:\n  --version   Print the version.\n  -h, --help  Show this message and exit.\n\nCommands:\n  inspect     Decode a cache into its record/link graph: summary, layers,...\n  graph       Print the record/link graph: roots as ellipses, cached steps...\n  diff        Compare two caches of any kind: blobs, records, layers one...\n  audit       A CI gate: exit 1 when any cache has a finding at or above...\n  du          Build-cache records as a tree (parents \u2192 children): type,...\n  lint        Check Dockerfiles for RUN --mount=type=cache misuse: outputs...\n  version     Print the version (the same as --version).\n  completion  Print the shell completion script for SHELL (commands,...\n  context     Compute BuildKit's build-context checksums locally:...\n  gc          What BuildKit's garbage collection and prune commands delete,...\n\n  Examples:\n\n  cacheinspect inspect ghcr.io/acme/app:buildcache\n\n  cacheinspect diff oci-layout://./cache-a oci-layout://./cache-b\n\n  cacheinspect audit ghcr.io/acme/app:buildcache --expect-mode max --max-age 7d\n",

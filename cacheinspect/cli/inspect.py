@@ -212,8 +212,9 @@ def register(app: typer.Typer) -> None:
 async def _raw(ref: str, opts: RegistryOptions, what: str, platform: str | None) -> bytes:
     """``--raw``: the root manifest (or, for ``config``, the cache config / image config) as fetched."""
     from cacheinspect.cache.load import load_target
+    from cacheinspect.cache.open import open_source
     from cacheinspect.errors import UsageError
-    from cacheinspect.sources.targets import FileTarget, open_source, parse_target
+    from cacheinspect.sources.targets import FileTarget, parse_target
 
     t = parse_target(ref)
     if isinstance(t, FileTarget):

@@ -893,7 +893,7 @@ async def resolve_image(ref: str, options: RegistryOptions, platform: str) -> Im
     """
     from cacheinspect.errors import CacheInspectError
     from cacheinspect.oci import ImageConfig, Manifest, decode
-    from cacheinspect.registry.reference import parse_reference
+    from cacheinspect.reference import parse_reference
     from cacheinspect.registry.source import RegistrySource
 
     try:

@@ -27,7 +27,7 @@ _CREATED = "org.opencontainers.image.created"
 
 
 def _registry_ref(cache_ref: str) -> Any:
-    from cacheinspect.registry.reference import Reference
+    from cacheinspect.reference import Reference
     from cacheinspect.sources.targets import parse_target
 
     t = parse_target(cache_ref)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from cacheinspect.dockerfile.model import DockerfileError, Node
 from cacheinspect.dockerfile.parser import KNOWN_INSTRUCTIONS, parse_heredoc_word
+from cacheinspect.dockerfile.suggest import suggest
 
 __all__ = ["FLAG_SPECS", "Parsed", "check_nodes", "parse_instruction"]
 
@@ -79,41 +80,6 @@ class Parsed:
     lists: dict[str, list[str]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     stage_name: str = ""
-
-
-def suggest(value: str, options: list[str], case_sensitive: bool = True) -> str:
-    """``util/suggest.WrapError``: `` (did you mean X?)`` for the first option at Levenshtein
-    distance < 3 (closer ones win), nothing on an exact match. BuildKit iterates a Go map, so its
-    pick among equally close options is random; this takes them in the order given."""
-    val = value if case_sensitive else value.lower()
-    match = ""
-    mindist = 3
-    for opt in options:
-        o = opt if case_sensitive else opt.lower()
-        if val == o:
-            return ""
-        d = _levenshtein(val, o)
-        if d < mindist:
-            if case_sensitive:
-                match = o
-            elif value == value.lower():
-                match = o.lower()
-            elif value == value.upper():
-                match = o.upper()
-            else:
-                match = o
-            mindist = d
-    return f" (did you mean {match}?)" if match else ""
-
-
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def _parse_flags(filename: str, p: Parsed, spec: dict[str, str], dialect: str = "latest") -> None:

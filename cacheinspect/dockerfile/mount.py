@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from cacheinspect.dockerfile._lex import Lexer, LexError
 from cacheinspect.dockerfile.model import DockerfileError, Mount
+from cacheinspect.dockerfile.suggest import suggest
 
 __all__ = ["csv_fields", "go_path_clean", "parse_mount", "precheck_mount", "ram_in_bytes"]
 
@@ -156,8 +157,6 @@ def ram_in_bytes(v: str) -> int | None:
 
 
 def _suggest(value: str, options: list[str]) -> str:
-    from cacheinspect.dockerfile.instructions import suggest
-
     return suggest(value, options)
 
 

@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from typing import cast
 
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
-from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction, suggest
+from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction
 from cacheinspect.dockerfile.model import Build, CopySource, Dockerfile, DockerfileError, Instr, Node, Stage
 from cacheinspect.dockerfile.mount import csv_fields, go_path_clean, parse_mount
 from cacheinspect.dockerfile.parser import chomp_heredoc, parse_heredoc_word
+from cacheinspect.dockerfile.suggest import suggest
 
 __all__ = ["DEFAULT_PATH", "resolve"]
 
@@ -486,7 +487,7 @@ def image_name_error(name: str) -> str | None:
     if not _REF_CHARS.match(name):
         return "invalid reference format"
     from cacheinspect.errors import ReferenceError_
-    from cacheinspect.registry.reference import parse_reference
+    from cacheinspect.reference import parse_reference
 
     try:
         parse_reference(name)

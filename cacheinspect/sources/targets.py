@@ -1,6 +1,7 @@
 """What the user named on the command line (registry ref, OCI layout, config file) and its Source.
 
-The only module that decides which :class:`~cacheinspect.sources.base.Source` to build.
+Pure parsing: which :class:`~cacheinspect.sources.base.Source` a target gets is decided one layer up,
+in :func:`cacheinspect.cache.open.open_source` (a registry source lives above this package).
 
 Local targets: ``oci-layout://DIR[:TAG|@DIGEST]`` (the syntax of buildx ``--cache-from type=local`` and of
 oras/skopeo), a bare path to an OCI layout directory, or a bare path to a file (a cache-config JSON or a
@@ -9,19 +10,15 @@ manifest saved to disk). An existing local path always wins over a registry read
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cacheinspect import digest as digestmod
 from cacheinspect.errors import ReferenceError_, UsageError
-from cacheinspect.registry.options import RegistryOptions
-from cacheinspect.registry.reference import Reference, _check_tag, parse_reference
-from cacheinspect.sources.base import Source
-from cacheinspect.sources.layout import LayoutSource, is_layout
+from cacheinspect.reference import Reference, _check_tag, parse_reference
+from cacheinspect.sources.layout import is_layout
 
-__all__ = ["FileTarget", "LayoutTarget", "Target", "open_source", "parse_target"]
+__all__ = ["FileTarget", "LayoutTarget", "Target", "parse_target"]
 
 _OCI_LAYOUT_SCHEME = "oci-layout://"
 
@@ -123,23 +120,3 @@ def parse_target(s: str) -> Target:
     if _looks_like_path(s):
         raise UsageError(f"no such file or directory: {s!r}")
     return parse_reference(s)
-
-
-@asynccontextmanager
-async def open_source(target: str, options: RegistryOptions) -> AsyncIterator[Source]:
-    """A Source for a registry reference or an OCI layout (files have no source: see load_target)."""
-    t = parse_target(target)
-    if isinstance(t, FileTarget):
-        raise UsageError(f"{target!r} is a file; this needs a registry reference or an OCI layout directory")
-    src: Source
-    if isinstance(t, LayoutTarget):
-        src = LayoutSource(t.path, tag=t.tag, digest=t.digest)
-    else:
-        from cacheinspect.registry.source import RegistrySource
-
-        assert isinstance(t, Reference)
-        src = RegistrySource(t, options)
-    try:
-        yield src
-    finally:
-        await src.aclose()

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from cacheinspect import __version__
-from cacheinspect.cli import _help
+from cacheinspect.cli import _help, _helpcheck
 from cacheinspect.cli._gen_help import render_all
 
 
 def test_pre_rendered_help_is_current() -> None:
     """Fails after a CLI change until `python -m cacheinspect.cli._gen_help` is run."""
-    assert _help.fresh(), "CLI sources changed: run python -m cacheinspect.cli._gen_help"
+    assert _helpcheck.fresh(), "CLI sources changed: run python -m cacheinspect.cli._gen_help"
     assert render_all() == _help.HELP
 
 
