@@ -15,6 +15,7 @@ does it; several platforms merged with their indexes offset) plus what the manif
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -517,6 +518,14 @@ async def _registry_cache(
             )
         )
     config = decode_config(cdata, what=f"cache config {digestmod.short(cfg_desc.digest)}")
+    if platform is not None and image is None:
+        # Said once per run (the CLI's log handler drops a repeated note), and never an error: the
+        # same command line serves an inline cache, where --platform does pick one image.
+        logging.getLogger("cacheinspect").warning(
+            "note: --platform %s has no effect on a registry cache, which records no platforms "
+            "(--image REF picks that platform of an image built with it)",
+            platform,
+        )
     images = await load_image(image, platform=platform) if image is not None else []
     blobs = _blob_infos(layer_descs)
     images, unrelated = _related_images(images, blobs)

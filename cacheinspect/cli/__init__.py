@@ -71,6 +71,7 @@ def build_app() -> typer.Typer:
     import importlib
 
     import typer
+    from typer._types import TyperChoice
 
     from cacheinspect.cli._common import plain_usage
 
@@ -97,13 +98,27 @@ def build_app() -> typer.Typer:
             sys.stdout.write(f"cacheinspect {__version__}\n")
             raise typer.Exit()
 
+    from cacheinspect.cli._grammar import _HELP, STATE
+
     @app.callback()
     def _root(
         version: bool = typer.Option(
             False, "--version", callback=version_callback, is_eager=True, help="Print the version."
         ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=_HELP["quiet"]),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help=_HELP["verbose"]),
+        color: str = typer.Option(
+            "auto",
+            "--color",
+            metavar="auto|always|never",
+            help=_HELP["color"],
+            click_type=TyperChoice(["auto", "always", "never"]),
+        ),
     ) -> None:
-        pass
+        """Global options: given before the command (`cacheinspect -v inspect REF`), they apply to it."""
+        STATE.quiet = STATE.quiet or quiet
+        STATE.verbose = STATE.verbose or verbose
+        STATE.color = color
 
     plain_usage(app)
     import os
@@ -139,9 +154,11 @@ def _fast(args: list[str]) -> str | None:
 
 
 def _error(message: str, hint: str | None = None) -> None:
+    from cacheinspect.cli._grammar import color_enabled
     from cacheinspect.render.escape import esc
 
-    sys.stderr.write(f"error: {esc(message)}\n" + (f"hint: {esc(hint)}\n" if hint else ""))
+    label = "\x1b[1;31merror:\x1b[0m" if color_enabled(sys.stderr) else "error:"
+    sys.stderr.write(f"{label} {esc(message)}\n" + (f"hint: {esc(hint)}\n" if hint else ""))
 
 
 def _usage_error(e: Any) -> int:
@@ -166,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from cacheinspect.cli._grammar import STATE
     from cacheinspect.errors import CacheInspectError
 
+    STATE.__init__()  # type: ignore[misc]  # a fresh run (main is called several times in tests)
     code = 0
     try:
         from typer._click.exceptions import ClickException

@@ -176,10 +176,23 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
     """
     import logging
 
+    from cacheinspect.cli._grammar import STATE
     from cacheinspect.render.escape import esc
 
+    verbose = verbose or STATE.verbose
+    quiet = quiet or STATE.quiet
+
     class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-        """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped."""
+        """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped; a ``note:`` (a
+        flag without effect on this input) is said once per run, however many times the library says it."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            msg = record.getMessage()
+            if msg.startswith("note: "):
+                if msg in STATE.notes:
+                    return False
+                STATE.notes.add(msg)
+            return bool(super().filter(record))
 
         @property
         def stream(self) -> object:
@@ -206,14 +219,49 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
         logger.setLevel(logging.DEBUG)
 
 
+def verbatim_examples(epilog: str) -> str:
+    """Example paragraphs of an epilog kept as written (click's ``\\b`` marker): a command line
+    rewrapped at 80 columns cannot be copied, and one cut at a hyphen (``--allow-`` / ``missing``)
+    reads as two flags."""
+    out = []
+    for par in epilog.split("\n\n"):
+        s = par.strip()
+        is_example = s.startswith(("cacheinspect ", "source <(", "cat ", "Example: ", "Examples:"))
+        out.append("\b\n" + par if is_example and "\n" not in par and len(par) > 1 else par)
+    return "\n\n".join(out)
+
+
+def no_hyphen_breaks() -> None:
+    """Help text is wrapped at spaces only: click's wrapper (``TextWrapper``) breaks after a hyphen by
+    default, which cut ``--allow-missing`` and ``oci-layout://`` in two."""
+    from typer._click import _textwrap
+
+    cls = _textwrap.TextWrapper
+    if getattr(cls, "_cacheinspect_patched", False):
+        return
+    init = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["break_on_hyphens"] = False
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls._cacheinspect_patched = True  # type: ignore[attr-defined]
+
+
 def plain_usage(app: typer.Typer) -> None:
     """Usage lines without typer's ``{REF}`` braces and argument help without Python types
     (``REF <list[str]>``), for every command registered on *app* and its sub-apps."""
     from typer.core import TyperArgument, TyperCommand
 
-    class PlainCommand(TyperCommand):
+    from cacheinspect.cli._grammar import GrammarCommand
+
+    class PlainCommand(GrammarCommand, TyperCommand):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self._grammar_init()
+            if self.epilog:
+                self.epilog = verbatim_examples(self.epilog)
             for p in self.params:
                 if not isinstance(p, TyperArgument):
                     continue
@@ -232,6 +280,8 @@ def plain_usage(app: typer.Typer) -> None:
 
         def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
             return [x.replace("{", "").replace("}", "") for x in super().collect_usage_pieces(ctx)]
+
+    no_hyphen_breaks()
 
     def walk(t: typer.Typer) -> None:
         for info in t.registered_commands:
@@ -402,9 +452,14 @@ class Progress:
         self._last_decile = -1
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total == 0:
+        from cacheinspect.cli._grammar import STATE
+
+        if not self.enabled or total == 0 or STATE.quiet:
             return
         if self.tty:
+            if STATE.ticker is not None:  # one line on the terminal: the counter replaces the ticker's
+                STATE.ticker.show(f"{self.what}: {done}/{total}", final=done == total)
+                return
             end = "\n" if done == total else ""
             sys.stderr.write(f"\r{self.what}: {done}/{total}{end}")
             sys.stderr.flush()

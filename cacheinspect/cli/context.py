@@ -83,6 +83,10 @@ def _progress(kind: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+#: Every output format name of any command: ``context check -f json`` is a Dockerfile named json.
+_FORMATS = frozenset({"table", "json", "markdown", "github", "sarif", "dot", "mermaid"})
+
+
 class LoadedBuild(NamedTuple):
     """What :func:`load_build` resolved: the Dockerfile's path, its context COPY/ADD steps, every
     context path they name, and the resolved :class:`~cacheinspect.dockerfile.Build` itself
@@ -95,7 +99,12 @@ class LoadedBuild(NamedTuple):
 
 
 def load_build(
-    context: Path, dockerfile: Path | None, target: str | None, build_args: list[str] | None
+    context: Path,
+    dockerfile: Path | None,
+    target: str | None,
+    build_args: list[str] | None,
+    *,
+    has_format: bool = False,
 ) -> LoadedBuild:
     """Read, parse and resolve the Dockerfile once, with ``--build-arg`` as docker reads them
     (``K=V``, or ``K`` alone taken from the environment when set). Shared by the commands of this
@@ -103,16 +112,24 @@ def load_build(
     from cacheinspect.context.errors import ContextPathError
     from cacheinspect.context.fingerprint import copy_steps
     from cacheinspect.dockerfile import parse_dockerfile, resolve
+    from cacheinspect.sources.targets import nearest_existing
 
     if not context.is_dir():
+        if context.exists():
+            raise ContextPathError(f"{context}: not a directory")
+        near = nearest_existing(str(context))
         raise ContextPathError(
-            f"{context}: no such directory" if not context.exists() else f"{context}: not a directory"
+            f"{context}: no such directory", hint=f"did you mean {near}?" if near else None
         )
     df_path = dockerfile if dockerfile is not None else context / "Dockerfile"
     try:
         text = df_path.read_bytes()
     except OSError as e:
-        raise ContextPathError(f"{df_path}: {e.strerror or e}") from None
+        hint = None
+        if has_format and dockerfile is not None and not df_path.exists() and str(dockerfile) in _FORMATS:
+            # -f is the Dockerfile here, as in `docker build`; in every other command it is the format
+            hint = f"-f names the Dockerfile here (as in docker build); did you mean --format {dockerfile}?"
+        raise ContextPathError(f"{df_path}: {e.strerror or e}", hint=hint) from None
     args = parse_build_args(build_args)
     df = parse_dockerfile(text, filename=str(df_path))
     build = resolve(df, build_args=args, target=target)
@@ -364,7 +381,7 @@ def check_cmd(
     from cacheinspect.context.walk import hash_tree, walk_context
 
     rules = rules_from(buildkit_version) if buildkit_version else None
-    df_path, _, paths, build = load_build(context, dockerfile, target, build_arg)
+    df_path, _, paths, build = load_build(context, dockerfile, target, build_arg, has_format=True)
     excludes = read_dockerignore(context, df_path)
     progress = _progress if sys.stderr.isatty() else None
     tree = walk_context(context, progress=progress)

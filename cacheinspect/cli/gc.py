@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
+class GcFailOn(StrEnum):
+    """``gc lint --fail-on``: the same words as ``lint --fail-on`` (the default, info, keeps the exit
+    code of earlier releases: any finding fails)."""
+
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
 class PruneVia(StrEnum):
     buildx = "buildx"
     api = "api"
@@ -200,7 +210,7 @@ def register(app: typer.Typer) -> None:
     @gc_app.command(
         epilog="Example: cacheinspect gc lint --policy /etc/docker/daemon.json --docker-version 26.1\n\n"
         "         cacheinspect gc lint --prune 'buildctl prune --keep-storage 1000' --buildkit-version v0.13\n\n"
-        "Exit codes: 0 no findings, 1 findings, 2 unreadable input."
+        "Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 unreadable input."
     )
     def lint(
         policy: PolicyFile = None,
@@ -210,6 +220,12 @@ def register(app: typer.Typer) -> None:
         disk_size: DiskSize = None,
         disk_free: DiskFree = None,
         fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+        fail_on: Annotated[
+            GcFailOn,
+            typer.Option(
+                "--fail-on", help="Exit 1 when a finding is at or above this severity (never: always 0)."
+            ),
+        ] = GcFailOn.info,
     ) -> None:
         """Flag GC policies and prune flags that silently match nothing, never run or delete too much.
 
@@ -265,5 +281,8 @@ def register(app: typer.Typer) -> None:
         if prune:
             findings.extend(lint_prune_command(prune, sem, now_ns=time.time_ns()))
         sys.stdout.write(render_lint(findings, fmt.value))
-        if findings:
+        rank = {"info": 0, "warning": 1, "error": 2}
+        if fail_on is not GcFailOn.never and any(
+            rank.get(f.severity, 2) >= rank[fail_on.value] for f in findings
+        ):
             raise typer.Exit(EXIT_FINDINGS)

@@ -10,6 +10,7 @@ manifest saved to disk). An existing local path always wins over a registry read
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from cacheinspect.errors import ReferenceError_, UsageError
 from cacheinspect.reference import Reference, _check_tag, parse_reference
 from cacheinspect.sources.layout import is_layout
 
-__all__ = ["FileTarget", "LayoutTarget", "Target", "parse_target"]
+__all__ = ["FileTarget", "LayoutTarget", "Target", "nearest_existing", "no_such_path", "parse_target"]
 
 _OCI_LAYOUT_SCHEME = "oci-layout://"
 
@@ -77,6 +78,61 @@ def _looks_like_path(s: str) -> bool:
     return s.startswith(("/", "./", "../", "~")) or s in (".", "..") or s.endswith((".json", "/"))
 
 
+def _explicit_registry(s: str) -> bool:
+    """``ghcr.io/x``, ``localhost:5000/x``, ``localhost/x``: the first component names a registry host
+    (docker's ``splitDockerDomain`` rule), so the string is a registry reference as written."""
+    first, sep, _ = s.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def _means_a_local_path(s: str) -> bool:
+    """A string the user meant as a local path: it starts like one, or its first component exists
+    here (``fixtures/threestage-mx`` next to ``fixtures/``), unless it is an explicit registry reference."""
+    if _looks_like_path(s):
+        return True
+    if "/" not in s or _explicit_registry(s):
+        return False
+    return _exists(Path(s.split("/", 1)[0]))
+
+
+def nearest_existing(s: str) -> str | None:
+    """The existing path closest to *s*: its deepest existing parent, then the entry of that directory
+    nearest to the first missing component (difflib), e.g. ``fixtures/threestage-max`` for
+    ``fixtures/threestage-mx``. Reads one directory, at most 10,000 names of it."""
+    import difflib
+    import itertools
+
+    path = _expand(s.rstrip("/") or s)
+    parts = path.parts
+    base = Path(parts[0]) if path.is_absolute() else Path(".")
+    rest = parts[1:] if path.is_absolute() else parts
+    for i, part in enumerate(rest):
+        nxt = base / part
+        if _exists(nxt):
+            base = nxt
+            continue
+        try:
+            with os.scandir(base) as it:
+                names = [e.name for e in itertools.islice(it, 10_000)]
+        except OSError:
+            return str(base) if i else None
+        close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+        if close:
+            return str(base / close[0]) if str(base) != "." else close[0]
+        return str(base) if str(base) != "." else None
+    return None
+
+
+def no_such_path(s: str, what: str = "path") -> UsageError:
+    """``no such path: 'x'`` (exit 2), with the nearest existing name as the hint."""
+    near = nearest_existing(s)
+    hint = f"did you mean {near}?" if near else None
+    if what == "path" and not _looks_like_path(s):
+        extra = "a registry reference names its registry: docker.io/" + s if "/" in s else None
+        hint = f"{hint} ({extra})" if hint and extra else (hint or extra)
+    return UsageError(f"no such {what}: {s!r}", hint=hint)
+
+
 def _parse_layout(s: str, original: str) -> LayoutTarget:
     rest = s[len(_OCI_LAYOUT_SCHEME) :]
     tag: str | None = None
@@ -97,7 +153,7 @@ def _parse_layout(s: str, original: str) -> LayoutTarget:
         raise ReferenceError_(f"invalid layout reference {original!r}: missing directory")
     path = _expand(rest)
     if not _exists(path):
-        raise UsageError(f"OCI layout directory {str(path)!r} does not exist")
+        raise no_such_path(rest, "OCI layout directory")
     if not is_layout(path):
         raise UsageError(f"{str(path)!r} is not an OCI layout directory (no oci-layout or index.json)")
     return LayoutTarget(path=path, tag=tag, digest=digest)
@@ -117,6 +173,6 @@ def parse_target(s: str) -> Target:
             f"{s!r} is a directory but not an OCI layout (no oci-layout or index.json); "
             "pass a layout directory, a cache-config JSON file or a registry reference"
         )
-    if _looks_like_path(s):
-        raise UsageError(f"no such file or directory: {s!r}")
+    if s and _means_a_local_path(s):
+        raise no_such_path(s)
     return parse_reference(s)
