@@ -41,10 +41,9 @@ def fingerprints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("fp")
     a, b = d / "a.fp.json", d / "b.fp.json"
     for p in (a, b):
-        try:
+        with pytest.raises(SystemExit) as e:
             main(["context", "fingerprint", str(CASES / "crosshost"), "-o", str(p)])
-        except SystemExit as e:
-            assert not e.code
+        assert not e.value.code
     return a, b
 
 
