@@ -131,7 +131,7 @@ alive() {  # alive PIDFILE: the pid runs and is still the program the file is na
   [ -f "$1" ] || return 1
   pid="$(cat "$1")"
   name="$(basename "$1" .pid)"
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$name" >/dev/null
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -- "$name" >/dev/null
 }
 
 start_bg() {  # start_bg PIDFILE LOGFILE CMD...
@@ -181,7 +181,7 @@ wait_for() {  # wait_for SECONDS DESC CMD...
 shim_pids() {  # containerd shims whose -address points into DIR (they are reparented away from containerd)
   local dir="$1" p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -- "containerd-shim.*-address $dir/" >/dev/null; then
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -- "containerd-shim.*-address $dir/" >/dev/null; then
       basename "$p"
     fi
   done

@@ -209,7 +209,10 @@ def choose_rules(
     if best == 0:
         reason = "no rule set reproduces a root of the cache; using the BuildKit v0.13 rules"
     elif len(winners) == len(results):
-        reason = f"all rule sets give the same roots here ({best} of {len(steps)} steps found in the cache)"
+        reason = (
+            f"all rule sets give the same roots here ({best} of {len(steps)} COPY/ADD content roots "
+            "found in the cache)"
+        )
     else:
         names = ", ".join(r.value for r, _ in winners)
         reason = (
@@ -1010,6 +1013,22 @@ def _cell(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _annotation_file(path: str) -> str:
+    """The ``file=`` of a workflow annotation: GitHub attaches it only to a path relative to the
+    repository (``$GITHUB_WORKSPACE``, else the current directory); property syntax escaped."""
+    import os
+
+    p = path
+    if os.path.isabs(p):
+        base = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+        rel = os.path.relpath(p, base)
+        if not rel.startswith(".."):
+            p = rel
+    for a, b in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C")):
+        p = p.replace(a, b)
+    return p
+
+
 def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile") -> str:
     """``table`` / ``markdown`` / ``github`` (workflow annotations) / ``json`` text of a report (pure)."""
     if fmt == "json":
@@ -1020,12 +1039,13 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
     summary = (
         f"{len(report.steps)} steps: {counts['hit']} hit, {counts['miss']} miss, {counts['unknown']} unknown"
     )
-    head = [
-        f"cache            {report.cache}",
-        f"context          {report.context}",
-        f"buildkit rules   {report.buildkit_rules} ({report.rules_reason})",
-        f"fingerprint      {report.fingerprint or 'none (explanations from a single-change search)'}",
+    fields = [
+        ("cache", str(report.cache)),
+        ("context", str(report.context)),
+        ("buildkit rules", f"{report.buildkit_rules} ({report.rules_reason})"),
+        ("fingerprint", str(report.fingerprint or "none (explanations from a single-change search)")),
     ]
+    head = [f"{k:<16} {v}" for k, v in fields]
     if fmt == "github":
         lines = []
         for s in report.steps:
@@ -1034,14 +1054,16 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
             level = "error" if s.verdict == "miss" else "warning"
             title = "cache miss predicted" if s.verdict == "miss" else "cache hit unknown"
             msg = s.cause.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            lines.append(f"::{level} file={dockerfile},line={s.line},title={title}::{s.instruction}: {msg}")
+            lines.append(
+                f"::{level} file={_annotation_file(dockerfile)},line={s.line},title={title}::{s.instruction}: {msg}"
+            )
         lines.append(f"::notice title=cacheinspect context check::{summary}")
         return "\n".join(lines) + "\n"
     if fmt == "markdown":
         out = [
             "### Context check",
             "",
-            *[f"- {h.split(None, 1)[0]}: {h.split(None, 1)[1].strip()}" for h in head],
+            *[f"- {k}: {v}" for k, v in fields],
         ]
         out += ["", "| stage | line | instruction | verdict | cause |", "|---|---|---|---|---|"]
         for s in report.steps:

@@ -143,8 +143,8 @@ def render_simulation(res: SimulationResult, fmt: str) -> str:
         out.append(f"note: {n}")
     for r in res.rules:
         out.append("")
-        target = f"target {r.keep_bytes} B" if r.keep_bytes else "no size target"
-        out.append(f"{r.rule}  [{target}, unshared total {r.total_before} B]")
+        target = f"target {format_bytes(r.keep_bytes)}" if r.keep_bytes else "no size target"
+        out.append(f"{r.rule}  [{target}, unshared total {format_bytes(r.total_before)}]")
         if r.deleted:
             rows = [
                 [str(i + 1), d.id, d.type, format_bytes(d.size), d.reason] for i, d in enumerate(r.deleted)

@@ -43,6 +43,7 @@ from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
 from cacheinspect.gc.policy import Disk, Policy, PruneRule
 from cacheinspect.gc.records import CacheRecord
+from cacheinspect.gc.units import format_bytes, format_duration, format_pair
 from cacheinspect.gc.versions import Semantics
 
 __all__ = ["SCHEMA", "Deletion", "RuleResult", "SimulationResult", "keep_bytes_for", "simulate"]
@@ -137,14 +138,14 @@ def describe_rule(i: int, rule: PruneRule) -> str:
     if rule.all:
         parts.append("all")
     if rule.keep_duration_ns:
-        parts.append(f"unused for {rule.keep_duration_ns / 3.6e12:g}h")
+        parts.append(f"unused for {format_duration(rule.keep_duration_ns)}")
     for name, v in (
         ("reserved", rule.reserved_space),
         ("max-used", rule.max_used_space),
         ("min-free", rule.min_free_space),
     ):
         if v:
-            parts.append(f"{name} {v} B")
+            parts.append(f"{name} {format_bytes(v)}")
     return " ".join(parts)
 
 
@@ -549,15 +550,18 @@ def simulate(
                     ranker.add(r)
             while True:
                 if total < keep:
-                    stopped = f"total {total} B is under the target {keep} B"
+                    t, k = format_pair(total, keep)
+                    stopped = f"total {t} is under the target {k}"
                     at_stop = set(ranker.members)
                     break
                 if not len(ranker):
-                    stopped = f"no candidates left (total {total} B, target {keep} B)"
+                    t, k = format_pair(total, keep)
+                    stopped = f"no candidates left (total {t}, target {k})"
                     break
                 rid, score, n_tied = ranker.take()
                 r = st.by_id[rid]
-                reason = f"total {total} B >= target {keep} B; lowest score {score:.6g}"
+                t, k = format_pair(total, keep)
+                reason = f"total {t} >= target {k}; lowest score {score:.6g}"
                 if n_tied:
                     reason += f" (tied with {n_tied} other{'s' if n_tied > 1 else ''})"
                 dels.append(Deletion(rid, r.type, r.size, reason))

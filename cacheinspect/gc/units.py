@@ -146,6 +146,29 @@ def format_bytes(n: int) -> str:
     return f"{n}B"  # pragma: no cover
 
 
+def format_pair(a: int, b: int) -> tuple[str, str]:
+    """Two sizes compared in one sentence: :func:`format_bytes` each, with the exact byte counts when
+    the rounded forms would read the same (``512kB >= 512kB`` says nothing)."""
+    x, y = format_bytes(a), format_bytes(b)
+    if x == y and a != b:
+        return f"{x} ({a} bytes)", f"{y} ({b} bytes)"
+    return x, y
+
+
+def format_duration(ns: int) -> str:
+    """A duration the way docker's flags are written (``48h``, ``1m``, ``1h30m``, ``500ms``): never a
+    fraction of an hour such as ``0.0166667h``."""
+    if ns <= 0:
+        return "0s"
+    if ns % NS:
+        ms = ns / 1e6
+        return f"{ms:g}ms" if ns < NS else f"{ns / NS:g}s"
+    secs = ns // NS
+    h, rest = divmod(secs, 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
+
+
 def format_ns(ns: int | None) -> str:
     """UTC RFC 3339 with as many fractional digits as needed (nanoseconds kept)."""
     if ns is None:

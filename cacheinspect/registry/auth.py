@@ -376,9 +376,15 @@ class RegistryAuth(httpx.Auth):
         who = cred.source if cred is not None else "anonymous access"
         what = " ".join(scopes) or "the registry"
         if response.status_code in (401, 403):
+            if cred is None:
+                hint = f"log in with docker login {self.registry}, or pass --username with --password-stdin"
+            elif cred.source.startswith("--username"):
+                hint = "check the --username and the password given on stdin"
+            else:
+                hint = f"log in again (docker login {self.registry}) or pass others with --username and --password-stdin"
+            who = f"the credentials from {cred.source}" if cred is not None else "anonymous access"
             raise AuthError(
-                f"token service {realm} refused {who} for {what} (HTTP {response.status_code})",
-                hint="check the credentials (docker login) or --username/--password-stdin",
+                f"token service {realm} refused {who} for {what} (HTTP {response.status_code})", hint=hint
             )
         if response.status_code != 200:
             raise RegistryError(f"token service {realm} answered HTTP {response.status_code} for {what}")

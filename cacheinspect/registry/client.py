@@ -232,6 +232,39 @@ def _invalid_answer(exc: BaseException, method: str, url: str, what: str) -> Reg
     return RegistryError(f"{what}: {method} {url}: {detail}")
 
 
+def _credential_hint(source: str, registry: str, status: int) -> str:
+    """What to do about credentials the registry refused (401) or that lack the right (403)."""
+    if status == 403:
+        return "the account is known but may not read this repository: check its permissions or the name"
+    if source.startswith("--username"):
+        return "check the --username and the password given on stdin"
+    return f"log in again (docker login {registry}) or pass others with --username and --password-stdin"
+
+
+def _name_not_resolved(exc: BaseException) -> str | None:
+    """The resolver's answer when *exc* comes from a name that does not exist (``socket.gaierror``
+    EAI_NONAME / EAI_NODATA / EAI_FAIL), else None. httpx wraps the gaierror: its causes are walked."""
+    import socket
+
+    permanent = {
+        getattr(socket, n)
+        for n in ("EAI_NONAME", "EAI_NODATA", "EAI_FAIL", "EAI_ADDRFAMILY")
+        if hasattr(socket, n)
+    }
+    seen = 0
+    e: BaseException | None = exc
+    while e is not None and seen < 10:
+        if isinstance(e, socket.gaierror):
+            return e.strerror or str(e) if e.errno in permanent else None
+        e = e.__cause__ or e.__context__
+        seen += 1
+    text = str(exc)
+    for words in ("Name or service not known", "nodename nor servname provided", "No address associated"):
+        if words in text:
+            return words
+    return None
+
+
 def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {timeout:g}s ({type(exc).__name__})"
@@ -538,8 +571,13 @@ class RegistryClient:
                 key = (registry, repository)
                 if key not in self._cred_cache:
                     # Helpers are subprocesses: keep them off the event loop.
-                    self._cred_cache[key] = await asyncio.to_thread(
+                    self._cred_cache[key] = found = await asyncio.to_thread(
                         self._credentials.get, registry, repository
+                    )
+                    log.debug(
+                        "credentials for %s: %s",
+                        registry,
+                        found.source if found is not None else "none (anonymous)",
                     )
                 return self._cred_cache[key]
 
@@ -599,7 +637,28 @@ class RegistryClient:
         return client
 
     async def _scheme(self, host: _Host) -> str:
-        """Loopback without --plain-http: HTTPS when a TLS handshake works there, else plain HTTP."""
+        """Loopback without --plain-http: HTTPS when a TLS handshake works there, else plain HTTP.
+
+        The probe is a request like any other to the user: "still waiting for HOST" covers it, and it
+        is spent from the retry budget (:meth:`_send` passes what it took on), so a registry that
+        accepts and never answers ends the run within the budget the message names."""
+        if host.scheme is not None:
+            return host.scheme
+        stop_watch = _still_waiting(f"https://{host.dial}/v2/", 1, self.options.retries + 1, "TLS probe")
+        budget = self.options.retry_budget
+        try:
+            async with asyncio.timeout(budget):
+                return await self._probe_scheme(host)
+        except TimeoutError:
+            raise RegistryError(
+                f"GET https://{host.dial}/v2/: no answer within the {budget:g}s retry budget "
+                "(finding out whether it speaks TLS)",
+                hint="check that the registry is reachable (--timeout sets the per-request limit)",
+            ) from None
+        finally:
+            stop_watch()
+
+    async def _probe_scheme(self, host: _Host) -> str:
         if host.scheme is not None:
             return host.scheme
         async with host.scheme_lock:
@@ -672,6 +731,7 @@ class RegistryClient:
         sink: _Sink | None = None,
         budget: float | None = None,
     ) -> _Answer:
+        started = time.monotonic()
         scheme = await self._scheme(host)
         url = f"{scheme}://{host.dial}{path}"
         return await self._with_retries(
@@ -685,6 +745,7 @@ class RegistryClient:
             what=what,
             sink=sink,
             budget=budget,
+            spent=time.monotonic() - started,
         )
 
     async def _send_token(self, request: httpx.Request) -> httpx.Response:
@@ -715,6 +776,7 @@ class RegistryClient:
         what: str,
         sink: _Sink | None = None,
         budget: float | None = None,
+        spent: float = 0.0,
     ) -> _Answer:
         o = self.options
         total = o.retry_budget if budget is None else budget
@@ -728,8 +790,8 @@ class RegistryClient:
             ans: _Answer | None = None
             try:
                 async with host.semaphore if host is not None else contextlib.nullcontext():
-                    if deadline is None:
-                        deadline = time.monotonic() + total
+                    if deadline is None:  # the scheme probe, when there was one, took *spent* of it
+                        deadline = time.monotonic() + max(0.0, total - spent)
                     limit = asyncio.timeout(max(0.0, deadline - time.monotonic()))
                     stop_watch = _still_waiting(url, attempt, o.retries + 1)
                     try:
@@ -749,6 +811,16 @@ class RegistryClient:
                         stop_watch()
             except (*_RETRYABLE_EXC, _CutShort) as e:
                 failure = e
+                unresolved = _name_not_resolved(e)
+                if unresolved is not None:
+                    # A name that does not resolve will not resolve in a second either (EAI_AGAIN, a
+                    # resolver that timed out, is not among these and is retried like any network error).
+                    name = urllib.parse.urlsplit(url).hostname or url
+                    raise RegistryError(
+                        f"{method} {_redact(url)}: cannot resolve {name}: {unresolved} (not retried)",
+                        hint="check the registry name for a typo, and DNS; a local path must exist "
+                        "(./DIR for a directory here)",
+                    ) from None
             except _MALFORMED_EXC as e:
                 raise _invalid_answer(e, method, url, what) from None
             if ans is not None and ans.status not in RETRY_STATUSES:
@@ -881,11 +953,23 @@ class RegistryClient:
         if ans.status == 404 or codes & _NOT_FOUND_CODES:
             raise NotFoundError(f"{what} not found in {ref.name} (HTTP {ans.status}{said})")
         if ans.status in (401, 403) or codes & _AUTH_CODES:
-            hint = None
-            if ans.status == 401:
-                hint = "log in with docker login, or pass --username with --password-stdin"
+            # Wrong credentials and none at all need different fixes: say which, and where they came from.
+            cred = self._cred_cache.get((ref.registry, ref.repository))
+            if cred is None:
+                hint = (
+                    f"log in with docker login {ref.registry}, or pass --username with --password-stdin"
+                    if ans.status == 401
+                    else None
+                )
+                raise AuthError(
+                    f"{what}: {host} refused anonymous access to {ref.repository} (HTTP {ans.status}{said}; "
+                    "no credentials found for it)",
+                    hint=hint,
+                )
+            refused = "refused" if ans.status == 401 else "denied access to " + ref.repository + " for"
             raise AuthError(
-                f"{what}: {host} refused access to {ref.repository} (HTTP {ans.status}{said})", hint=hint
+                f"{what}: {host} {refused} the credentials from {cred.source} (HTTP {ans.status}{said})",
+                hint=_credential_hint(cred.source, ref.registry, ans.status),
             )
         if ans.status == 429:
             raise RateLimitedError(f"{what}: {host} is rate-limiting us (HTTP 429{said})")
@@ -905,8 +989,9 @@ async def _log_response(response: httpx.Response) -> None:
         )
 
 
-def _still_waiting(url: str, attempt: int, attempts: int) -> Callable[[], None]:
-    """Log "still waiting for HOST (attempt 2/5, 10 s)" every SLOW_REQUEST seconds until stopped."""
+def _still_waiting(url: str, attempt: int, attempts: int, what: str = "") -> Callable[[], None]:
+    """Log "still waiting for HOST (attempt 2/5, 10 s)" every SLOW_REQUEST seconds until stopped
+    (``(TLS probe, 10 s)`` for the scheme probe)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     host = urllib.parse.urlsplit(url).netloc
@@ -914,9 +999,12 @@ def _still_waiting(url: str, attempt: int, attempts: int) -> Callable[[], None]:
 
     def fire() -> None:
         nonlocal handle
-        log.warning(
-            "still waiting for %s (attempt %d/%d, %.0f s)", host, attempt, attempts, loop.time() - started
-        )
+        if what:
+            log.warning("still waiting for %s (%s, %.0f s)", host, what, loop.time() - started)
+        else:
+            log.warning(
+                "still waiting for %s (attempt %d/%d, %.0f s)", host, attempt, attempts, loop.time() - started
+            )
         handle = loop.call_later(SLOW_REQUEST, fire)
 
     handle = loop.call_later(SLOW_REQUEST, fire)

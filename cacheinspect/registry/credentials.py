@@ -29,7 +29,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,18 +276,28 @@ class CredentialStore:
                     server = DOCKER_HUB_CONFIG_KEY if registry == DOCKER_HUB else k
                     found = run_helper(name, server, self._env)
                     if found is not None:
-                        return found
+                        return replace(found, source=f"{self._shown(path)} (credHelpers {name})")
                     break
         store = cfg.get("credsStore")
         if isinstance(store, str) and store:
             for k in keys if registry == DOCKER_HUB else keys[:1]:
                 found = run_helper(store, k, self._env)
                 if found is not None:
-                    return found
+                    return replace(found, source=f"{self._shown(path)} (credsStore {store})")
         auths = cfg.get("auths")
         if isinstance(auths, dict):
-            return _match_auths(auths, keys, registry, f"{path} auths")
+            return _match_auths(auths, keys, registry, f"{self._shown(path)} auths")
         return None
+
+    def _shown(self, path: Path) -> str:
+        """*path* as an error message names it: ``~/.docker/config.json`` under $HOME."""
+        home = self._env.get("HOME")
+        if home:
+            try:
+                return "~/" + str(path.relative_to(home))
+            except ValueError:
+                pass
+        return str(path)
 
     def _containers_auth_files(self) -> list[Path]:
         env = self._env

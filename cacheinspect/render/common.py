@@ -11,6 +11,7 @@ re-encoded by ``json.dumps`` so it stays ``\\uXXXX``-escaped exactly as before.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from cacheinspect.render.escape import esc, esc_json
@@ -47,6 +48,16 @@ def to_json(doc: object) -> str:
 def md_cell(v: Any) -> str:
     """A markdown table cell: ``|`` would open a column and a newline would end the row."""
     return esc(v).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def md_text(v: Any) -> str:
+    """*v* as markdown prose: escaped (:func:`esc`), with the characters markdown would read as
+    emphasis, links or HTML backslash-escaped (``user.*/trusted.*`` stayed two italics otherwise),
+    except inside the `code spans` the text already has."""
+    out = []
+    for i, part in enumerate(re.split(r"(`[^`]*`)", esc(v))):
+        out.append(part if i % 2 else re.sub(r"([\\*_\[\]<>])", r"\\\1", part))
+    return "".join(out)
 
 
 def md_code(v: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cacheinspect.digest import short
-from cacheinspect.render.common import Format, heading, md_code, media_short, table, to_json
+from cacheinspect.render.common import Format, heading, md_code, md_text, media_short, table, to_json
 from cacheinspect.render.escape import esc
 
 __all__ = ["render_diff"]
@@ -94,7 +94,7 @@ def render_diff(report: dict[str, Any], fmt: Format) -> str:
     for i, d in enumerate(divs, 1):
         label = _step(d, "record", fmt, "record ")
         if md:
-            out.append(f"{i}. {label}\n   - cause: `{esc(d['cause'])}`\n   - {esc(d['detail'])}\n")
+            out.append(f"{i}. {label}\n   - cause: `{esc(d['cause'])}`\n   - {md_text(d['detail'])}\n")
             if d["downstream"]:
                 out.append(f"   - missed downstream ({len(d['downstream'])}):\n")
                 out += [f"     - {_step(x, 'record', fmt)}\n" for x in d["downstream"]]
@@ -105,5 +105,5 @@ def render_diff(report: dict[str, Any], fmt: Format) -> str:
             out += [f"     - {_step(x, 'record', fmt)}\n" for x in d["downstream"]]
     if report["hints"]:
         out.append(heading("Hints", fmt))
-        out += [f"- {esc(h)}\n" for h in report["hints"]]
+        out += [f"- {md_text(h) if md else esc(h)}\n" for h in report["hints"]]
     return "".join(out)

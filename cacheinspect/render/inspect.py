@@ -56,7 +56,9 @@ def render_inspect(report: dict[str, Any], fmt: Format, *, records: bool = True,
     ]
     if report["manifest"]["size"] is not None:
         rows.append(["manifest size", f"{report['manifest']['size']} bytes"])
-    out = [heading("Summary", fmt).lstrip("\n"), table(rows, ["", ""], fmt)]
+    # A markdown table needs a header row: an empty one renders as a blank bar above the summary.
+    summary_headers = ["field", "value"] if fmt == "markdown" else ["", ""]
+    out = [heading("Summary", fmt).lstrip("\n"), table(rows, summary_headers, fmt)]
     if layers:
         lrows = [
             [
