@@ -144,7 +144,7 @@ def test_cred_helper_protocol(home: Path) -> None:
     c = store(home).get("127.0.0.1:5000")
     assert c is not None
     assert (c.username, c.password) == ("helperuser", SECRET)
-    assert c.source == "credential helper docker-credential-fake"
+    assert c.source == "~/.docker/config.json (credHelpers fake)"  # the file and the helper it names
     assert (home / "fake.asked").read_text() == "127.0.0.1:5000\n"
 
 
