@@ -265,8 +265,11 @@ class Ticker:
 
 def phase(text: str) -> None:
     """Name what the command is doing now, for the progress line (a no-op without one)."""
-    if STATE.ticker is not None:
-        STATE.ticker.phase = text
+    t = STATE.ticker
+    if t is not None:
+        t.phase = text
+        if time.monotonic() - t.started >= t.delay and time.monotonic() - t.last_show > 1.0:
+            t._draw()  # a new phase shows at once once the line is up
 
 
 # ------------------------------------------------------------------------------------------ options

@@ -25,6 +25,7 @@ from cacheinspect.cli._common import (
     registry_options,
     run,
 )
+from cacheinspect.cli._grammar import phase
 
 __all__ = ["register"]
 
@@ -146,6 +147,7 @@ def register(app: typer.Typer) -> None:
             }
             return doc, [r.exit_code for r in results if r.exit_code is not None]
 
+        phase(f"checking {len(refs)} cache(s)")
         doc, hard = run(go())
         sys.stdout.write(render_audit(doc, fmt.value))
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -29,6 +29,7 @@ from cacheinspect.cli._common import (
     registry_options,
     run,
 )
+from cacheinspect.cli._grammar import phase
 
 if TYPE_CHECKING:
     from cacheinspect.context.checksum import RuleSet
@@ -74,12 +75,21 @@ WindowsOpt = Annotated[
 
 def _progress(kind: str, done: int, total: int) -> None:
     """Progress of a long walk, hash or single-change search on stderr (only when it is a terminal:
-    ``\r`` updates would litter a CI log)."""
+    ``\r`` updates would litter a CI log); ``-q`` silences it. It takes over the command's progress
+    line (cli/_grammar.py's ticker) so that the two never draw over each other."""
+    from cacheinspect.cli._grammar import STATE
+
+    if STATE.quiet:
+        return
     unit = "candidates" if kind == "search" else "entries"
-    if total and done == total:
-        sys.stderr.write(f"\r{kind}: {done} {unit}\n")
-    else:
-        sys.stderr.write(f"\r{kind}: {done}" + (f"/{total}" if total else "") + f" {unit}")
+    final = bool(total) and done == total
+    text = (
+        f"{kind}: {done} {unit}" if final else f"{kind}: {done}" + (f"/{total}" if total else "") + f" {unit}"
+    )
+    if STATE.ticker is not None:
+        STATE.ticker.show(text, final=final)
+        return
+    sys.stderr.write(f"\r{text}" + ("\n" if final else ""))
     sys.stderr.flush()
 
 
@@ -230,6 +240,7 @@ def fingerprint_cmd(
 
     rules = rules_from(buildkit_version)
     df_path, steps, paths, _ = load_build(context, dockerfile, target, build_arg)
+    phase(f"fingerprinting {context}")
     doc = fingerprint(
         context,
         steps,
@@ -384,9 +395,12 @@ def check_cmd(
     df_path, _, paths, build = load_build(context, dockerfile, target, build_arg, has_format=True)
     excludes = read_dockerignore(context, df_path)
     progress = _progress if sys.stderr.isatty() else None
+    phase(f"walking {context}")
     tree = walk_context(context, progress=progress)
     view = client_view(tree, paths, excludes, windows=windows_client)
+    phase("hashing what the COPY/ADD steps send")
     hash_tree(view, progress=progress)
+    phase(f"loading {cache} and replaying the cache lookup")
     fp = _read_fp(fingerprint_file) if fingerprint_file is not None else None
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [cache, image]

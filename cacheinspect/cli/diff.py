@@ -23,6 +23,7 @@ from cacheinspect.cli._common import (
     run,
     setup_logging,
 )
+from cacheinspect.cli._grammar import phase
 
 __all__ = ["register"]
 
@@ -102,6 +103,7 @@ def register(app: typer.Typer) -> None:
             )
             return diff_report(build_graph(a), build_graph(b))
 
+        phase(f"loading and comparing {ref_a} and {ref_b}")
         report = run(go())
         with output(out) as w:
             w.write(render_diff(report, fmt.value))

@@ -40,6 +40,7 @@ from cacheinspect.cli._common import (
     run,
     setup_logging,
 )
+from cacheinspect.cli._grammar import phase
 
 __all__ = ["register"]
 
@@ -148,7 +149,9 @@ def register(app: typer.Typer) -> None:
             return g, extra  # the graph has a short repr (asyncio.run formats it, cpython#112559)
 
         mounts_df = _read_dockerfile(dockerfile, df_target, build_arg) if dockerfile is not None else None
+        phase(f"loading and decoding {ref}")
         g, extra = keep(run(go()))
+        phase("writing the report")
         if mounts_df is not None:
             extra = [*extra, *_cache_mount_findings(g, mounts_df, str(dockerfile))]
         with output(out) as w:
@@ -204,6 +207,7 @@ def register(app: typer.Typer) -> None:
         async def go() -> CacheGraph:
             return build_graph(await load_target(ref, opts, image=image, platform=platform))
 
+        phase(f"loading and decoding {ref}")
         text = render_graph(keep(run(go())), fmt.value)
         with output(out) as w:
             w.write(text)
