@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv deps lint type unit test e2e demo bench fuzz fixtures testbed-up testbed-down clean help
+.PHONY: venv deps lint type unit test e2e demo try-registry try-registry-down bench fuzz fixtures testbed-up testbed-down clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -39,6 +39,15 @@ e2e: venv deps  ## bring up the real BuildKit test bed and run the tests marked 
 
 demo: venv  ## inspect and diff the bundled fixtures (offline, no registry)
 	bash testbed/demo.sh
+	@echo
+	@echo "cacheinspect is installed in .venv: put it on PATH with  . .venv/bin/activate"
+
+try-registry: venv  ## a local docker-registry on 127.0.0.1:5055 holding the fixtures; prints what to run
+	@command -v docker-registry >/dev/null || bash testbed/apt-deps.sh
+	$(BIN)/python testbed/try_registry.py up
+
+try-registry-down:  ## stop what try-registry started and remove its storage
+	$(BIN)/python testbed/try_registry.py down
 
 fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry point, 2 workers
 	$(BIN)/python -m tests.fuzz.run --cases 100000 --workers 2
