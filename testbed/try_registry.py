@@ -158,10 +158,6 @@ def down() -> int:
                 time.sleep(0.1)
             else:
                 os.kill(pid, signal.SIGKILL)
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reaped when it is our child (tests); else init reaps it
-            except ChildProcessError:
-                pass
     shutil.rmtree(STATE, ignore_errors=True)
     print("try-registry: stopped")
     return 0
