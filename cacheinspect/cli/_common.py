@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from cacheinspect.cli._grammar import setup_logging
 from cacheinspect.errors import UsageError
 
 if TYPE_CHECKING:
@@ -165,58 +166,6 @@ class output:
             self._fh.close()  # type: ignore[attr-defined]
         else:
             sys.stdout.flush()
-
-
-def setup_logging(verbose: bool, quiet: bool = False) -> None:
-    """Registry request log on stderr: warnings ("still waiting for HOST ...") unless --quiet, every
-    request with --verbose. The client redacts secrets before it logs (registry/client.py).
-
-    The handler's level decides what is shown; the logger keeps propagating (pytest's caplog, a host
-    application's handlers) and only has its level lowered for --verbose.
-    """
-    import logging
-
-    from cacheinspect.cli._grammar import STATE
-    from cacheinspect.render.escape import esc
-
-    verbose = verbose or STATE.verbose
-    quiet = quiet or STATE.quiet
-
-    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-        """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped; a ``note:`` (a
-        flag without effect on this input) is said once per run, however many times the library says it."""
-
-        def filter(self, record: logging.LogRecord) -> bool:
-            msg = record.getMessage()
-            if msg.startswith("note: "):
-                if msg in STATE.notes:
-                    return False
-                STATE.notes.add(msg)
-            return bool(super().filter(record))
-
-        @property
-        def stream(self) -> object:
-            return sys.stderr
-
-        @stream.setter
-        def stream(self, value: object) -> None:
-            pass
-
-        def format(self, record: logging.LogRecord) -> str:
-            return esc(super().format(record))
-
-    logger = logging.getLogger("cacheinspect")
-    handler = next(
-        (h for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.name == "cli"), None
-    )
-    if handler is None:
-        handler = _Stderr()
-        handler.name = "cli"
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    handler.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))
-    if verbose and logger.getEffectiveLevel() > logging.DEBUG:
-        logger.setLevel(logging.DEBUG)
 
 
 def verbatim_examples(epilog: str) -> str:

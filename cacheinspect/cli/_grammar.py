@@ -53,6 +53,7 @@ __all__ = [
     "color_enabled",
     "global_options",
     "phase",
+    "setup_logging",
 ]
 
 
@@ -460,8 +461,6 @@ class GrammarCommand:
         return super().parse_args(ctx, args)  # type: ignore[misc, no-any-return]
 
     def invoke(self, ctx: Any) -> Any:
-        from cacheinspect.cli._common import setup_logging
-
         injected = {k: ctx.params.pop(k) for k in list(ctx.params) if k in self._injected}
         for k in ("quiet", "verbose"):
             if injected.get(k):
@@ -545,6 +544,57 @@ def _stderr_tty() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """Registry request log on stderr: warnings ("still waiting for HOST ...") unless --quiet, every
+    request with --verbose. The client redacts secrets before it logs (registry/client.py).
+
+    The handler's level decides what is shown; the logger keeps propagating (pytest's caplog, a host
+    application's handlers) and only has its level lowered for --verbose.
+    """
+    import logging
+
+    from cacheinspect.render.escape import esc
+
+    verbose = verbose or STATE.verbose
+    quiet = quiet or STATE.quiet
+
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped; a ``note:`` (a
+        flag without effect on this input) is said once per run, however many times the library says it."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            msg = record.getMessage()
+            if msg.startswith("note: "):
+                if msg in STATE.notes:
+                    return False
+                STATE.notes.add(msg)
+            return bool(super().filter(record))
+
+        @property
+        def stream(self) -> object:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: object) -> None:
+            pass
+
+        def format(self, record: logging.LogRecord) -> str:
+            return esc(super().format(record))
+
+    logger = logging.getLogger("cacheinspect")
+    handler = next(
+        (h for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.name == "cli"), None
+    )
+    if handler is None:
+        handler = _Stderr()
+        handler.name = "cli"
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    handler.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))
+    if verbose and logger.getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.DEBUG)
 
 
 def note(message: str) -> None:
