@@ -137,35 +137,37 @@ def limit(value: str, flag: str) -> int | None:
 
 
 class output:
-    """Where a command writes: stdout, or ``-o FILE`` (written whole, then renamed into place)."""
+    """Where a command writes: stdout, or ``-o FILE``: a temporary file next to FILE, renamed over it
+    when the command completes, removed when it fails (no partial FILE; cli/_grammar.py's rule for -o)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._fh: object | None = None
+        self._tmp: Any = None
 
     def __enter__(self) -> output:
         if self.path is not None:
-            try:
-                self._fh = open(self.path, "wb")
-            except OSError as e:
-                raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
+            from cacheinspect.cli._grammar import _Redirect
+
+            self._tmp = _Redirect(self.path)
         return self
 
     def write(self, data: str | bytes) -> None:
         b = data.encode() if isinstance(data, str) else data
-        if self._fh is None:
+        if self._tmp is None:
             sys.stdout.buffer.write(b)
         else:
             try:
-                self._fh.write(b)  # type: ignore[attr-defined]
+                self._tmp.fh.write(b)
             except OSError as e:
                 raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
 
-    def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()  # type: ignore[attr-defined]
-        else:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._tmp is None:
             sys.stdout.flush()
+        elif exc_type is None:
+            self._tmp.commit()
+        else:
+            self._tmp.discard()
 
 
 def verbatim_examples(epilog: str) -> str:

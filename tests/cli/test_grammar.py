@@ -303,3 +303,22 @@ def test_help_examples_are_not_wrapped_mid_flag(capsys: pytest.CaptureFixture[st
         assert code == 0
         cut = [line for line in out.splitlines() if re.search(r"\w-$", line)]
         assert cut == [], f"{command or 'cacheinspect'} --help: {cut}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gc", "simulate", GC / "engine-df.json"],  # fails inside: the default policy needs a disk
+        ["lint", CASES / "crosshost-busybox" / "Dockerfile"],  # a Dockerfile BuildKit rejects: exit 2
+        ["inspect", FIX / "threestage-max", "--records", "x"],  # a bad value found inside the command
+    ],
+)
+def test_a_failed_run_leaves_the_output_file_alone(
+    argv: list[str | Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dest = tmp_path / "report.txt"
+    dest.write_text("the previous report\n")
+    code, _, err = run(capsys, *argv, "-o", dest)
+    assert code == 2, err
+    assert dest.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.txt"]
