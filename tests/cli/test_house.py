@@ -162,3 +162,15 @@ def test_the_readme_draws_the_same_layers() -> None:
     readme = (PKG.parent / "README.md").read_text(encoding="utf-8")
     order = " → ".join(name for name, _ in LAYERS)
     assert order in readme, f"the README's layout section must state the layer order: {order}"
+
+
+def test_every_module_over_800_lines_has_a_reason_in_the_readme() -> None:
+    readme = (PKG.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Where things live") :]
+    big = sorted(
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
+        if p.name != "_help.py" and len(p.read_text(encoding="utf-8").splitlines()) > 800
+    )
+    assert big, "the check itself: there are large modules today"
+    assert [m for m in big if f"`{m}`" not in layout] == []
