@@ -84,11 +84,13 @@ EXCLUSIVE: tuple[tuple[str, str], ...] = (
     ("raw", "check_blobs_"),
     ("raw", "schema"),
 )
-#: (parameter, the parameter it needs): the first means nothing without the second.
-REQUIRES: tuple[tuple[str, str], ...] = (
-    ("df_target", "dockerfile"),
-    ("build_arg", "dockerfile"),
-    ("password_stdin", "username"),
+#: (command, parameter, the parameter it needs): the first means nothing without the second. Scoped by
+#: command: ``context check --build-arg`` is fine without ``-f`` (its Dockerfile defaults to
+#: CONTEXT/Dockerfile), ``inspect --build-arg`` only reads the ``--dockerfile`` it is given.
+REQUIRES: tuple[tuple[str, str, str], ...] = (
+    ("inspect", "df_target", "dockerfile"),
+    ("inspect", "build_arg", "dockerfile"),
+    ("*", "password_stdin", "username"),
 )
 
 
@@ -366,7 +368,9 @@ def check_grammar(cmd: Any, ctx: Any) -> None:
             if {a, b} == {"raw", "fmt"}:
                 raise UsageError(f"--raw prints the bytes as fetched; it takes no {_flag(cmd, b)}")
             raise UsageError(f"{_flag(cmd, a)} and {_flag(cmd, b)} contradict each other: give one")
-    for a, b in REQUIRES:
+    for command, a, b in REQUIRES:
+        if command not in ("*", cmd.name):
+            continue
         if a in ctx.params and b in ctx.params and _given(ctx, a) and ctx.params.get(b) in (None, False, []):
             raise UsageError(f"{_flag(cmd, a)} needs {_flag(cmd, b)}")
     if (

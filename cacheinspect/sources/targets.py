@@ -106,7 +106,7 @@ def nearest_existing(s: str) -> str | None:
     parts = path.parts
     base = Path(parts[0]) if path.is_absolute() else Path(".")
     rest = parts[1:] if path.is_absolute() else parts
-    for i, part in enumerate(rest):
+    for part in rest:
         nxt = base / part
         if _exists(nxt):
             base = nxt
@@ -115,11 +115,11 @@ def nearest_existing(s: str) -> str | None:
             with os.scandir(base) as it:
                 names = [e.name for e in itertools.islice(it, 10_000)]
         except OSError:
-            return str(base) if i else None
+            return None
         close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
         if close:
             return str(base / close[0]) if str(base) != "." else close[0]
-        return str(base) if str(base) != "." else None
+        return None  # the parent alone is no hint: the user named it
     return None
 
 
