@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures"
 GC = ROOT / "tests" / "gc" / "data"
 CASES = ROOT / "testbed" / "cases"
+NOW = "2026-12-01T10:00:00Z"  # the gc commands' clock: two runs of one test must print the same
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -58,7 +59,7 @@ def BASE(fps: tuple[Path, Path]) -> dict[str, list[str | Path]]:
         "context fingerprint": ["context", "fingerprint", CASES / "crosshost"],
         "context diff": ["context", "diff", *fps],
         "lint": ["lint", CASES / "threestage" / "Dockerfile"],
-        "du": ["du", GC / "engine-df.json"],
+        "du": ["du", GC / "engine-df.json", "--now", NOW],
         "gc simulate": [
             "gc",
             "simulate",
@@ -67,6 +68,8 @@ def BASE(fps: tuple[Path, Path]) -> dict[str, list[str | Path]]:
             "100GB",
             "--disk-free",
             "50GB",
+            "--now",
+            NOW,
         ],
         "gc lint": ["gc", "lint", "--policy", GC / "daemon-traps.json"],
         "version": ["version"],
