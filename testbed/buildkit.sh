@@ -252,7 +252,7 @@ wait_for() {  # wait_for SECONDS DESC CMD...
 shim_pids() {  # containerd shims whose -address points into DIR (they are reparented away from containerd)
   local dir="$1" p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -- "containerd-shim.*-address $dir/" >/dev/null; then
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -- "containerd-shim.*-address $dir/" >/dev/null; then
       basename "$p"
     fi
   done

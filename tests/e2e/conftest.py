@@ -183,6 +183,46 @@ class Testbed:
         r.raise_for_status()
 
 
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def cache_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(cache config descriptor, layer descriptors) of a cache's top document in either shape: an index
+    listing config and layers (v0.13's default; image-manifest=false) or an image manifest whose config is
+    the cache config (the default from BuildKit v0.21; image-manifest=true)."""
+    if "config" in doc:
+        assert doc["config"]["mediaType"] == CACHECONFIG, doc["config"]
+        return doc["config"], list(doc.get("layers") or [])
+    descs = list(doc["manifests"])
+    configs = [d for d in descs if d["mediaType"] == CACHECONFIG]
+    assert len(configs) == 1, descs
+    return configs[0], [d for d in descs if d["mediaType"] != CACHECONFIG]
+
+
+def exported_media_type(log: str) -> str:
+    """The media type of the cache manifest the build's own log says it wrote (``writing cache image
+    manifest`` for the image-manifest shape, ``writing cache manifest`` for an index)."""
+    if "writing cache image manifest" in log:
+        return OCI_MANIFEST
+    assert "writing cache manifest" in log, log[-3000:]
+    return OCI_INDEX
+
+
+def xfail_on(request: pytest.FixtureRequest, bed: Testbed, engine: str, reason: str) -> None:
+    """Mark the running test a strict xfail on ENGINE only: a verdict of the tool that differs from what
+    that BuildKit does, owned elsewhere (the reason says what BuildKit does vs what the tool says). Strict,
+    so the test turns red the day it is fixed, and the marker must go."""
+    if bed.engine == engine:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def skip_on(bed: Testbed, engine: str, reason: str) -> None:
+    """Skip on ENGINE a test that is meaningful on the other engine only; the reason says why."""
+    if bed.engine == engine:
+        pytest.skip(f"{engine}: {reason}")
+
+
 def copy_case(case: str, dest: Path) -> Path:
     """Work copy of testbed/cases/CASE with normalised modes (files 644, dirs 755), like make-fixtures."""
     target = dest / case
