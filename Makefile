@@ -46,8 +46,9 @@ fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry poi
 bench: venv deps  ## benchmarks, printed as tables
 	$(BIN)/python -m benchmarks
 
-fixtures: venv deps  ## regenerate fixtures/ with real BuildKit builds (slow)
-	bash testbed/make-fixtures.sh
+ENGINE ?= v0.13
+fixtures: venv deps  ## regenerate fixtures/ with real BuildKit builds (ENGINE=v0.25: the fixtures/v025-* set)
+	bash testbed/make-fixtures.sh --engine $(ENGINE)
 
 testbed-up:  ## start dockerd 26.1 (BuildKit v0.13) and dockerd 28.5 (BuildKit v0.25) + a registry; prints the env files
 	bash testbed/buildkit.sh up
