@@ -891,9 +891,10 @@ def _estimate_mode(
         bare = _stages_without_results(records)
         proof = [r for r in unexplained if r.stage in bare]
         if proof:
-            return "min", (
-                f"{len({r.stage for r in proof})} builder stage(s) carry keys but no layer, with no cached "
-                "alternative, no cached step on them and none under them (mode=max gives them layers)"
+            # a whole builder stage without a layer: what only a min export lacks
+            return (
+                "min",
+                f"{len(keyonly)} non-root record(s) carry no result (mode=max gives every step a layer)",
             )
         return "min-or-max", (
             f"{len(keyonly)} key-only record(s), but every stage has cached steps (mode=max after "
