@@ -8,7 +8,7 @@ cd "$ROOT"
 trap 'bash testbed/buildkit.sh down' EXIT
 bash testbed/buildkit.sh up || exit 1
 start=$(date +%s)
-"$ROOT/.venv/bin/pytest" -m e2e tests/e2e "$@"
+"$ROOT/.venv/bin/pytest" -m e2e --durations=15 tests/e2e "$@"
 rc=$?
 echo "e2e.sh: pytest took $(($(date +%s) - start)) s (exit $rc)" >&2
 exit $rc
