@@ -34,7 +34,7 @@ unit: venv  ## pytest without lint/type (fast loop)
 test: venv deps lint type  ## lint, types and the whole pytest suite against real registries on loopback
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-e2e: venv deps  ## bring up the real BuildKit test bed and run the tests marked e2e
+e2e: venv deps  ## bring up the real BuildKit test bed (both engines) and run the tests marked e2e on each
 	bash testbed/e2e.sh
 
 demo: venv  ## inspect and diff the bundled fixtures (offline, no registry)
@@ -55,10 +55,11 @@ fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry poi
 bench: venv deps  ## benchmarks, printed as tables
 	$(BIN)/python -m benchmarks
 
-fixtures: venv deps  ## regenerate fixtures/ with real BuildKit builds (slow)
-	bash testbed/make-fixtures.sh
+ENGINE ?= v0.13
+fixtures: venv deps  ## regenerate fixtures/ with real BuildKit builds (ENGINE=v0.25: the fixtures/v025-* set)
+	bash testbed/make-fixtures.sh --engine $(ENGINE)
 
-testbed-up:  ## start dockerd 26 (BuildKit v0.13) + a registry; prints the env to source
+testbed-up:  ## start dockerd 26.1 (BuildKit v0.13) and dockerd 28.5 (BuildKit v0.25) + a registry; prints the env files
 	bash testbed/buildkit.sh up
 
 testbed-down:  ## stop everything testbed-up started

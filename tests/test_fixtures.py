@@ -121,6 +121,50 @@ def test_fixture_set_is_complete() -> None:
     assert want <= set(CASES)
 
 
+#: the v0.25 fixtures (make fixtures ENGINE=v0.25): every cache shape again, from dockerd 28.5.2
+V025 = {
+    "v025-threestage-max",
+    "v025-threestage-min",
+    "v025-threestage-inline",
+    "v025-threestage-edit-max",
+    "v025-threestage-edit-min",
+    "v025-variant-gzip",
+    "v025-variant-image-manifest",
+    "v025-variant-index",
+    "v025-variant-docker-mediatypes",
+    "v025-variant-zstd",
+    "v025-variant-local",
+    "v025-multiplatform-max",
+    "v025-damaged-max",
+}
+
+
+def test_v025_fixture_set_is_complete_and_from_v025() -> None:
+    assert set(CASES) >= V025
+    assert {c for c in CASES if c.startswith("v025-")} == V025
+    for name in V025:
+        meta = case(name)
+        assert meta["name"] == name and meta["buildkit_version"] == "v0.25.2", name
+    for name in set(CASES) - V025:
+        assert not case(name)["buildkit_version"].startswith("v0.25"), name
+
+
+def test_v025_default_export_is_the_image_manifest_shape() -> None:
+    """BuildKit v0.21+ writes one image manifest unless image-manifest=false or oci-mediatypes=false;
+    v0.13 wrote an index. The expected shape is read from each fixture's own export attrs."""
+    for name in sorted(V025 - {"v025-threestage-inline"}):
+        meta = case(name)
+        attrs = meta["export"]["attrs"]
+        if attrs.get("oci-mediatypes") == "false":
+            want = "application/vnd.docker.distribution.manifest.list.v2+json"
+        elif attrs.get("image-manifest") == "false":
+            want = "application/vnd.oci.image.index.v1+json"
+        else:
+            want = "application/vnd.oci.image.manifest.v1+json"
+        assert meta["layout"]["root_media_type"] == want, name
+    assert case("threestage-max")["layout"]["root_media_type"] == "application/vnd.oci.image.index.v1+json"
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_every_fixture_decodes_to_what_it_holds(name: str) -> None:
     raw = raw_cache(name)
@@ -187,7 +231,13 @@ def test_multiplatform_max_cache_has_a_stack_per_platform() -> None:
 
 
 def test_min_and_max_mode_estimates() -> None:
-    assert inspect_json("threestage-max")["summary"]["mode"] == "max"
+    # A max export gives every step a result, and so does a mode=min export of a build that took every
+    # step from an imported cache (byte-identical configs on v0.13 and v0.25: tests/e2e/test_mode_evidence.py):
+    # no shape proves max. The min export's builder steps have no result and nothing explains that.
+    assert inspect_json("threestage-max")["summary"]["mode"] == "min-or-max"
+    assert inspect_json("v025-threestage-max")["summary"]["mode"] == "min-or-max"
+    assert inspect_json("v025-threestage-min")["summary"]["mode"] == "min"
+    assert inspect_json("v025-threestage-inline")["summary"]["mode"] == "inline"
     assert inspect_json("threestage-min")["summary"]["mode"] == "min"
     assert inspect_json("threestage-inline")["summary"]["mode"] == "inline"
 

@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 from cacheinspect import digest as digestmod
 from cacheinspect.cache.config import CacheInput, CacheLayer, CacheRecord, paused_gc
 from cacheinspect.cache.findings import Finding
-from cacheinspect.cache.load import BlobInfo, LoadedCache
+from cacheinspect.cache.load import BlobInfo, ImageInfo, LoadedCache
 
 __all__ = [
     "IMPORT_CAP",
@@ -618,12 +618,17 @@ def _stages(records: list[Record]) -> list[Stage]:
     for r in records:
         if r.stage is not None:
             stage_members.setdefault(r.stage, []).append(r.index)
+    # Stages in build order (by the depth of their first step), labelled by their earliest labelled step.
     heads = sorted(stage_members, key=lambda h: (records[h].depth, h))
     return [
         Stage(
             h,
             tuple(stage_members[h]),
-            next((records[m].step for m in stage_members[h] if records[m].step), None),
+            # named after its earliest labelled step (build order, not config order)
+            min(
+                ((records[m].depth, m, records[m].step) for m in stage_members[h] if records[m].step),
+                default=(0, 0, None),
+            )[2],
         )
         for h in heads
     ]
@@ -793,38 +798,156 @@ def _identities(records: list[Record], order: list[int], layers: list[CacheLayer
 
 
 def _label(records: list[Record], cache: LoadedCache) -> None:
-    """Step labels from image history, through each result's top blob (or its diffID)."""
-    labels, known, by_node = cache.labels, cache.blobs, cache.node_labels
+    """Step labels from image history, only where the record's whole layer stack is the image's.
+
+    Inline cache: config layer node i is image layer i, so labels go by node. Registry caches: a label
+    at image position i goes to a record whose result stack is the image's layers 0..i (by blob or
+    diffID), not merely ends in the same blob: a builder-stage RUN whose layer is byte-identical to the
+    final image's ``COPY --from`` layer has the same top blob but another stack. Where several records of
+    different digests have that very stack (``FROM base AS b`` + ``RUN`` and ``FROM base`` +
+    ``COPY --from=b``), the one the others feed into is the image's step (a record that is an input of
+    another candidate came earlier: it is the builder's); if that leaves no single step, none is labelled.
+    """
+    by_node = cache.node_labels
+    known = cache.blobs
+    where: dict[str, list[tuple[int, int]]] = {}  # blob digest or diffID -> [(image, position)]
+    for k, img in enumerate(cache.images):
+        for i, d in enumerate(img.layers):
+            where.setdefault(d.digest, []).append((k, i))
+            if i < len(img.diff_ids) and img.diff_ids[i] != d.digest:
+                where.setdefault(img.diff_ids[i], []).append((k, i))
+    # (image, position) -> records whose stack is the image's stack up to there
+    claims: dict[tuple[int, int], list[int]] = {}
     for r in records:
         for result in r.results:
             top = result.top
             if top is None:
                 continue
             node = result.node if result.chain is None else (result.chain[-1] if result.chain else -1)
-            label = by_node.get(node) or labels.get(top)
-            if label is None and top in known and known[top].diff_id:
-                label = labels.get(known[top].diff_id or "")
+            label = by_node.get(node)
             if label:
                 r.step = label
                 break
+            spots = list(where.get(top, ()))
+            diff = known[top].diff_id if top in known else None
+            if diff and diff != top:
+                spots += where.get(diff, ())
+            hit = False
+            for k, i in dict.fromkeys(spots):
+                img = cache.images[k]
+                if (
+                    i < len(img.layer_labels)
+                    and img.layer_labels[i]
+                    and _same_stack(result.blobs, img, i, known)
+                ):
+                    claims.setdefault((k, i), []).append(r.index)
+                    hit = True
+            if hit:
+                break
+    for (k, i), idxs in claims.items():
+        label = cache.images[k].layer_labels[i]
+        for j in _unambiguous(records, idxs):
+            if records[j].step is None:
+                records[j].step = label
+
+
+def _same_stack(blobs: tuple[str, ...], img: ImageInfo, i: int, known: dict[str, BlobInfo]) -> bool:
+    """True when BLOBS (bottom to top) are the image's layers 0..i, each by blob digest or diffID."""
+    layers, diff_ids = img.layers, img.diff_ids
+    if len(blobs) != i + 1:
+        return False
+    for j, b in enumerate(blobs):
+        if b == layers[j].digest:
+            continue
+        info = known.get(b)
+        if info is None or not info.diff_id or j >= len(diff_ids) or info.diff_id != diff_ids[j]:
+            return False
+    return True
+
+
+#: Records visited at most when telling which of several equal-stack records feeds the others.
+_TIE_VISITS = 100_000
+
+
+def _unambiguous(records: list[Record], idxs: list[int]) -> list[int]:
+    """Of the records claiming one image layer: all of them when they are one step (one digest), else
+    those no other claimant depends on, when they are one step; else none."""
+    if len({records[j].digest for j in idxs}) == 1:
+        return idxs
+    claim = set(idxs)
+    fed: set[int] = set()  # claimants that are (transitive) inputs of another claimant
+    visits = 0
+    for j in idxs:
+        seen: set[int] = set()
+        todo = [lk.link for alts in records[j].inputs for lk in alts]
+        while todo:
+            x = todo.pop()
+            if x in seen or not 0 <= x < len(records):
+                continue
+            seen.add(x)
+            visits += 1
+            if visits > _TIE_VISITS:
+                return []
+            if x in claim:
+                fed.add(x)
+            todo.extend(lk.link for alts in records[x].inputs for lk in alts)
+    last = [j for j in idxs if j not in fed]
+    return last if len({records[j].digest for j in last}) == 1 else []
 
 
 def _estimate_mode(
     cache: LoadedCache, records: list[Record], layer_ok: bytearray, n_stages: int
 ) -> tuple[Mode, str]:
-    """min exports carry only the final image's stack; max gives every non-root step a result.
+    """Decide min only from what only a mode=min export lacks; otherwise say that it cannot be told.
 
-    Evidence, strongest first: inline cache is always min; non-root records without results mean min
-    (max gives every step a layer); stacks that branch (one blob with two different children) mean max;
-    a single unbranched stack with every step cached is what both modes produce for a one-stage build.
+    What BuildKit exports (solver/exporter.go, ``ExportTo``): mode=max loads every record's result; mode=min
+    exports the final result and, below a record that got one, only results that are already remote
+    (``CacheExportModeRemoteOnly``: blobs of the final image's chain, of pulled images, of an imported
+    cache). Real builds on v0.13 and v0.25 (tests/e2e/test_mode_evidence.py) show what follows:
+
+    * a mode=min export after a build that took every step from an imported cache is byte-identical to
+      the mode=max export (same config digest): no shape proves max, so "every step has a result" is
+      ``min-or-max``, never ``max``;
+    * mode=max exports carry key-only records too: alternatives kept from an imported cache (another
+      record of the same digest has the result; the README's CI recipe after a ``chmod``), and on v0.13
+      steps whose result stayed in the imported cache (their parent, or a record built on them, has one);
+    * v0.13's mode=max after ``--cache-from`` leaves a varying subset of the steps it took from the import
+      key-only (runs of them too), so a single key-only step proves nothing;
+    * what only a min export lacks: a whole builder stage without any result (a min export gives builder
+      stages keys, not layers), whose key-only steps have no same-digest twin with a result, no cached step
+      on them and no cached step under them.
     """
     if not records:
         return "empty", "no records"
     if cache.kind == "inline":
         return "inline", "inline cache is always exported in mode=min"
-    keyonly = sum(1 for r in records if r.inputs and not r.has_results)
+    keyonly = [r for r in records if r.inputs and not r.has_results]
     if keyonly:
-        return "min", f"{keyonly} non-root record(s) carry no result (mode=max gives every step a layer)"
+        with_result = {r.digest for r in records if r.inputs and r.has_results}
+        covered: set[int] = set()  # records a resulted record stands on (its input 0, no selector)
+        for r in records:
+            if r.inputs and r.has_results:
+                covered.update(lk.link for lk in r.inputs[0] if not lk.selector)
+        n = len(records)
+        unexplained = [
+            r
+            for r in keyonly
+            if r.digest not in with_result
+            and r.index not in covered
+            and not any(0 <= lk.link < n and records[lk.link].has_results for lk in r.inputs[0])
+        ]
+        bare = _stages_without_results(records)
+        proof = [r for r in unexplained if r.stage in bare]
+        if proof:
+            # a whole builder stage without a layer: what only a min export lacks
+            return (
+                "min",
+                f"{len(keyonly)} non-root record(s) carry no result (mode=max gives every step a layer)",
+            )
+        return "min-or-max", (
+            f"{len(keyonly)} key-only record(s), but every stage has cached steps (mode=max after "
+            "--cache-from keeps key-only steps too): min and max cannot be told apart here"
+        )
     # Leaf stacks: stacks no other stack extends. min exports one image stack per platform.
     layers = cache.config.layers or []
     is_parent = bytearray(len(layers) + 1)  # index -1 (no parent) lands on the spare last slot
@@ -841,7 +964,21 @@ def _estimate_mode(
         )
     if leaves > per_platform:
         return (
-            "max",
-            f"{leaves} separate layer stacks for {per_platform} platform(s): several stages are cached",
+            "min-or-max",
+            f"every step carries a result ({leaves} separate layer stacks for {per_platform} platform(s)): "
+            "what mode=max exports, and byte for byte what mode=min exports when every step came from an "
+            "imported cache",
         )
     return "min-or-max", "a single unbranched stack with every step cached: min and max export the same here"
+
+
+def _stages_without_results(records: list[Record]) -> set[int]:
+    """Stages (by head index) none of whose non-root records carries a result."""
+    seen: set[int] = set()
+    cached: set[int] = set()
+    for r in records:
+        if r.inputs and r.stage is not None:
+            seen.add(r.stage)
+            if r.has_results:
+                cached.add(r.stage)
+    return seen - cached

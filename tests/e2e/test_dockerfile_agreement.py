@@ -1,11 +1,12 @@
-"""The Dockerfile front end against the real BuildKit of the test bed (dockerd 26.1 = BuildKit v0.13).
+"""The Dockerfile front end against the real BuildKit of each engine of the test bed.
 
-Everything here runs cacheinspect.dockerfile with ``dialect="v0.13"`` (the rules of the frontend that
-dockerd 26 embeds) and compares with what that BuildKit does:
+Everything here runs cacheinspect.dockerfile with the dialect of the engine under test (``"v0.13"``: the
+rules of the frontend dockerd 26.1 embeds; ``"latest"`` for dockerd 28.5 / BuildKit v0.25) and compares
+with what that BuildKit does:
 
 * accept/reject: every golden Dockerfile of tests/dockerfile/cases plus the tricky ones below goes
-  through ``docker buildx build --print=outline`` (buildx 0.13 has it behind BUILDX_EXPERIMENTAL=1;
-  it runs the whole frontend — parse, stages, expansion of the needed stages — without solving).
+  through ``docker buildx build --print=outline`` (buildx 0.13 has it behind BUILDX_EXPERIMENTAL=1,
+  buildx 0.29 still accepts it as the hidden old spelling of ``--call=outline``; it runs the whole frontend — parse, stages, expansion of the needed stages — without solving).
   BuildKit must reject exactly what we reject, with our message inside its error, and for rejected
   files a real build's error snippet (``Dockerfile:N``) must point at our line.
 * values: the outline's build-arg values, the files a build writes (``env`` of a RUN, heredoc files
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,20 @@ import pytest
 
 from cacheinspect.dockerfile import Build, DockerfileError, parse_dockerfile, resolve
 
-from .conftest import Testbed
+from .conftest import Testbed, xfail_on
 
 pytestmark = pytest.mark.e2e
 
 CASES = Path(__file__).resolve().parents[1] / "dockerfile" / "cases"
-DIALECT = "v0.13"
+#: the parser dialect that speaks each engine's frontend rules
+ENGINE_DIALECT = {"v0.13": "v0.13", "v0.25": "latest"}
+DIALECT = "v0.13"  # set per test to the engine's (the autouse fixture below)
+
+
+@pytest.fixture(autouse=True)
+def _engine_dialect(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "DIALECT", ENGINE_DIALECT[testbed.engine])
+
 
 #: extra accept/reject probes (name → Dockerfile); scratch only, no context needed
 TRICKY: dict[str, str] = {
@@ -145,17 +155,29 @@ def _probes() -> dict[str, bytes]:
     return out
 
 
-def test_buildx_has_outline(testbed: Testbed) -> None:
-    """buildx 0.13 prints the outline only with BUILDX_EXPERIMENTAL=1 (``--call`` came in 0.14)."""
+def test_buildx_has_outline(testbed: Testbed, tmp_path: Path) -> None:
+    """buildx 0.13 prints the outline only with BUILDX_EXPERIMENTAL=1 (``--call`` came in 0.14, and
+    buildx 0.29 lists only ``--call`` but still takes ``--print``): the outline _bk reads must come out."""
     env = dict(testbed.env, BUILDX_EXPERIMENTAL="1")
     docker = testbed.env.get("TESTBED_DOCKER", "docker")
     help_text = subprocess.run(
         [docker, "buildx", "build", "--help"], env=env, capture_output=True, text=True, check=True
     ).stdout
-    assert "--print" in help_text
+    assert ("--print" if testbed.engine == "v0.13" else "--call") in help_text
+    ok, err, outline = _bk(testbed, tmp_path, b"ARG A=1\nFROM scratch\nARG A\n")
+    assert ok and outline.get("args"), err
 
 
-def test_accept_reject_agrees(testbed: Testbed, tmp_path: Path) -> None:
+def test_accept_reject_agrees(testbed: Testbed, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    xfail_on(
+        request,
+        testbed,
+        "v0.25",
+        "issue 15: dialect 'latest' is BuildKit master, not v0.25: v0.25 rejects COPY --parents "
+        "(unknown flag: --parents) and ADD --checksum=abc for a URL (invalid checksum digest format), "
+        "and says 'invalid syntax' for --chmod=banana; the tool accepts the first two and words the third "
+        "as master does",
+    )
     disagreements: list[str] = []
     checked = 0
     for name, text in _probes().items():
@@ -340,9 +362,17 @@ def test_image_config_agrees(testbed: Testbed, tmp_path: Path) -> None:
     assert set(config["Volumes"]) == volumes
 
 
-def test_bytes_and_cache_id_agree(testbed: Testbed, tmp_path: Path) -> None:
+def test_bytes_and_cache_id_agree(testbed: Testbed, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Invalid UTF-8 reaches a RUN as U+FFFD; a raw byte in a flag becomes the Latin-1 character;
     the cache id of a relative target is the target as written (``buildx du`` shows ``/`` + id)."""
+    xfail_on(
+        request,
+        testbed,
+        "v0.25",
+        "issue 15: v0.25 fails the build of a Dockerfile with invalid UTF-8 ('failed to marshal LLB "
+        "definition: string field contains invalid UTF-8'); the tool's front end (dialect latest) accepts "
+        "it and resolves the bytes as v0.13 does",
+    )
     base = testbed.env["TESTBED_BASE_IMAGE"]
     token = tmp_path.name[-12:].strip("_-").lower() or "x"
     text = (
