@@ -32,7 +32,7 @@ from typing import Any
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import parse_filter_item
 from cacheinspect.gc.units import NS, parse_go_duration, parse_ram_in_bytes, parse_rfc3339_ns
-from cacheinspect.gc.versions import DOCKER_BUILDKIT, Semantics, Version
+from cacheinspect.gc.versions import DOCKER_BUILDKIT, MIN_API, Semantics, Version, api_of_docker
 
 __all__ = [
     "Disk",
@@ -45,6 +45,7 @@ __all__ = [
     "parse_daemon_json",
     "parse_policy_file",
     "parse_prune_command",
+    "parse_prune_request",
 ]
 
 #: moby builder-next ``cacheFields``: the filter keys the Engine API path accepts (and passes on)
@@ -745,6 +746,8 @@ def parse_prune_command(
     prog = argv[0].rsplit("/", 1)[-1]
     rest = argv[1:]
     where = f"--prune {command!r}"
+    if prog == "curl" or re.match(r"^(?:(?:POST|GET)\s+)?(?:https?://|unix://|/)", command.strip()):
+        return parse_prune_request(command, sem, now_ns=now_ns)
     if prog in ("docker", "docker-buildx"):
         while rest and rest[0].startswith("-"):
             flag = rest.pop(0)
@@ -848,3 +851,198 @@ def parse_prune_command(
             )
     rule = PruneRule(filters, _bool(f, "all"), keep, reserved, max_used, min_free, origin=" ".join(argv[:3]))
     return Policy((rule,), "prune", command, True, tuple(notes), front)
+
+
+# -- Engine API requests --------------------------------------------------------------------------------
+_CURL_WITH_VALUE = {
+    "-X", "--request", "-H", "--header", "-d", "--data", "--data-raw", "--data-binary", "--data-ascii",
+    "--data-urlencode", "--unix-socket", "--abstract-unix-socket", "-o", "--output", "-u", "--user", "-w",
+    "--write-out", "--url", "-m", "--max-time", "--connect-timeout", "-A", "--user-agent", "-b", "--cookie",
+    "-e", "--referer", "--cacert", "--cert", "--key", "--retry", "-x", "--proxy", "--resolve",
+}  # fmt: skip
+_CURL_DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-ascii", "--data-urlencode"}
+_PCT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ATOI = re.compile(r"[+-]?[0-9]+")
+_INT64 = 1 << 63
+
+
+def _go_parse_query(q: str, where: str) -> list[tuple[str, str]]:
+    """Go ``url.ParseQuery``: ``&``-separated, ``;`` refused, ``+`` is a space, bad escapes refused."""
+    from urllib.parse import unquote_plus
+
+    out: list[tuple[str, str]] = []
+    for part in q.split("&"):
+        if ";" in part:
+            raise UsageError(f"{where}: invalid semicolon separator in query (dockerd answers 400)")
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        if _PCT_BAD.search(k) or _PCT_BAD.search(v):
+            raise UsageError(f"{where}: invalid URL escape in {part[:40]!r} (dockerd answers 400)")
+        out.append((unquote_plus(k), unquote_plus(v)))
+    return out
+
+
+def _curl_request(argv: list[str], where: str) -> tuple[str, str, str]:
+    """(method, URL, form body) of a curl command line, as curl would send it."""
+    from urllib.parse import quote_plus
+
+    method, url, data, get = "", "", [], False
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        name, eq, val = a.partition("=") if a.startswith("--") else (a, "", "")
+        if name in _CURL_WITH_VALUE or (a[:2] in _CURL_WITH_VALUE and len(a) > 2 and not a.startswith("--")):
+            if not eq:
+                if a.startswith("--") or len(a) == 2:
+                    if i >= len(argv):
+                        raise UsageError(f"{where}: curl option {a} needs a value")
+                    val = argv[i]
+                    i += 1
+                else:
+                    name, val = a[:2], a[2:]
+            if name in ("-X", "--request"):
+                method = val.upper()
+            elif name == "--url":
+                url = val
+            elif name in _CURL_DATA:
+                if val.startswith("@") and name != "--data-raw":
+                    raise UsageError(f"{where}: {name} @FILE reads a file; give the data inline")
+                if name == "--data-urlencode":
+                    k, sep, v = val.partition("=")
+                    val = f"{k}={quote_plus(v)}" if sep else quote_plus(val)
+                data.append(val)
+            continue
+        if a in ("-G", "--get"):
+            get = True
+        elif a.startswith("-") and len(a) > 1:
+            continue  # a flag without a value (-s, -S, -f, -v, -i, -k, -L, -sS, ...)
+        elif not url:
+            url = a
+        else:
+            raise UsageError(f"{where}: more than one URL")
+    if not url:
+        raise UsageError(f"{where}: no URL in the curl command")
+    body = "&".join(data)
+    if get and body:
+        url = url + ("&" if "?" in url else "?") + body
+        body = ""
+    return method or ("GET" if get or not data else "POST"), url, body
+
+
+def parse_prune_request(text: str, sem: Semantics, *, now_ns: int | None = None) -> Policy:
+    """An Engine API ``POST /build/prune`` request (a curl command line or the request URL) mapped as
+    dockerd's router maps it for the Docker version in ``sem``.
+
+    moby ``api/server/router/build/build_routes.go`` ``postPrune``: ``all`` is ``httputils.BoolValue``
+    (anything but "", 0, no, false, none), ``filters`` is ``filters.FromJSON`` (``{"k":{"v":true}}`` or
+    the legacy ``{"k":["v"]}``), sizes are ``strconv.Atoi`` integers of bytes. API >= 1.48 (Docker 28.0)
+    reads ``reserved-space`` (else the deprecated ``keep-storage``), ``max-used-space`` and
+    ``min-free-space``; earlier versions (and Docker < 28 at any version) only ``keep-storage``, as
+    keepBytes. Then ``Builder.Prune`` validates the filter keys and ``toBuildkitPruneInfo`` builds the
+    ``PruneInfo`` (builder/builder-next/builder.go), which :func:`_engine_prune_info` mirrors.
+    """
+    from urllib.parse import urlsplit
+
+    where = f"--prune {text[:200]!r}"
+    s = text.strip()
+    method = "POST"
+    body = ""
+    if s.split(None, 1)[0].rsplit("/", 1)[-1] == "curl":
+        try:
+            argv = shlex.split(s)
+        except ValueError as e:
+            raise UsageError(f"--prune: {e}") from None
+        method, url, body = _curl_request(argv[1:], where)
+    else:
+        m = re.match(r"^(POST|GET)\s+(\S+)(?:\s+HTTP/[\d.]+)?$", s)
+        url = m.group(2) if m else s
+        method = m.group(1) if m else "POST"
+    if url.startswith("unix://"):
+        url = "http://localhost" + url[len("unix://") :].split(".sock", 1)[-1]
+    parts = urlsplit(url if "://" in url else "http://localhost" + ("" if url.startswith("/") else "/") + url)
+    path = parts.path
+    mv = re.match(r"^/v([0-9.]+)(/.*)$", path)
+    docker = sem.docker or _docker_of_buildkit(sem.buildkit)
+    max_api = api_of_docker(docker)
+    if mv:
+        try:
+            api = tuple(int(x) for x in mv.group(1).split(".")[:2])
+        except ValueError:
+            raise UsageError(f"{where}: bad API version {mv.group(1)!r}") from None
+        path = mv.group(2)
+        if api > max_api:
+            raise UsageError(
+                f"{where}: client version {mv.group(1)} is too new. Maximum supported API version is "
+                f"{max_api[0]}.{max_api[1]} (Docker {docker[0]}.{docker[1]})"
+            )
+        if api < MIN_API:
+            raise UsageError(f"{where}: client version {mv.group(1)} is too old (minimum 1.24)")
+    else:
+        api = max_api
+    if path.rstrip("/") != "/build/prune":
+        raise UsageError(
+            f"{where}: not a build-cache prune request (expected POST /build/prune, got {path!r})"
+        )
+    if method != "POST":
+        raise UsageError(f"{where}: /build/prune takes POST, this request is {method} (curl -X POST)")
+    form: dict[str, list[str]] = {}
+    for k, v in _go_parse_query(body, where) + _go_parse_query(parts.query, where):
+        form.setdefault(k, []).append(v)  # request body values first, as Go's r.Form has them
+
+    def value(k: str) -> str:
+        return form[k][0] if form.get(k) else ""
+
+    def atoi(name: str) -> int:
+        fv = value(name)
+        if fv == "":
+            return 0
+        if not _ATOI.fullmatch(fv) or not -_INT64 <= int(fv) < _INT64:
+            raise UsageError(f"{where}: {name} is in bytes and expects an integer, got {fv[:40]}")
+        return int(fv)
+
+    all_ = value("all").strip().lower() not in ("", "0", "no", "false", "none")
+    args = _api_filters(value("filters"), where)
+    notes: list[str] = []
+    new_api = api >= (1, 48) and docker >= (28, 0, 0)
+    if new_api:
+        reserved = atoi("reserved-space") or atoi("keep-storage")
+        max_used, min_free = atoi("max-used-space"), atoi("min-free-space")
+    else:
+        reserved, max_used, min_free = atoi("keep-storage"), 0, 0
+        ignored = [k for k in ("reserved-space", "max-used-space", "min-free-space") if value(k)]
+        if ignored:
+            notes.append(
+                f"{', '.join(ignored)} ignored: dockerd reads them from API 1.48 (Docker 28.0) on; "
+                f"this request is API {api[0]}.{api[1]} to Docker {docker[0]}.{docker[1]}"
+            )
+    unknown = sorted(k for k in form if k not in ("all", "filters", "keep-storage", "reserved-space",
+                                                   "max-used-space", "min-free-space"))  # fmt: skip
+    if unknown:
+        notes.append(f"query parameters {', '.join(unknown)[:200]} are ignored by dockerd")
+    filters, keep, n = _engine_prune_info(args, all_=all_, where=where, now_ns=now_ns, validate=True)
+    notes.extend(n)
+    for item in filters:
+        parse_filter_item(item)
+    rule = PruneRule(
+        filters, all_, keep, reserved, max_used, min_free, origin=f"POST /v{api[0]}.{api[1]}/build/prune"
+    )
+    return Policy((rule,), "prune", text, True, tuple(notes), "engine-api")
+
+
+def _api_filters(raw: str, where: str) -> dict[str, list[str]]:
+    """moby ``filters.FromJSON``: ``map[string]map[string]bool``, else the legacy ``map[string][]string``."""
+    if raw == "":
+        return {}
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        doc = None
+    if isinstance(doc, dict):
+        if all(isinstance(v, dict) and all(isinstance(b, bool) for b in v.values()) for v in doc.values()):
+            return {k: list(v) for k, v in doc.items()}
+        if all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in doc.values()):
+            return {k: list(dict.fromkeys(v)) for k, v in doc.items()}
+    raise UsageError(f"{where}: invalid filter: filters must be a JSON object such as "
+                     '{"type":{"exec.cachemount":true}}')  # fmt: skip
