@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -263,7 +264,8 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
     daemon = {"builder": {"gc": gc}}
     now = time.time_ns()
     policy = parse_daemon_json(daemon, SEM, source="daemon.json")
-    res = simulate(before, policy, now_ns=now, semantics=SEM)
+    # every record was made before the restart that enables GC: all are loaded from the metadata DB
+    res = simulate(before, policy, now_ns=now, semantics=SEM, loaded={r.id for r in before})
     tbdir = testbed.env["TESTBED_DIR"]
     script = ROOT / "testbed" / "buildkit.sh"
     try:
@@ -294,3 +296,97 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
     deleted = _assert_prediction(before, after, res)
     assert deleted
     assert "exec.cachemount" in _types(before, {d.id for d in res.rules[0].deleted})
+
+
+def _restart(tb: Testbed) -> None:
+    """Restart dockerd (a daemon.json that differs only in a label), keeping GC as it was."""
+    script = ROOT / "testbed" / "buildkit.sh"
+    extra = json.dumps({"labels": [f"gc-e2e-restart={uuid.uuid4().hex[:8]}"]})
+    up = subprocess.run(
+        ["bash", str(script), "up"],
+        env={**os.environ, "TESTBED_DIR": tb.env["TESTBED_DIR"], "TESTBED_DAEMON_EXTRA_JSON": extra},
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr[-3000:]
+
+
+def _cli_simulate(tb: Testbed, *args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cacheinspect", "gc", "simulate", *args, "-f", "json"],
+        env={**os.environ, **tb.env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, object] = json.loads(proc.stdout)
+    return doc
+
+
+def _three_builds(tb: Testbed, tmp: Path) -> None:
+    for cache_kb, layer_kb, ctx_kb in ((300, 200, 40), (100, 400, 20), (200, 100, 30)):
+        _build(tb, tmp, cache_kb=cache_kb, layer_kb=layer_kb, ctx_kb=ctx_kb)
+        time.sleep(1.1)
+
+
+@pytest.mark.parametrize("kind", ["until", "keep-storage"])
+def test_gc_prune_after_restart(testbed: Testbed, tmp_path: Path, kind: str) -> None:
+    """After a restart, deleting a record loaded from the metadata DB is a use of its parent: with
+    until= the parent is then too recent and stays; with a size target it moves to the back of the order.
+    The CLI reads the daemon's start time itself (SO_PEERCRED + /proc) and must equal the real prune."""
+    _fresh(testbed)
+    _three_builds(testbed, tmp_path)
+    _restart(testbed)
+    time.sleep(5)  # a restart marks the cache mounts used: let every record be older than until=3s
+    before = _snapshot(testbed)
+    if kind == "until":
+        cmd = "docker builder prune -f --all --filter until=3s"
+    else:
+        keep = sum(r.size for r in before if not r.shared) // 4
+        cmd = f"docker builder prune -f --all --keep-storage {keep}"
+    doc = _cli_simulate(testbed, "--prune", cmd)
+    assert doc["uncertain"] == [], doc["notes"]
+    now = time.time_ns()
+    pol = parse_prune_command(cmd, SEM, now_ns=now)
+    same_lifetime = simulate(before, pol, now_ns=now, semantics=SEM, loaded=frozenset())
+    testbed.docker(*cmd.split()[1:])
+    after = _snapshot(testbed)
+    actual = {r.id for r in before} - {r.id for r in after}
+    ties = cast("list[list[str]]", doc["ties"])
+    tied = {i for t in ties for i in t}
+    predicted = set(cast("list[str]", doc["deleted"]))
+    assert actual and actual ^ predicted <= tied, (sorted(actual), sorted(predicted))
+    # the restart mattered: the no-restart model is wrong here, and the bumped parents show it
+    assert set(same_lifetime.deleted) != actual
+    by_id = {r.id: r for r in after}
+    bumped = [r for r in before if r.id in by_id and by_id[r.id].usage_count == r.usage_count + 1]
+    assert bumped and all(
+        any(p == b.id for d in actual for p in {x.id: x for x in before}[d].parents) for b in bumped
+    )
+
+
+def test_gc_prune_engine_api_request_sizes_and_filters(testbed: Testbed, tmp_path: Path) -> None:
+    """`gc simulate --prune 'curl … /build/prune?…'`: the request itself is sent to the daemon."""
+    _fresh(testbed)
+    _three_builds(testbed, tmp_path)
+    before = _snapshot(testbed)
+    keep = sum(r.size for r in before if not r.shared) // 2
+    filters = json.dumps({"type": {"regular": True}})
+    sock = testbed.env["DOCKER_HOST"].removeprefix("unix://")
+    api = "1.45" if SEM.docker is not None and SEM.docker < (28, 0, 0) else "1.51"
+    from urllib.parse import quote
+
+    url = f"http://localhost/v{api}/build/prune?keep-storage={keep}&all=1&filters={quote(filters)}"
+    now = time.time_ns()
+    res = simulate(
+        before, parse_prune_command(f"curl -X POST --unix-socket {sock} '{url}'", SEM, now_ns=now),
+        now_ns=now, semantics=SEM, loaded=frozenset(),
+    )  # fmt: skip
+    with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://localhost", timeout=120) as c:
+        r = c.post(url.removeprefix("http://localhost"))
+        assert r.status_code == 200, r.text
+        reported = set(r.json().get("CachesDeleted") or [])
+    after = _snapshot(testbed)
+    deleted = _assert_prediction(before, after, res)
+    assert deleted == reported and deleted and _types(before, deleted) == {"regular"}
