@@ -31,7 +31,8 @@ from typing import Any
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import parse_filter_item
-from cacheinspect.gc.units import NS, parse_go_duration, parse_ram_in_bytes, parse_rfc3339_ns
+from cacheinspect.gc.readers import MAX_DEPTH, max_nesting
+from cacheinspect.gc.units import NS, check_int64, parse_go_duration, parse_ram_in_bytes, parse_rfc3339_ns
 from cacheinspect.gc.versions import DOCKER_BUILDKIT, MIN_API, Semantics, Version, api_of_docker
 
 __all__ = [
@@ -275,7 +276,10 @@ def _docker_timestamp_age(value: str, now_ns: int | None, where: str) -> int:
         raise UsageError(f"{where}: until={value} is a timestamp; give --now to turn it into an age")
     try:
         if re.fullmatch(r"\d+(\.\d+)?", value):
-            ts = round(float(value) * NS)
+            f = float(value) * NS
+            if not f < 2.0**63:
+                raise UsageError(f'{where}: "until" timestamp {value[:40]!r} is out of range')
+            ts = round(f)
         else:
             ts = parse_rfc3339_ns(value if re.search(r"[Zz]|[+-]\d\d:?\d\d$", value) else value + "Z")
     except ValueError:
@@ -291,7 +295,7 @@ def _size(v: Any, where: str) -> int:
     if isinstance(v, bool):
         raise UsageError(f"{where}: expected a size")
     if isinstance(v, int):
-        return v
+        return check_int64(v, where)
     if not isinstance(v, str):
         raise UsageError(f'{where}: expected a size string such as "10GB"')
     return parse_ram_in_bytes(v, what=where)
@@ -437,10 +441,12 @@ def _diskspace(v: Any, disk: Disk | None, where: str) -> int:
     if isinstance(v, bool):
         raise UsageError(f"{where}: expected a size")
     if isinstance(v, int):
-        return v
+        return check_int64(v, where)
     if isinstance(v, str) and v.strip().endswith("%"):
         try:
-            pct = int(v.strip()[:-1])
+            pct = int(v.strip()[:-1]) if len(v) < 12 else -1
+            if pct < 0:
+                raise ValueError
         except ValueError:
             raise UsageError(f"{where}: invalid percentage {v!r}") from None
         return _disk_pct(disk, pct, what=f"{where} = {v!r}") if pct else 0
@@ -451,10 +457,10 @@ def _toml_duration(v: Any, where: str) -> int:
     if v is None or v == "":
         return 0
     if isinstance(v, int) and not isinstance(v, bool):
-        return v * NS  # an integer is seconds (config.Duration.UnmarshalText)
+        return check_int64(v * NS, where)  # an integer is seconds (config.Duration.UnmarshalText)
     if isinstance(v, str):
-        if re.fullmatch(r"\d+", v.strip()):
-            return int(v) * NS
+        if re.fullmatch(r"\d{1,30}", v.strip()):
+            return check_int64(int(v) * NS, where)
         return parse_go_duration(v, what=where)
     raise UsageError(f'{where}: expected a duration such as "48h"')
 
@@ -462,10 +468,15 @@ def _toml_duration(v: Any, where: str) -> int:
 def parse_buildkitd_toml(
     text: str, sem: Semantics, *, source: str = "buildkitd.toml", disk: Disk | None = None
 ) -> Policy:
+    depth = max_nesting(text)
+    if depth > MAX_DEPTH:
+        raise UsageError(f"{source}: TOML nested {depth} levels deep (limit {MAX_DEPTH})")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{source}: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise UsageError(f"{source}: not a buildkitd.toml: {str(e)[:100]}") from None
     workers = doc.get("worker", {}) if isinstance(doc.get("worker"), dict) else {}
     name, cfg = "oci", workers.get("oci", {})
     cont = workers.get("containerd", {})
@@ -598,10 +609,15 @@ def parse_policy_file(
     """daemon.json, buildkitd.toml or saved ``docker buildx inspect`` output, by content."""
     s = text.lstrip()
     if s.startswith("{"):
+        depth = max_nesting(text)
+        if depth > MAX_DEPTH:
+            raise UsageError(f"{source}: JSON nested {depth} levels deep (limit {MAX_DEPTH})")
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise UsageError(f"{source}: line {e.lineno} column {e.colno}: {e.msg}") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"{source}: not a daemon.json: {str(e)[:100]}") from None
         return parse_daemon_json(doc, sem, source=source, disk=disk, now_ns=now_ns)
     if "GC Policy rule#" in text:
         return parse_buildx_inspect(text, source=source)
@@ -793,9 +809,12 @@ def parse_prune_command(
             if not vals:
                 return 0
             try:
-                return int(float(vals[-1]) * 1e6)
+                v = float(vals[-1]) * 1e6
             except ValueError:
-                raise UsageError(f"{where}: --{name} is a number of MB, got {vals[-1]!r}") from None
+                raise UsageError(f"{where}: --{name} is a number of MB, got {vals[-1][:40]!r}") from None
+            if not abs(v) < 2.0**63:  # NaN, Inf or past int64
+                raise UsageError(f"{where}: --{name} {vals[-1][:40]!r} is out of range")
+            return int(v)
 
         keep = (
             parse_go_duration(f["keep-duration"][-1], what="--keep-duration") if f.get("keep-duration") else 0
