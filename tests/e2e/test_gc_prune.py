@@ -27,12 +27,16 @@ from cacheinspect.gc.daemon import fetch_records
 from cacheinspect.gc.policy import parse_daemon_json, parse_prune_command
 from cacheinspect.gc.records import CacheRecord
 from cacheinspect.gc.simulate import SimulationResult, simulate
-from cacheinspect.gc.versions import Semantics
+from cacheinspect.gc.versions import Semantics, buildkit_of_docker, parse_version
 from tests.e2e.conftest import ROOT, Testbed
 
 pytestmark = pytest.mark.e2e
 
-SEM = Semantics((0, 13, 0), (26, 1, 0))
+
+def _sem(tb: Testbed) -> Semantics:
+    """The engine's semantics, as the CLI derives them from the daemon's version."""
+    dv = parse_version(tb.env["DOCKER_VERSION"])
+    return Semantics(buildkit_of_docker(dv), dv)
 
 
 def _fresh(tb: Testbed) -> None:
@@ -97,7 +101,14 @@ def _assert_prediction(
 def _prune_and_check(tb: Testbed, command: str, *, via: str = "buildx") -> tuple[set[str], SimulationResult]:
     before = _snapshot(tb)
     now = time.time_ns()
-    res = simulate(before, parse_prune_command(command, SEM, via=via, now_ns=now), now_ns=now, semantics=SEM)
+    sem = _sem(tb)
+    res = simulate(
+        before,
+        parse_prune_command(command, sem, via=via, now_ns=now),
+        now_ns=now,
+        semantics=sem,
+        loaded=frozenset(),
+    )
     argv = command.split()[1:]
     if via == "api":
         env = dict(tb.env)
@@ -202,7 +213,14 @@ def test_gc_prune_until_all_engine_api_post(testbed: Testbed, tmp_path: Path) ->
     before = _snapshot(testbed)
     now = time.time_ns()
     cmd = "docker builder prune -f --all --filter until=4s --filter type=regular"
-    res = simulate(before, parse_prune_command(cmd, SEM, via="api", now_ns=now), now_ns=now, semantics=SEM)
+    sem = _sem(testbed)
+    res = simulate(
+        before,
+        parse_prune_command(cmd, sem, via="api", now_ns=now),
+        now_ns=now,
+        semantics=sem,
+        loaded=frozenset(),
+    )
     sock = testbed.env["DOCKER_HOST"].removeprefix("unix://")
     with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://docker", timeout=120) as c:
         filters = json.dumps({"until": {"4s": True}, "type": {"regular": True}})
@@ -234,7 +252,8 @@ def test_gc_cli_simulate_json_live_daemon(testbed: Testbed, tmp_path: Path) -> N
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["schema"] == "cacheinspect.gc-simulate/v1" and doc["buildkit_version"] == "v0.13"
+    assert doc["schema"] == "cacheinspect.gc-simulate/v1"
+    assert doc["buildkit_version"] == _sem(testbed).buildkit_text
     testbed.docker(*cmd.split()[1:])
     after = {r.id for r in _snapshot(testbed)}
     actual = {r.id for r in before} - after
@@ -263,20 +282,14 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
     }
     daemon = {"builder": {"gc": gc}}
     now = time.time_ns()
-    policy = parse_daemon_json(daemon, SEM, source="daemon.json")
+    sem = _sem(testbed)
+    policy = parse_daemon_json(daemon, sem, source="daemon.json")
     # every record was made before the restart that enables GC: all are loaded from the metadata DB
-    res = simulate(before, policy, now_ns=now, semantics=SEM, loaded={r.id for r in before})
-    tbdir = testbed.env["TESTBED_DIR"]
-    script = ROOT / "testbed" / "buildkit.sh"
+    res = simulate(before, policy, now_ns=now, semantics=sem, loaded={r.id for r in before})
     try:
-        up = subprocess.run(
-            ["bash", str(script), "up"],
-            env={**os.environ, "TESTBED_DIR": tbdir, "TESTBED_DAEMON_EXTRA_JSON": json.dumps(daemon)},
-            capture_output=True,
-            text=True,
-        )
+        up = testbed.restart(daemon)
         assert up.returncode == 0, up.stderr[-3000:]
-        conf = json.loads((Path(tbdir) / "run" / "daemon.json").read_text())
+        conf = json.loads((testbed.run_dir / "daemon.json").read_text())
         assert conf["builder"] == daemon["builder"]
         deadline = time.monotonic() + 30
         after = _snapshot(testbed)
@@ -286,12 +299,7 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
         time.sleep(2)  # let the GC run finish all rules
         after = _snapshot(testbed)
     finally:
-        down = subprocess.run(
-            ["bash", str(script), "up"],
-            env={**os.environ, "TESTBED_DIR": tbdir},
-            capture_output=True,
-            text=True,
-        )
+        down = testbed.restart(None)
         assert down.returncode == 0, down.stderr[-3000:]
     deleted = _assert_prediction(before, after, res)
     assert deleted
@@ -300,14 +308,7 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
 
 def _restart(tb: Testbed) -> None:
     """Restart dockerd (a daemon.json that differs only in a label), keeping GC as it was."""
-    script = ROOT / "testbed" / "buildkit.sh"
-    extra = json.dumps({"labels": [f"gc-e2e-restart={uuid.uuid4().hex[:8]}"]})
-    up = subprocess.run(
-        ["bash", str(script), "up"],
-        env={**os.environ, "TESTBED_DIR": tb.env["TESTBED_DIR"], "TESTBED_DAEMON_EXTRA_JSON": extra},
-        capture_output=True,
-        text=True,
-    )
+    up = tb.restart({"labels": [f"gc-e2e-restart={uuid.uuid4().hex[:8]}"]})
     assert up.returncode == 0, up.stderr[-3000:]
 
 
@@ -348,8 +349,9 @@ def test_gc_prune_after_restart(testbed: Testbed, tmp_path: Path, kind: str) -> 
     doc = _cli_simulate(testbed, "--prune", cmd)
     assert doc["uncertain"] == [], doc["notes"]
     now = time.time_ns()
-    pol = parse_prune_command(cmd, SEM, now_ns=now)
-    same_lifetime = simulate(before, pol, now_ns=now, semantics=SEM, loaded=frozenset())
+    sem = _sem(testbed)
+    pol = parse_prune_command(cmd, sem, now_ns=now)
+    same_lifetime = simulate(before, pol, now_ns=now, semantics=sem, loaded=frozenset())
     testbed.docker(*cmd.split()[1:])
     after = _snapshot(testbed)
     actual = {r.id for r in before} - {r.id for r in after}
@@ -374,14 +376,15 @@ def test_gc_prune_engine_api_request_sizes_and_filters(testbed: Testbed, tmp_pat
     keep = sum(r.size for r in before if not r.shared) // 2
     filters = json.dumps({"type": {"regular": True}})
     sock = testbed.env["DOCKER_HOST"].removeprefix("unix://")
-    api = "1.45" if SEM.docker is not None and SEM.docker < (28, 0, 0) else "1.51"
+    sem = _sem(testbed)
+    api = "1.45" if sem.docker is not None and sem.docker < (28, 0, 0) else "1.51"
     from urllib.parse import quote
 
     url = f"http://localhost/v{api}/build/prune?keep-storage={keep}&all=1&filters={quote(filters)}"
     now = time.time_ns()
     res = simulate(
-        before, parse_prune_command(f"curl -X POST --unix-socket {sock} '{url}'", SEM, now_ns=now),
-        now_ns=now, semantics=SEM, loaded=frozenset(),
+        before, parse_prune_command(f"curl -X POST --unix-socket {sock} '{url}'", sem, now_ns=now),
+        now_ns=now, semantics=sem, loaded=frozenset(),
     )  # fmt: skip
     with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://localhost", timeout=120) as c:
         r = c.post(url.removeprefix("http://localhost"))
