@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cacheinspect.cli._common import OutFormat
+from cacheinspect.cli._common import OutFormat, Output
 from cacheinspect.errors import UsageError
 
 if TYPE_CHECKING:
@@ -83,13 +83,23 @@ def _daemon_policy(info: DaemonInfo) -> tuple[str, str] | None:
         return None
 
 
-def _write(text: str) -> None:
-    """stdout, with a write error (``-o /dev/full``, a closed pipe) as one clean error line."""
+def _write(text: str, out: Path | None = None) -> None:
+    """stdout or ``-o FILE``; a write error (``-o /dev/full``, a full disk) is one clean error line.
+    A reader that left the pipe (BrokenPipeError) is the CLI's quiet exit 141, not an error."""
+    if out is None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise UsageError(f"cannot write output: {e.strerror or e}") from None
+        return
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as e:
-        raise UsageError(f"cannot write output: {e.strerror or e}") from None
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
 
 
 def _disk(size: str | None, free: str | None) -> Disk | None:
@@ -192,13 +202,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
         now: Now = None,
+        output: Output = None,
     ) -> None:
         """Build-cache records as a tree (parents → children): type, size, shared/in use, times, uses."""
         from cacheinspect.gc.render import render_du
 
         now_ns = _now(now)
         recs, _, src = _records(source, now_ns)
-        _write(render_du(recs, fmt.value, source=src))
+        _write(render_du(recs, fmt.value, source=src), output)
 
     gc_app = typer.Typer(
         name="gc",
@@ -235,6 +246,7 @@ def register(app: typer.Typer) -> None:
         docker_version: DockerVersion = None,
         daemon_started: DaemonStarted = None,
         fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+        output: Output = None,
     ) -> None:
         """Predict the deletions of a prune command or a GC policy, in order, with ties and what stays.
 
@@ -293,7 +305,7 @@ def register(app: typer.Typer) -> None:
             extra.extend(info.local.notes)
         res = run_simulation(recs, pol, now_ns=now_ns, semantics=sem, disk=disk, loaded=loaded)
         res = replace(res, source=src, notes=(*extra, *res.notes))
-        _write(render_simulation(res, fmt.value))
+        _write(render_simulation(res, fmt.value), output)
 
     @gc_app.command(
         epilog="Example: cacheinspect gc lint --policy /etc/docker/daemon.json --docker-version 26.1\n\n"
@@ -317,6 +329,7 @@ def register(app: typer.Typer) -> None:
         disk_size: DiskSize = None,
         disk_free: DiskFree = None,
         fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+        output: Output = None,
     ) -> None:
         """Flag GC policies and prune flags that silently match nothing, never run or delete too much.
 
@@ -389,6 +402,6 @@ def register(app: typer.Typer) -> None:
                 )
         if prune:
             findings.extend(lint_prune_command(prune, sem, now_ns=time.time_ns()))
-        _write(render_lint(findings, fmt.value))
+        _write(render_lint(findings, fmt.value), output)
         if findings:
             raise typer.Exit(EXIT_FINDINGS)

@@ -563,7 +563,9 @@ def simulate(
             "'uncertain'; give --daemon-started to decide"
         )
     elif first.deleted != other.deleted:
-        notes.append("a daemon restart since these records were made would change the deletion order, not the set")
+        notes.append(
+            "a daemon restart since these records were made would change the deletion order, not the set"
+        )
     return replace(first, notes=tuple(notes), uncertain=differ)
 
 

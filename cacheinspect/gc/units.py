@@ -45,6 +45,7 @@ def check_int64(v: int, what: str) -> int:
         raise UsageError(f"invalid {what}: {str(v)[:24]}… is out of range (Go int64)")
     return v
 
+
 _RAM_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}

@@ -49,9 +49,7 @@ def test_size_target_after_restart_parent_moves_to_the_back(sem: Semantics) -> N
 def test_keep_duration_after_restart_keeps_the_parent() -> None:
     rule = PruneRule(keep_duration_ns=3600 * S)  # until=1h: every record is old enough
     assert run(CHAIN, rule, V25, frozenset()) == ("K", "X", "P")
-    res = simulate(
-        CHAIN, Policy((rule,), "prune", "t"), now_ns=NOW, semantics=V25, loaded={"P", "K", "X"}
-    )
+    res = simulate(CHAIN, Policy((rule,), "prune", "t"), now_ns=NOW, semantics=V25, loaded={"P", "K", "X"})
     assert res.deleted == ("K", "X")
     assert dict(res.kept)["P"].startswith("too recent: deleting its child")
 
