@@ -447,9 +447,11 @@ def test_gc_prune_engine_api_new_size_params_v025(testbed: Testbed, tmp_path: Pa
     path = "/v1.51/build/prune?" + query.format(half=total // 2, quarter=total // 4)
     sem = _sem(testbed)
     now = time.time_ns()
-    res = simulate(
-        before, parse_prune_command(path, sem, now_ns=now), now_ns=now, semantics=sem, loaded=frozenset()
-    )
+    from cacheinspect.gc.daemon import buildkit_disk
+
+    disk = buildkit_disk(str(testbed.run_dir / "docker-data"))
+    pol = parse_prune_command(path, sem, now_ns=now)
+    res = simulate(before, pol, now_ns=now, semantics=sem, disk=disk, loaded=frozenset())
     sock = testbed.env["DOCKER_HOST"].removeprefix("unix://")
     with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://localhost", timeout=120) as c:
         r = c.post(path)
