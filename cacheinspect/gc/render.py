@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-from tabulate import tabulate
-
 from cacheinspect.gc.lint import Finding
 from cacheinspect.gc.records import CacheRecord, RecordSet
 from cacheinspect.gc.simulate import SimulationResult
@@ -30,7 +27,30 @@ def _json(doc: object) -> str:
     """Indented JSON; msgspec's encoder, because json.dumps with indent= runs in pure Python (seconds
     for a 100,000-record simulation). Bidi overrides, C1 controls and DEL in ids or descriptions from a
     dump are written as ``\\uNNNN`` escapes (the value is unchanged, a terminal shows nothing raw)."""
-    return esc_json(msgspec.json.format(msgspec.json.encode(doc), indent=2)).decode() + "\n"
+    if _small(doc):  # json's C encoder is as fast here, and importing msgspec is not free (~30 ms)
+        import json
+
+        data = json.dumps(doc, indent=2, ensure_ascii=False).encode()
+    else:
+        import msgspec
+
+        data = msgspec.json.format(msgspec.json.encode(doc), indent=2)
+    return esc_json(data).decode() + "\n"
+
+
+def _small(doc: object) -> bool:
+    """A document with at most 2,000 entries in any list at its first two levels (same bytes either
+    way: msgspec's ``format(indent=2)`` and ``json.dumps(indent=2, ensure_ascii=False)`` agree)."""
+    if not isinstance(doc, dict):
+        return False
+    for v in doc.values():
+        if isinstance(v, list) and len(v) > 2000:
+            return False
+        if isinstance(v, list):
+            for x in v[:50]:
+                if isinstance(x, dict) and any(isinstance(y, list) and len(y) > 2000 for y in x.values()):
+                    return False
+    return True
 
 
 def _safe(text: str) -> str:
@@ -45,6 +65,8 @@ def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
     """tabulate's plain or GitHub table; past 2,000 rows or a cell over :data:`MAX_PAD` characters, a
     linear rendering of the same shape (tabulate pads every row to the longest cell and is slow)."""
     if len(rows) <= 2000 and all(len(c) <= MAX_PAD for row in rows for c in row):
+        from tabulate import tabulate  # imported only here: it costs ~40 ms at start-up
+
         tf = "github" if fmt == "markdown" else "plain"
         return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
     if fmt != "markdown":
