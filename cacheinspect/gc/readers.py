@@ -63,16 +63,16 @@ MAX_DEPTH = 64
 
 def _loads(text: str, source: str) -> Any:
     """``json.loads`` that turns what Go's decoder would refuse into a one-line error, never a crash:
-    nesting past :data:`MAX_DEPTH` (Python would hit RecursionError) and integers past Python's
-    digit limit (ValueError, not JSONDecodeError). JSONDecodeError passes through (line/column)."""
-    depth = max_nesting(text)
-    if depth > MAX_DEPTH:
-        raise MalformedContentError(f"{source}: JSON nested {depth} levels deep (limit {MAX_DEPTH})")
+    nesting deeper than the interpreter's recursion limit (the C decoder raises RecursionError cleanly;
+    no pre-pass over a large dump) and integers past Python's digit limit (ValueError, not
+    JSONDecodeError). JSONDecodeError passes through (line/column)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         raise
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        raise MalformedContentError(f"{source}: JSON nested too deeply to be a build-cache dump") from None
+    except ValueError as e:
         raise MalformedContentError(f"{source}: not a build-cache dump: {str(e)[:100]}") from None
 
 
@@ -209,7 +209,68 @@ class _Fields:
         return ()
 
 
+_ENGINE_KEYS = frozenset(
+    {"ID", "Type", "Size", " Parents", "Parents", "Parent", "Description", "InUse", "Shared", "CreatedAt",
+     "LastUsedAt", "UsageCount"}
+)  # fmt: skip
+
+
+def _fast_time(v: Any) -> int | bool | None:
+    """A well-formed Engine API time (or None/""/zero time -> None); False: take the checked path."""
+    if v is None or v == "":
+        return None
+    if type(v) is not str:
+        return False
+    if v.startswith("0001-01-01"):
+        return None
+    try:
+        return parse_rfc3339_ns(v)
+    except ValueError:
+        return False
+
+
 def _engine_record(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
+    """One Engine API ``BuildCache`` item: a fast path for the well-typed shape dockerd writes; anything
+    else goes through :class:`_Fields`, which names the bad field."""
+    g = obj.get
+    rid, typ, size, uc = g("ID"), g("Type"), g("Size", 0), g("UsageCount", 0)
+    ps = g(" Parents")
+    if ps is None:
+        ps = g("Parents")
+    desc, in_use, shared = g("Description"), g("InUse", False), g("Shared", False)
+    created, last = _fast_time(g("CreatedAt")), _fast_time(g("LastUsedAt"))
+    if (
+        type(rid) is str
+        and rid
+        and (typ is None or type(typ) is str)
+        and type(size) is int
+        and INT64_MIN <= size <= INT64_MAX
+        and type(uc) is int
+        and INT64_MIN <= uc <= INT64_MAX
+        and (ps is None or (type(ps) is list and all(type(x) is str for x in ps)))
+        and (desc is None or type(desc) is str)
+        and type(in_use) is bool
+        and type(shared) is bool
+        and created is not False
+        and last is not False
+        and g("Parent") is None
+    ):
+        return CacheRecord(
+            id=rid,
+            type=typ or "regular",
+            size=size,
+            parents=tuple(x for x in ps if x) if ps else (),
+            description=desc or "",
+            in_use=in_use,
+            shared=shared,
+            created_ns=created,
+            last_used_ns=last,
+            usage_count=uc,
+        )
+    return _engine_record_checked(obj, source, where)
+
+
+def _engine_record_checked(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
     f = _Fields(obj, source, where)
     parents = f.list_(" Parents", "Parents")
     if not parents and f.str_("Parent"):

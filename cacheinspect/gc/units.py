@@ -123,8 +123,45 @@ _RFC_RE = re.compile(
 )
 
 
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> its seconds since the epoch (validated once)
+_MINUTE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def _minute(prefix: str) -> int | None:
+    base = _MINUTES.get(prefix)
+    if base is None:
+        if not _MINUTE_RE.fullmatch(prefix):
+            return None
+        y, mo, d, h, mi = (
+            int(prefix[:4]),
+            int(prefix[5:7]),
+            int(prefix[8:10]),
+            int(prefix[11:13]),
+            int(prefix[14:16]),
+        )
+        if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59):
+            return None
+        if len(_MINUTES) > 1 << 20:
+            _MINUTES.clear()
+        base = _MINUTES[prefix] = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+    return base
+
+
 def parse_rfc3339_ns(text: str) -> int:
     """RFC 3339 with nanoseconds, or Go's ``time.String()`` (``2026-12-01 09:17:14.57 +0000 UTC``)."""
+    # the fast path: what the Engine API writes ("2026-12-01T09:17:15.103638201Z"), one dict look-up
+    # per minute prefix instead of a regex and timegm per value (two per record of a 1M-record dump)
+    if len(text) >= 20 and text[-1] == "Z" and text[16] == ":":
+        tail = text[17:-1]
+        if (
+            tail.isascii()
+            and tail[:2].isdigit()
+            and (len(tail) == 2 or (tail[2] == "." and 3 < len(tail) <= 12 and tail[3:].isdigit()))
+        ):
+            base = _minute(text[:16])
+            sec = int(tail[:2])
+            if base is not None and sec <= 60:
+                return (base + sec) * NS + (int(tail[3:].ljust(9, "0")) if len(tail) > 2 else 0)
     m = _RFC_RE.match(text.strip())
     if not m:
         raise ValueError(f"not a timestamp: {text!r}")
