@@ -510,3 +510,31 @@ def test_gc_daemon_json_new_fields_on_restart_v025(testbed: Testbed, tmp_path: P
     after = _gc_on_restart(testbed, daemon, before)
     deleted = _assert_prediction(before, after, res)
     assert deleted
+
+
+def test_gc_effective_policy_equals_buildx_inspect(testbed: Testbed) -> None:
+    """The policy `gc simulate` runs against the live daemon (its daemon.json, the disk by statfs Bfree,
+    the version from /version) is the one `docker buildx inspect` prints (sizes rounded by buildx to 4
+    significant digits); v0.13 with no builder.gc prints none and runs none."""
+    from cacheinspect.gc.daemon import fetch_records
+    from cacheinspect.gc.policy import parse_buildx_inspect, parse_policy_file
+
+    info, _ = fetch_records(testbed.env, local=True)
+    assert info.local.config_file and info.local.disk is not None and info.local.started_ns
+    text = Path(info.local.config_file).read_text()
+    pol = parse_policy_file(text, info.semantics, source="daemon.json", disk=info.local.disk)
+    shown = testbed.docker("buildx", "inspect").stdout
+    if "GC Policy rule#" not in shown:
+        assert testbed.buildkit_minor < 22 and not pol.enabled
+        return
+    bx = parse_buildx_inspect(shown)
+    assert pol.enabled and len(pol.rules) == len(bx.rules)
+    for mine, theirs in zip(pol.rules, bx.rules, strict=True):
+        assert (mine.filters, mine.all, mine.keep_duration_ns) == (
+            theirs.filters,
+            theirs.all,
+            theirs.keep_duration_ns,
+        )
+        for a, b in ((mine.reserved_space, theirs.reserved_space), (mine.max_used_space, theirs.max_used_space),
+                     (mine.min_free_space, theirs.min_free_space)):  # fmt: skip
+            assert abs(a - b) <= max(a, b) * 0.001, (mine, theirs)
