@@ -72,10 +72,12 @@ def read_source(e: Entry) -> bytes | None:
         return e.content
     if e.source is None:
         return None
-    try:
-        with open(e.source, "rb") as f:
-            return f.read()
-    except OSError:
+    from cacheinspect.errors import CacheInspectError
+    from cacheinspect.safeio import read_local_file
+
+    try:  # bounded: the walk saw a regular file of e.size bytes; a swapped-in FIFO or device is refused
+        return read_local_file(e.source, what="file", max_bytes=max(e.size, 0))
+    except CacheInspectError:
         return None
 
 
