@@ -128,11 +128,11 @@ def _check_sources(steps: list[CopyStep], paths: list[str], df_path: Path) -> No
 
     for s in steps:
         try:
-            PatternMatcher(context_paths(s.sources) or [])
+            PatternMatcher(context_paths(s.sources) or []).check()
         except PatternError as e:
             raise ContextError(f"{df_path}:{s.line}: {s.instruction.split()[0]}: {e}") from None
     try:
-        PatternMatcher(context_paths(paths) or [])
+        PatternMatcher(context_paths(paths) or []).check()
     except PatternError as e:
         raise ContextError(f"{df_path}: {e}") from None
 
@@ -409,6 +409,11 @@ def check_cmd(
 
             reason = st.cause.removeprefix("BuildKit fails this step: ")
             raise ContextError(f"{df_path}:{st.line}: {st.keyword}: {reason}")
-    sys.stdout.write(render_check(report, fmt.value, dockerfile=str(df_path)))
+    out = render_check(report, fmt.value, dockerfile=str(df_path))
+    if fmt.value == "json":  # DEL, C1 and bidi controls from file names as \uNNNN (same JSON value)
+        from cacheinspect.render.escape import esc_json
+
+        out = esc_json(out.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+    sys.stdout.write(out)
     if exit_code and report.misses:
         raise typer.Exit(1)

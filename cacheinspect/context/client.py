@@ -234,7 +234,7 @@ def read_dockerignore(
             raise ContextPathError(e.message) from None
         patterns = read_ignorefile(data)
         try:
-            PatternMatcher(patterns)
+            PatternMatcher(patterns).check()
         except PatternError as e:
             # the client fails the same way before sending anything (fsutil NewFS -> patternmatcher.New)
             raise ContextError(f"{c}: {e}") from None

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._gopath import BadPatternError, go_clean, go_dir, go_match
+from .errors import ContextError
 
 __all__ = [
     "MatchInfo",
@@ -37,8 +38,14 @@ __all__ = [
 _ESCAPE = set(".+()|{}$")
 
 
-class PatternError(ValueError):
-    """An invalid pattern (Go: ``filepath.ErrBadPattern`` or ``illegal exclusion pattern: "!"``)."""
+class PatternError(ContextError, ValueError):
+    """An invalid pattern (Go: ``filepath.ErrBadPattern`` or ``illegal exclusion pattern: "!"``).
+
+    A :class:`~cacheinspect.context.errors.ContextError` (exit 2): a pattern found bad only when it is
+    first matched (Go compiles lazily too) fails the build, and the command, with one error line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 _EXACT, _PREFIX, _SUFFIX, _REGEXP = 1, 2, 3, 4
@@ -193,6 +200,11 @@ class PatternMatcher:
             except BadPatternError as e:
                 raise PatternError(f"syntax error in pattern {p!r}") from e
             self.patterns.append(Pattern(p, exclusion, p.split("/")))
+
+    def check(self) -> None:
+        """Compile every pattern now (Go compiles on first match): raises PatternError for the first bad one."""
+        for p in self.patterns:
+            p.match("")
 
     def matches(self, file: str) -> bool:
         """The deprecated ``Matches``: only the parent directory *as deep as the pattern* is tried.
