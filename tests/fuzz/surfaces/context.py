@@ -51,9 +51,7 @@ def _name(rng: random.Random) -> bytes:
     """A file name as bytes: plain, nasty characters, non-UTF-8 bytes, or long."""
     r = rng.random()
     if r < 0.45:
-        return rng.choice(
-            [b"a", b"b", b"src", b"app.py", b"x.txt", b"lib", b"node_modules", b"aaaa", b"Dockerfile"]
-        )
+        return rng.choice([b"a", b"b", b"src", b"app.py", b"x.txt", b"lib", b"node_modules", b"aaaa"])
     if r < 0.75:
         s = "".join(rng.choice([*_NASTY, "a", "b", "c"]) for _ in range(rng.randint(1, 8)))
         b = s.encode()
@@ -187,20 +185,30 @@ def _src(rng: random.Random, names: list[bytes]) -> str:
 
 def _dockerfile(rng: random.Random, path: Path, names: list[bytes]) -> None:
     r = rng.random()
-    if r < 0.04:
+    if r < 0.02:
         os.mkfifo(path)
         return
-    if r < 0.07:
+    if r < 0.04:
         os.symlink("/dev/zero", path)
         return
-    if r < 0.09:
+    if r < 0.05:
         path.write_bytes(os.urandom(200))
         return
     lines = [rng.choice(["FROM scratch", "FROM busybox", "FROM scratch AS a", "ARG X=1\nFROM scratch"])]
     for _ in range(rng.randint(0, 5)):
         srcs = [_src(rng, names) for _ in range(rng.randint(1, 3))]
         flags = rng.choice(
-            ["", "--chmod=755 ", "--link ", "--exclude=*a* ", "--parents ", "--chown=1:1 ", "--chmod=9999 "]
+            [
+                "",
+                "",
+                "",
+                "--chmod=755 ",
+                "--link ",
+                "--exclude=*a* ",
+                "--chown=1:1 ",
+                "--chmod=9999 ",
+                "--parents ",
+            ]
         )
         kw = rng.choice(["COPY", "ADD", "COPY", "RUN echo", "WORKDIR"])
         if kw in ("COPY", "ADD"):
