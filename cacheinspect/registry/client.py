@@ -1092,7 +1092,12 @@ async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
     through httpx's decoders."""
     codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
     codings = [c for c in codings if c and c != "identity"]
-    if codings and not all(c in _INFLATE for c in codings):
+    try:
+        response.content  # noqa: B018 - read already (an auth flow reads its 401): decoded in memory
+        already = True
+    except httpx.ResponseNotRead:
+        already = False
+    if already or (codings and not all(c in _INFLATE for c in codings)):
         async for chunk in response.aiter_bytes():
             yield chunk
         return
