@@ -184,9 +184,18 @@ def case_rng(seed: int, surface: str, index: int) -> random.Random:
 
 
 def _warm() -> None:
-    """Import the CLI and build its app once in the worker, so each forked case starts warm."""
+    """Import every cacheinspect module and build the CLI app once in the worker, so each forked case
+    pays for its command only (the commands import their library parts lazily)."""
+    import cacheinspect
     import cacheinspect.cli as cli
 
+    for info in pkgutil.walk_packages(cacheinspect.__path__, "cacheinspect."):
+        if info.name.rsplit(".", 1)[-1] in ("__main__", "_gen_help"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # an optional module that cannot load here is loaded by its command
+            continue
     cli.__getattr__("app")
 
 
