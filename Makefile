@@ -49,8 +49,9 @@ try-registry: venv  ## a local docker-registry on 127.0.0.1:5055 holding the fix
 try-registry-down:  ## stop what try-registry started and remove its storage
 	$(BIN)/python testbed/try_registry.py down
 
-fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry point, 2 workers
+fuzz: venv  ## the long fuzz runs: 100,000 mutated caches, then 100,000 hostile inputs over every CLI surface
 	$(BIN)/python -m tests.fuzz.run --cases 100000 --workers 2
+	$(BIN)/python -m tests.fuzz.surfaces --cases 100000 --workers 2
 
 bench: venv deps  ## benchmarks, printed as tables
 	$(BIN)/python -m benchmarks

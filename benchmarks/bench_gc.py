@@ -19,7 +19,12 @@ from cacheinspect.gc.simulate import simulate
 from cacheinspect.gc.units import format_ns
 from cacheinspect.gc.versions import Semantics
 
-TITLE = "gc simulate: size-target prune over generated records (BuildKit v0.13 and v0.22 ranking)"
+TITLE = (
+    "gc simulate: size-target prune over generated records (v0.13 and v0.22 ranking); whole `gc simulate` "
+    "1k-1M vs its JSON floor; `du` by parent-chain length"
+)
+#: the floor of a command that reads a JSON dump and writes JSON: what bench_cli calls the floor
+FLOOR = "import json, sys; d = json.loads(open(sys.argv[1], 'rb').read()); sys.stdout.write(json.dumps(d))"
 
 S = 1_000_000_000
 NOW = 1_800_000_000 * S
@@ -116,8 +121,96 @@ def _engine_dump(recs: list[CacheRecord], path: Path) -> None:
     path.write_text(json.dumps({"BuildCache": items}))
 
 
-def run() -> list[dict[str, Any]]:
+def _proc(cmd: list[str]) -> tuple[float, float, int]:
+    """CPU seconds (user + system of the child), wall seconds and stdout bytes of one whole process."""
+    t = time.perf_counter()
+    before = os.times()
+    proc = subprocess.run(cmd, capture_output=True, cwd=ROOT, env={**os.environ}, check=False)
+    secs = time.perf_counter() - t
+    after = os.times()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])}: exit {proc.returncode}: {proc.stderr[-300:]!r}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return cpu, secs, len(proc.stdout)
+
+
+def _exponent(prev: tuple[int, float] | None, n: int, v: float) -> str:
+    if prev is None or prev[1] <= 0 or v <= 0:
+        return "-"
+    return f"{math.log(v / prev[1]) / math.log(n / prev[0]):.2f}"
+
+
+def cli_vs_floor(sizes: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)) -> list[dict[str, Any]]:
+    """Whole `gc simulate DUMP --prune '... --keep-storage X' -f json` against the JSON floor of the same
+    dump (json.loads + json.dumps), per size; ``--daemon-started never`` (one run) and the default
+    (no start time known for a dump: both restart cases simulated when a deletion frees a parent)."""
     rows: list[dict[str, Any]] = []
+    prev: dict[str, tuple[int, float] | None] = {"floor": None, "cli": None, "cli2": None}
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            recs = records(n)
+            dump = Path(d) / "du.json"
+            _engine_dump(recs, dump)
+            keep = sum(r.size for r in recs if not r.shared) // 4
+            base = [
+                sys.executable, "-m", "cacheinspect", "gc", "simulate", str(dump),
+                "--prune", f"docker builder prune -f --keep-storage {keep}", "--buildkit-version", "v0.13",
+                "--now", "@1800000000", "-f", "json",
+            ]  # fmt: skip
+            floor, _, _ = _proc([sys.executable, "-c", FLOOR, str(dump)])
+            one, secs, _ = _proc([*base, "--daemon-started", "never"])
+            both, secs2, _ = _proc(base)
+            rows.append(
+                {
+                    "semantics": "CLI gc simulate -f json",
+                    "records": n,
+                    "deleted": "",
+                    "seconds": f"{secs:.3f} / {secs2:.3f}",
+                    "cpu s": f"floor {floor:.3f}; one run {one:.3f} ({one / floor:.1f}x); "
+                    f"restart unknown {both:.3f} ({both / floor:.1f}x)",
+                    "us/deletion": "",
+                    "growth exponent": f"floor {_exponent(prev['floor'], n, floor)}, one run "
+                    f"{_exponent(prev['cli'], n, one)}, restart unknown {_exponent(prev['cli2'], n, both)}",
+                }
+            )
+            prev = {"floor": (n, floor), "cli": (n, one), "cli2": (n, both)}
+            dump.unlink()
+    return rows
+
+
+def du_chain(lengths: tuple[int, ...] = (1_000, 5_000, 10_000, 100_000)) -> list[dict[str, Any]]:
+    """`du` of one parent chain of n records: output bytes and CPU, with their growth exponents (the
+    tree prefix grew by 3 characters per level: 5,000 records printed 75 MB, 100,000 ran out of memory)."""
+    rows: list[dict[str, Any]] = []
+    prev_b: tuple[int, float] | None = None
+    prev_c: tuple[int, float] | None = None
+    with tempfile.TemporaryDirectory() as d:
+        for n in lengths:
+            recs = [
+                CacheRecord(f"r{i:07d}", size=1000, parents=(f"r{i - 1:07d}",) if i else (), last_used_ns=NOW)
+                for i in range(n)
+            ]
+            dump = Path(d) / "chain.json"
+            _engine_dump(recs, dump)
+            cpu, secs, out = _proc([sys.executable, "-m", "cacheinspect", "du", str(dump)])
+            floor, _, _ = _proc([sys.executable, "-c", FLOOR, str(dump)])
+            rows.append(
+                {
+                    "semantics": "CLI du (one parent chain)",
+                    "records": n,
+                    "deleted": "",
+                    "seconds": f"{secs:.3f}",
+                    "cpu s": f"{cpu:.3f} (floor {floor:.3f}, {cpu / floor:.1f}x); output {out / 1e6:.2f} MB",
+                    "us/deletion": "",
+                    "growth exponent": f"output {_exponent(prev_b, n, out)}, cpu {_exponent(prev_c, n, cpu)}",
+                }
+            )
+            prev_b, prev_c = (n, float(out)), (n, cpu)
+    return rows
+
+
+def run() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [*du_chain(), *cli_vs_floor()]
     for sem in (Semantics((0, 13, 0)), Semantics((0, 22, 0))):
         prev: tuple[int, float] | None = None
         for n in (1_000, 10_000, 100_000):

@@ -132,14 +132,13 @@ def load_build(
             f"{context}: no such directory", hint=f"did you mean {near}?" if near else None
         )
     df_path = dockerfile if dockerfile is not None else context / "Dockerfile"
-    try:
-        text = df_path.read_bytes()
-    except OSError as e:
-        hint = None
-        if has_format and dockerfile is not None and not df_path.exists() and str(dockerfile) in _FORMATS:
-            # -f is the Dockerfile here, as in `docker build`; in every other command it is the format
-            hint = f"-f names the Dockerfile here (as in docker build); did you mean --format {dockerfile}?"
-        raise ContextPathError(f"{df_path}: {e.strerror or e}", hint=hint) from None
+    if has_format and dockerfile is not None and not df_path.exists() and str(dockerfile) in _FORMATS:
+        # -f is the Dockerfile here, as in `docker build`; in every other command it is the format
+        raise ContextPathError(
+            f"{df_path}: No such file or directory",
+            hint=f"-f names the Dockerfile here (as in docker build); did you mean --format {dockerfile}?",
+        )
+    text = read_input(df_path, "Dockerfile")
     args = parse_build_args(build_args)
     df = parse_dockerfile(text, filename=str(df_path))
     build = resolve(df, build_args=args, target=target)
@@ -158,11 +157,11 @@ def _check_sources(steps: list[CopyStep], paths: list[str], df_path: Path) -> No
 
     for s in steps:
         try:
-            PatternMatcher(context_paths(s.sources) or [])
+            PatternMatcher(context_paths(s.sources) or []).check()
         except PatternError as e:
             raise ContextError(f"{df_path}:{s.line}: {s.instruction.split()[0]}: {e}") from None
     try:
-        PatternMatcher(context_paths(paths) or [])
+        PatternMatcher(context_paths(paths) or []).check()
     except PatternError as e:
         raise ContextError(f"{df_path}: {e}") from None
 
@@ -189,6 +188,24 @@ def _check_steps(doc: dict[str, Any], context: Path, df_path: Path) -> None:
     for s in doc["steps"]:
         if s.get("error"):
             raise ContextError(f"{df_path}:{s['line']}: {s['instruction'].split()[0]}: {s['error']}")
+
+
+def _escaped(out: str, fmt: str) -> str:
+    """Rendered output as it may reach a terminal: file names, instructions and fingerprint values
+    come from outside, so control, bidi and C1 characters and lone surrogates (non-UTF-8 names) are
+    escaped (JSON: as ``\\uNNNN``, the same JSON value; text: as :func:`~cacheinspect.render.escape.esc`
+    shows them, newlines and tabs of the layout kept)."""
+    from cacheinspect.render.escape import esc_json, esc_lines
+
+    if fmt == "json":
+        try:
+            data = out.encode("utf-8")
+        except UnicodeEncodeError:
+            import json
+
+            data = json.dumps(json.loads(out), indent=2, ensure_ascii=True).encode() + b"\n"
+        return esc_json(data).decode("utf-8")
+    return esc_lines(out)
 
 
 def register(app: typer.Typer) -> None:
@@ -259,6 +276,10 @@ def fingerprint_cmd(
         from cacheinspect.context.fingerprint import dumps_json
 
         text = (dumps_json(doc) + "\n").encode()
+    from cacheinspect.render.escape import esc_json
+
+    # a file name may hold U+202E or C1 controls: \uNNNN escapes, the same JSON value (issue 17)
+    text = esc_json(text)
     if push is not None:
         from cacheinspect.context.push import push_fingerprint
 
@@ -284,14 +305,24 @@ def fingerprint_cmd(
 
 
 def _read_fp(path: Path) -> dict[str, Any]:
-    from cacheinspect.context.errors import ContextPathError
     from cacheinspect.context.fingerprint import load_fingerprint
 
+    return load_fingerprint(read_input(path, "fingerprint"), name=str(path))
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """A local input file through the one bounded-read rule (:mod:`cacheinspect.safeio`): a FIFO or a
+    device is refused before it can block or never end, the bytes read are capped."""
+    from cacheinspect.context.errors import ContextPathError
+    from cacheinspect.errors import UsageError
+    from cacheinspect.safeio import read_local_file
+
+    if not path.exists() and not path.is_symlink():
+        raise ContextPathError(f"{path}: No such file or directory")
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ContextPathError(f"{path}: {e.strerror or e}") from None
-    return load_fingerprint(data, name=str(path))
+        return read_local_file(path, what=what)
+    except UsageError as e:
+        raise ContextPathError(e.message) from None
 
 
 @context_app.command("diff", epilog="Example: cacheinspect context diff host-a.fp.json host-b.fp.json")
@@ -311,7 +342,7 @@ def diff_cmd(
     a, b = _read_fp(fp_a), _read_fp(fp_b)
     diffs = diff_fingerprints(a, b)
     roots = diff_roots(a, b)
-    sys.stdout.write(render_fingerprint_diff(diffs, roots, fmt.value))
+    sys.stdout.write(_escaped(render_fingerprint_diff(diffs, roots, fmt.value), fmt.value))
     if exit_code and (diffs or roots):
         raise typer.Exit(1)
 
@@ -429,6 +460,6 @@ def check_cmd(
 
             reason = st.cause.removeprefix("BuildKit fails this step: ")
             raise ContextError(f"{df_path}:{st.line}: {st.keyword}: {reason}")
-    sys.stdout.write(render_check(report, fmt.value, dockerfile=str(df_path)))
+    sys.stdout.write(_escaped(render_check(report, fmt.value, dockerfile=str(df_path)), fmt.value))
     if exit_code and report.misses:
         raise typer.Exit(1)

@@ -10,6 +10,14 @@ else ``unix:///var/run/docker.sock``.
 ``GET /system/df?type=build-cache`` needs API v1.42 (Docker 23.0: "``GET /system/df`` now accepts
 query parameter ``type``", moby ``docs/api/version-history.md``); an older daemon ignores the parameter
 and computes every image and volume size, so it is refused with a one-line error instead.
+
+When the socket is local (``unix://``), what the daemon does not say over the API is read where BuildKit
+reads it: the peer of the socket (``SO_PEERCRED``) is the daemon process, whose start time
+(``/proc/PID/stat``) tells which records it loaded from its metadata DB at start (see
+:mod:`cacheinspect.gc.simulate`), whose ``--config-file`` is the daemon.json with its GC policy, and the
+free space is ``statfs`` of its BuildKit root (``DockerRootDir/buildkit``) as BuildKit's
+``disk.GetDiskStat`` computes it: ``Bsize * Bfree`` (free blocks, root's reserve included), not df's
+``Bavail``.
 """
 
 from __future__ import annotations
@@ -19,13 +27,15 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cacheinspect.errors import EXIT_REGISTRY, CacheInspectError, UsageError
+from cacheinspect.gc.policy import Disk
 from cacheinspect.gc.readers import parse_engine_records
 from cacheinspect.gc.records import CacheRecord
 from cacheinspect.gc.versions import Semantics, buildkit_of_docker, parse_version
@@ -124,13 +134,116 @@ def _client(ep: Endpoint, timeout: float) -> httpx.Client:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalDaemon:
+    """What the local daemon process tells beyond the API (each ``None`` when it cannot be read)."""
+
+    pid: int | None = None
+    started_ns: int | None = None
+    config_file: str | None = None
+    disk: Disk | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonInfo:
-    """What ``GET /version`` said, and the semantics it implies."""
+    """What ``GET /version`` (and ``/info``) said, the semantics it implies, and the local process."""
 
     endpoint: Endpoint
     version: str
     api_version: str
     semantics: Semantics
+    data_root: str = ""
+    local: LocalDaemon = field(default_factory=LocalDaemon)
+
+
+_DAEMONS = ("dockerd", "buildkitd")
+
+
+def peer_pid(path: str) -> int | None:
+    """The pid of the process listening on the unix socket ``path`` (``SO_PEERCRED``), or None."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(5)
+        s.connect(path)
+        raw = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = int(struct.unpack("3i", raw)[0])
+    except (OSError, AttributeError, struct.error):
+        return None
+    finally:
+        s.close()
+    return pid if pid > 0 else None
+
+
+def process_start_ns(pid: int, proc: str = "/proc") -> int | None:
+    """Wall-clock start of ``pid``: ``/proc/PID/stat`` starttime (ticks after boot) + ``btime``."""
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as f:
+            stat = f.read(4096).decode("ascii", "replace")
+        with open(f"{proc}/stat", "rb") as f:
+            btime = next(
+                int(ln.split()[1])
+                for ln in f.read(1 << 16).decode("ascii", "replace").splitlines()
+                if ln.startswith("btime ")
+            )
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22; fields after "(comm)" start at 3
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return btime * 1_000_000_000 + ticks * 1_000_000_000 // hz
+
+
+def _process_comm(pid: int, proc: str = "/proc") -> str:
+    try:
+        with open(f"{proc}/{pid}/comm", "rb") as f:
+            return f.read(256).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def daemon_config_file(pid: int, proc: str = "/proc") -> str | None:
+    """dockerd's ``--config-file`` from its command line (default ``/etc/docker/daemon.json``)."""
+    try:
+        with open(f"{proc}/{pid}/cmdline", "rb") as f:
+            argv = [a.decode("utf-8", "surrogateescape") for a in f.read(1 << 20).split(b"\0") if a]
+    except OSError:
+        return None
+    for i, a in enumerate(argv):
+        if a == "--config-file" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config-file="):
+            return a.split("=", 1)[1]
+    return "/etc/docker/daemon.json"
+
+
+def buildkit_disk(data_root: str) -> Disk | None:
+    """BuildKit's ``disk.GetDiskStat`` of its root: Total = Bsize*Blocks, Free = Bsize*Bfree."""
+    for root in (os.path.join(data_root, "buildkit"), data_root):
+        try:
+            st = os.statvfs(root)
+        except (OSError, ValueError):
+            continue
+        return Disk(st.f_bsize * st.f_blocks, st.f_bsize * st.f_bfree)
+    return None
+
+
+def local_daemon(ep: Endpoint, data_root: str) -> LocalDaemon:
+    """Read the daemon process behind a local socket; fields stay None when that is not possible."""
+    if not ep.host.startswith("unix://"):
+        return LocalDaemon(notes=("the daemon is remote: its start time, disk and daemon.json are not read",))
+    notes: list[str] = []
+    disk = buildkit_disk(data_root) if data_root else None
+    if disk is None:
+        notes.append(f"cannot statfs the daemon's data root {data_root!r}: give --disk-size/--disk-free")
+    pid = peer_pid(ep.host[len("unix://") :])
+    comm = _process_comm(pid) if pid else ""
+    if pid is None or comm not in _DAEMONS:
+        notes.append(
+            "the socket's peer is not a dockerd/buildkitd process"
+            + (f" ({comm or 'unknown'}, pid {pid})" if pid else "")
+            + ": its start time and daemon.json are unknown"
+        )
+        return LocalDaemon(disk=disk, notes=tuple(notes))
+    return LocalDaemon(pid, process_start_ns(pid), daemon_config_file(pid), disk, tuple(notes))
 
 
 def _get(c: httpx.Client, ep: Endpoint, path: str) -> Any:
@@ -189,9 +302,10 @@ def _probe_unix(ep: Endpoint) -> None:
 
 
 def fetch_records(
-    env: dict[str, str] | None = None, *, timeout: float = 120.0
+    env: dict[str, str] | None = None, *, timeout: float = 120.0, local: bool = False
 ) -> tuple[DaemonInfo, list[CacheRecord]]:
-    """``GET /version`` then ``GET /v<api>/system/df?type=build-cache``."""
+    """``GET /version`` then ``GET /v<api>/system/df?type=build-cache``; ``local``: also ``GET /info``
+    and read the daemon process (:func:`local_daemon`)."""
     ep = resolve_endpoint(env)
     if ep.host.startswith("unix://"):
         _probe_unix(ep)
@@ -212,6 +326,11 @@ def fetch_records(
                 hint="on that host run `docker system df -v --format json > df.json` and pass df.json",
             )
         doc = _get(c, ep, f"/v{api}/system/df?type=build-cache")
+        info = _get(c, ep, f"/v{api}/info") if local else {}
     dv = parse_version(version, what="daemon version")
     sem = Semantics(buildkit_of_docker(dv), dv)
-    return DaemonInfo(ep, version, api, sem), parse_engine_records(doc, source=f"{ep.host} /system/df")
+    root = info.get("DockerRootDir", "") if isinstance(info, dict) else ""
+    root = root if isinstance(root, str) else ""
+    loc = local_daemon(ep, root) if local else LocalDaemon()
+    recs = parse_engine_records(doc, source=f"{ep.host} /system/df")
+    return DaemonInfo(ep, version, api, sem, root, loc), recs

@@ -31,8 +31,9 @@ from typing import Any
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import parse_filter_item
-from cacheinspect.gc.units import NS, parse_go_duration, parse_ram_in_bytes, parse_rfc3339_ns
-from cacheinspect.gc.versions import DOCKER_BUILDKIT, Semantics, Version
+from cacheinspect.gc.readers import MAX_DEPTH, max_nesting
+from cacheinspect.gc.units import NS, check_int64, parse_go_duration, parse_ram_in_bytes, parse_rfc3339_ns
+from cacheinspect.gc.versions import DOCKER_BUILDKIT, MIN_API, Semantics, Version, api_of_docker
 
 __all__ = [
     "Disk",
@@ -45,6 +46,7 @@ __all__ = [
     "parse_daemon_json",
     "parse_policy_file",
     "parse_prune_command",
+    "parse_prune_request",
 ]
 
 #: moby builder-next ``cacheFields``: the filter keys the Engine API path accepts (and passes on)
@@ -274,7 +276,10 @@ def _docker_timestamp_age(value: str, now_ns: int | None, where: str) -> int:
         raise UsageError(f"{where}: until={value} is a timestamp; give --now to turn it into an age")
     try:
         if re.fullmatch(r"\d+(\.\d+)?", value):
-            ts = round(float(value) * NS)
+            f = float(value) * NS
+            if not f < 2.0**63:
+                raise UsageError(f'{where}: "until" timestamp {value[:40]!r} is out of range')
+            ts = round(f)
         else:
             ts = parse_rfc3339_ns(value if re.search(r"[Zz]|[+-]\d\d:?\d\d$", value) else value + "Z")
     except ValueError:
@@ -290,7 +295,7 @@ def _size(v: Any, where: str) -> int:
     if isinstance(v, bool):
         raise UsageError(f"{where}: expected a size")
     if isinstance(v, int):
-        return v
+        return check_int64(v, where)
     if not isinstance(v, str):
         raise UsageError(f'{where}: expected a size string such as "10GB"')
     return parse_ram_in_bytes(v, what=where)
@@ -436,10 +441,12 @@ def _diskspace(v: Any, disk: Disk | None, where: str) -> int:
     if isinstance(v, bool):
         raise UsageError(f"{where}: expected a size")
     if isinstance(v, int):
-        return v
+        return check_int64(v, where)
     if isinstance(v, str) and v.strip().endswith("%"):
         try:
-            pct = int(v.strip()[:-1])
+            pct = int(v.strip()[:-1]) if len(v) < 12 else -1
+            if pct < 0:
+                raise ValueError
         except ValueError:
             raise UsageError(f"{where}: invalid percentage {v!r}") from None
         return _disk_pct(disk, pct, what=f"{where} = {v!r}") if pct else 0
@@ -450,10 +457,10 @@ def _toml_duration(v: Any, where: str) -> int:
     if v is None or v == "":
         return 0
     if isinstance(v, int) and not isinstance(v, bool):
-        return v * NS  # an integer is seconds (config.Duration.UnmarshalText)
+        return check_int64(v * NS, where)  # an integer is seconds (config.Duration.UnmarshalText)
     if isinstance(v, str):
-        if re.fullmatch(r"\d+", v.strip()):
-            return int(v) * NS
+        if re.fullmatch(r"\d{1,30}", v.strip()):
+            return check_int64(int(v) * NS, where)
         return parse_go_duration(v, what=where)
     raise UsageError(f'{where}: expected a duration such as "48h"')
 
@@ -461,10 +468,15 @@ def _toml_duration(v: Any, where: str) -> int:
 def parse_buildkitd_toml(
     text: str, sem: Semantics, *, source: str = "buildkitd.toml", disk: Disk | None = None
 ) -> Policy:
+    depth = max_nesting(text)
+    if depth > MAX_DEPTH:
+        raise UsageError(f"{source}: TOML nested {depth} levels deep (limit {MAX_DEPTH})")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{source}: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise UsageError(f"{source}: not a buildkitd.toml: {str(e)[:100]}") from None
     workers = doc.get("worker", {}) if isinstance(doc.get("worker"), dict) else {}
     name, cfg = "oci", workers.get("oci", {})
     cont = workers.get("containerd", {})
@@ -597,10 +609,15 @@ def parse_policy_file(
     """daemon.json, buildkitd.toml or saved ``docker buildx inspect`` output, by content."""
     s = text.lstrip()
     if s.startswith("{"):
+        depth = max_nesting(text)
+        if depth > MAX_DEPTH:
+            raise UsageError(f"{source}: JSON nested {depth} levels deep (limit {MAX_DEPTH})")
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise UsageError(f"{source}: line {e.lineno} column {e.colno}: {e.msg}") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"{source}: not a daemon.json: {str(e)[:100]}") from None
         return parse_daemon_json(doc, sem, source=source, disk=disk, now_ns=now_ns)
     if "GC Policy rule#" in text:
         return parse_buildx_inspect(text, source=source)
@@ -745,6 +762,8 @@ def parse_prune_command(
     prog = argv[0].rsplit("/", 1)[-1]
     rest = argv[1:]
     where = f"--prune {command!r}"
+    if prog == "curl" or re.match(r"^(?:(?:POST|GET)\s+)?(?:https?://|unix://|/)", command.strip()):
+        return parse_prune_request(command, sem, now_ns=now_ns)
     if prog in ("docker", "docker-buildx"):
         while rest and rest[0].startswith("-"):
             flag = rest.pop(0)
@@ -790,9 +809,12 @@ def parse_prune_command(
             if not vals:
                 return 0
             try:
-                return int(float(vals[-1]) * 1e6)
+                v = float(vals[-1]) * 1e6
             except ValueError:
-                raise UsageError(f"{where}: --{name} is a number of MB, got {vals[-1]!r}") from None
+                raise UsageError(f"{where}: --{name} is a number of MB, got {vals[-1][:40]!r}") from None
+            if not abs(v) < 2.0**63:  # NaN, Inf or past int64
+                raise UsageError(f"{where}: --{name} {vals[-1][:40]!r} is out of range")
+            return int(v)
 
         keep = (
             parse_go_duration(f["keep-duration"][-1], what="--keep-duration") if f.get("keep-duration") else 0
@@ -848,3 +870,198 @@ def parse_prune_command(
             )
     rule = PruneRule(filters, _bool(f, "all"), keep, reserved, max_used, min_free, origin=" ".join(argv[:3]))
     return Policy((rule,), "prune", command, True, tuple(notes), front)
+
+
+# -- Engine API requests --------------------------------------------------------------------------------
+_CURL_WITH_VALUE = {
+    "-X", "--request", "-H", "--header", "-d", "--data", "--data-raw", "--data-binary", "--data-ascii",
+    "--data-urlencode", "--unix-socket", "--abstract-unix-socket", "-o", "--output", "-u", "--user", "-w",
+    "--write-out", "--url", "-m", "--max-time", "--connect-timeout", "-A", "--user-agent", "-b", "--cookie",
+    "-e", "--referer", "--cacert", "--cert", "--key", "--retry", "-x", "--proxy", "--resolve",
+}  # fmt: skip
+_CURL_DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-ascii", "--data-urlencode"}
+_PCT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ATOI = re.compile(r"[+-]?[0-9]+")
+_INT64 = 1 << 63
+
+
+def _go_parse_query(q: str, where: str) -> list[tuple[str, str]]:
+    """Go ``url.ParseQuery``: ``&``-separated, ``;`` refused, ``+`` is a space, bad escapes refused."""
+    from urllib.parse import unquote_plus
+
+    out: list[tuple[str, str]] = []
+    for part in q.split("&"):
+        if ";" in part:
+            raise UsageError(f"{where}: invalid semicolon separator in query (dockerd answers 400)")
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        if _PCT_BAD.search(k) or _PCT_BAD.search(v):
+            raise UsageError(f"{where}: invalid URL escape in {part[:40]!r} (dockerd answers 400)")
+        out.append((unquote_plus(k), unquote_plus(v)))
+    return out
+
+
+def _curl_request(argv: list[str], where: str) -> tuple[str, str, str]:
+    """(method, URL, form body) of a curl command line, as curl would send it."""
+    from urllib.parse import quote_plus
+
+    method, url, data, get = "", "", [], False
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        name, eq, val = a.partition("=") if a.startswith("--") else (a, "", "")
+        if name in _CURL_WITH_VALUE or (a[:2] in _CURL_WITH_VALUE and len(a) > 2 and not a.startswith("--")):
+            if not eq:
+                if a.startswith("--") or len(a) == 2:
+                    if i >= len(argv):
+                        raise UsageError(f"{where}: curl option {a} needs a value")
+                    val = argv[i]
+                    i += 1
+                else:
+                    name, val = a[:2], a[2:]
+            if name in ("-X", "--request"):
+                method = val.upper()
+            elif name == "--url":
+                url = val
+            elif name in _CURL_DATA:
+                if val.startswith("@") and name != "--data-raw":
+                    raise UsageError(f"{where}: {name} @FILE reads a file; give the data inline")
+                if name == "--data-urlencode":
+                    k, sep, v = val.partition("=")
+                    val = f"{k}={quote_plus(v)}" if sep else quote_plus(val)
+                data.append(val)
+            continue
+        if a in ("-G", "--get"):
+            get = True
+        elif a.startswith("-") and len(a) > 1:
+            continue  # a flag without a value (-s, -S, -f, -v, -i, -k, -L, -sS, ...)
+        elif not url:
+            url = a
+        else:
+            raise UsageError(f"{where}: more than one URL")
+    if not url:
+        raise UsageError(f"{where}: no URL in the curl command")
+    body = "&".join(data)
+    if get and body:
+        url = url + ("&" if "?" in url else "?") + body
+        body = ""
+    return method or ("GET" if get or not data else "POST"), url, body
+
+
+def parse_prune_request(text: str, sem: Semantics, *, now_ns: int | None = None) -> Policy:
+    """An Engine API ``POST /build/prune`` request (a curl command line or the request URL) mapped as
+    dockerd's router maps it for the Docker version in ``sem``.
+
+    moby ``api/server/router/build/build_routes.go`` ``postPrune``: ``all`` is ``httputils.BoolValue``
+    (anything but "", 0, no, false, none), ``filters`` is ``filters.FromJSON`` (``{"k":{"v":true}}`` or
+    the legacy ``{"k":["v"]}``), sizes are ``strconv.Atoi`` integers of bytes. API >= 1.48 (Docker 28.0)
+    reads ``reserved-space`` (else the deprecated ``keep-storage``), ``max-used-space`` and
+    ``min-free-space``; earlier versions (and Docker < 28 at any version) only ``keep-storage``, as
+    keepBytes. Then ``Builder.Prune`` validates the filter keys and ``toBuildkitPruneInfo`` builds the
+    ``PruneInfo`` (builder/builder-next/builder.go), which :func:`_engine_prune_info` mirrors.
+    """
+    from urllib.parse import urlsplit
+
+    where = f"--prune {text[:200]!r}"
+    s = text.strip()
+    method = "POST"
+    body = ""
+    if s.split(None, 1)[0].rsplit("/", 1)[-1] == "curl":
+        try:
+            argv = shlex.split(s)
+        except ValueError as e:
+            raise UsageError(f"--prune: {e}") from None
+        method, url, body = _curl_request(argv[1:], where)
+    else:
+        m = re.match(r"^(POST|GET)\s+(\S+)(?:\s+HTTP/[\d.]+)?$", s)
+        url = m.group(2) if m else s
+        method = m.group(1) if m else "POST"
+    if url.startswith("unix://"):
+        url = "http://localhost" + url[len("unix://") :].split(".sock", 1)[-1]
+    parts = urlsplit(url if "://" in url else "http://localhost" + ("" if url.startswith("/") else "/") + url)
+    path = parts.path
+    mv = re.match(r"^/v([0-9.]+)(/.*)$", path)
+    docker = sem.docker or _docker_of_buildkit(sem.buildkit)
+    max_api = api_of_docker(docker)
+    if mv:
+        try:
+            api = tuple(int(x) for x in mv.group(1).split(".")[:2])
+        except ValueError:
+            raise UsageError(f"{where}: bad API version {mv.group(1)!r}") from None
+        path = mv.group(2)
+        if api > max_api:
+            raise UsageError(
+                f"{where}: client version {mv.group(1)} is too new. Maximum supported API version is "
+                f"{max_api[0]}.{max_api[1]} (Docker {docker[0]}.{docker[1]})"
+            )
+        if api < MIN_API:
+            raise UsageError(f"{where}: client version {mv.group(1)} is too old (minimum 1.24)")
+    else:
+        api = max_api
+    if path.rstrip("/") != "/build/prune":
+        raise UsageError(
+            f"{where}: not a build-cache prune request (expected POST /build/prune, got {path!r})"
+        )
+    if method != "POST":
+        raise UsageError(f"{where}: /build/prune takes POST, this request is {method} (curl -X POST)")
+    form: dict[str, list[str]] = {}
+    for k, v in _go_parse_query(body, where) + _go_parse_query(parts.query, where):
+        form.setdefault(k, []).append(v)  # request body values first, as Go's r.Form has them
+
+    def value(k: str) -> str:
+        return form[k][0] if form.get(k) else ""
+
+    def atoi(name: str) -> int:
+        fv = value(name)
+        if fv == "":
+            return 0
+        if not _ATOI.fullmatch(fv) or not -_INT64 <= int(fv) < _INT64:
+            raise UsageError(f"{where}: {name} is in bytes and expects an integer, got {fv[:40]}")
+        return int(fv)
+
+    all_ = value("all").strip().lower() not in ("", "0", "no", "false", "none")
+    args = _api_filters(value("filters"), where)
+    notes: list[str] = []
+    new_api = api >= (1, 48) and docker >= (28, 0, 0)
+    if new_api:
+        reserved = atoi("reserved-space") or atoi("keep-storage")
+        max_used, min_free = atoi("max-used-space"), atoi("min-free-space")
+    else:
+        reserved, max_used, min_free = atoi("keep-storage"), 0, 0
+        ignored = [k for k in ("reserved-space", "max-used-space", "min-free-space") if value(k)]
+        if ignored:
+            notes.append(
+                f"{', '.join(ignored)} ignored: dockerd reads them from API 1.48 (Docker 28.0) on; "
+                f"this request is API {api[0]}.{api[1]} to Docker {docker[0]}.{docker[1]}"
+            )
+    unknown = sorted(k for k in form if k not in ("all", "filters", "keep-storage", "reserved-space",
+                                                   "max-used-space", "min-free-space"))  # fmt: skip
+    if unknown:
+        notes.append(f"query parameters {', '.join(unknown)[:200]} are ignored by dockerd")
+    filters, keep, n = _engine_prune_info(args, all_=all_, where=where, now_ns=now_ns, validate=True)
+    notes.extend(n)
+    for item in filters:
+        parse_filter_item(item)
+    rule = PruneRule(
+        filters, all_, keep, reserved, max_used, min_free, origin=f"POST /v{api[0]}.{api[1]}/build/prune"
+    )
+    return Policy((rule,), "prune", text, True, tuple(notes), "engine-api")
+
+
+def _api_filters(raw: str, where: str) -> dict[str, list[str]]:
+    """moby ``filters.FromJSON``: ``map[string]map[string]bool``, else the legacy ``map[string][]string``."""
+    if raw == "":
+        return {}
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        doc = None
+    if isinstance(doc, dict):
+        if all(isinstance(v, dict) and all(isinstance(b, bool) for b in v.values()) for v in doc.values()):
+            return {k: list(v) for k, v in doc.items()}
+        if all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in doc.values()):
+            return {k: list(dict.fromkeys(v)) for k, v in doc.items()}
+    raise UsageError(f"{where}: invalid filter: filters must be a JSON object such as "
+                     '{"type":{"exec.cachemount":true}}')  # fmt: skip

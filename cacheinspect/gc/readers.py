@@ -29,9 +29,9 @@ from typing import Any
 
 from cacheinspect.errors import MalformedContentError
 from cacheinspect.gc.records import CacheRecord
-from cacheinspect.gc.units import NS, human_size, parse_rfc3339_ns
+from cacheinspect.gc.units import INT64_MAX, INT64_MIN, NS, human_size, parse_rfc3339_ns
 
-__all__ = ["parse_engine_records", "read_dump"]
+__all__ = ["MAX_DEPTH", "max_nesting", "parse_engine_records", "read_dump"]
 
 
 def read_dump(data: bytes | str, *, source: str = "dump", now_ns: int | None = None) -> list[CacheRecord]:
@@ -42,7 +42,7 @@ def read_dump(data: bytes | str, *, source: str = "dump", now_ns: int | None = N
         raise MalformedContentError(f"{source}: empty file, no build-cache records")
     if stripped[0] in "[{":
         try:
-            doc: Any = json.loads(text)
+            doc: Any = _loads(text, source)
         except json.JSONDecodeError as e:
             lines = [ln for ln in text.splitlines() if ln.strip()]
             if len(lines) > 1 and all(ln.lstrip().startswith("{") for ln in lines) and _is_json(lines[0]):
@@ -57,10 +57,49 @@ def parse_engine_records(doc: Any, *, source: str = "GET /system/df") -> list[Ca
     return _from_json(doc, source)
 
 
+#: Deeper than any dump's real shape (an object in an array in an object); Go's decoder stops at 10,000.
+MAX_DEPTH = 64
+
+
+def _loads(text: str, source: str) -> Any:
+    """``json.loads`` that turns what Go's decoder would refuse into a one-line error, never a crash:
+    nesting deeper than the interpreter's recursion limit (the C decoder raises RecursionError cleanly;
+    no pre-pass over a large dump) and integers past Python's digit limit (ValueError, not
+    JSONDecodeError). JSONDecodeError passes through (line/column)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise MalformedContentError(f"{source}: JSON nested too deeply to be a build-cache dump") from None
+    except ValueError as e:
+        raise MalformedContentError(f"{source}: not a build-cache dump: {str(e)[:100]}") from None
+
+
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def max_nesting(text: str) -> int:
+    """The deepest bracket nesting outside strings (JSON, or TOML's arrays and inline tables), in one
+    linear pass that stops early past :data:`MAX_DEPTH`."""
+    depth = best = 0
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > best:
+                best = depth
+                if best > MAX_DEPTH:
+                    return best
+        elif c in "]}":
+            depth -= 1
+    return best
+
+
 def _is_json(line: str) -> bool:
     try:
         json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -69,7 +108,7 @@ def _json_lines(lines: list[str], source: str) -> list[CacheRecord]:
     out: list[CacheRecord] = []
     for n, ln in enumerate(lines, 1):
         try:
-            obj = json.loads(ln)
+            obj = _loads(ln, f"{source}: line {n}")
         except json.JSONDecodeError as e:
             raise MalformedContentError(f"{source}: line {n} column {e.colno}: {e.msg}") from None
         out.extend(_from_json(obj if isinstance(obj, list) else [obj], f"{source}: line {n}"))
@@ -128,9 +167,12 @@ class _Fields:
         if v is None:
             return 0
         if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-                return int(v)
-            raise self.fail(key, f"expected an integer, got {json.dumps(v)[:40]}")
+            if isinstance(v, str) and re.fullmatch(r"\s*-?[0-9]{1,19}\s*", v):
+                v = int(v)
+            else:
+                raise self.fail(key, f"expected an integer, got {json.dumps(v)[:40]}")
+        if not INT64_MIN <= v <= INT64_MAX:
+            raise self.fail(key, f"integer {str(v)[:24]}… is out of range (Go int64)")
         return v
 
     def bool_(self, key: str) -> bool:
@@ -167,7 +209,68 @@ class _Fields:
         return ()
 
 
+_ENGINE_KEYS = frozenset(
+    {"ID", "Type", "Size", " Parents", "Parents", "Parent", "Description", "InUse", "Shared", "CreatedAt",
+     "LastUsedAt", "UsageCount"}
+)  # fmt: skip
+
+
+def _fast_time(v: Any) -> int | bool | None:
+    """A well-formed Engine API time (or None/""/zero time -> None); False: take the checked path."""
+    if v is None or v == "":
+        return None
+    if type(v) is not str:
+        return False
+    if v.startswith("0001-01-01"):
+        return None
+    try:
+        return parse_rfc3339_ns(v)
+    except ValueError:
+        return False
+
+
 def _engine_record(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
+    """One Engine API ``BuildCache`` item: a fast path for the well-typed shape dockerd writes; anything
+    else goes through :class:`_Fields`, which names the bad field."""
+    g = obj.get
+    rid, typ, size, uc = g("ID"), g("Type"), g("Size", 0), g("UsageCount", 0)
+    ps = g(" Parents")
+    if ps is None:
+        ps = g("Parents")
+    desc, in_use, shared = g("Description"), g("InUse", False), g("Shared", False)
+    created, last = _fast_time(g("CreatedAt")), _fast_time(g("LastUsedAt"))
+    if (
+        type(rid) is str
+        and rid
+        and (typ is None or type(typ) is str)
+        and type(size) is int
+        and INT64_MIN <= size <= INT64_MAX
+        and type(uc) is int
+        and INT64_MIN <= uc <= INT64_MAX
+        and (ps is None or (type(ps) is list and all(type(x) is str for x in ps)))
+        and (desc is None or type(desc) is str)
+        and type(in_use) is bool
+        and type(shared) is bool
+        and created is not False
+        and last is not False
+        and g("Parent") is None
+    ):
+        return CacheRecord(
+            id=rid,
+            type=typ or "regular",
+            size=size,
+            parents=tuple(x for x in ps if x) if ps else (),
+            description=desc or "",
+            in_use=in_use,
+            shared=shared,
+            created_ns=created,
+            last_used_ns=last,
+            usage_count=uc,
+        )
+    return _engine_record_checked(obj, source, where)
+
+
+def _engine_record_checked(obj: dict[str, Any], source: str, where: str) -> CacheRecord:
     f = _Fields(obj, source, where)
     parents = f.list_(" Parents", "Parents")
     if not parents and f.str_("Parent"):
@@ -251,6 +354,8 @@ def _relative(text: str, now_ns: int | None, fail: Callable[[str], MalformedCont
     m = _AGO.match(t)
     if not m:
         raise fail(f"not a time: {t!r}")
+    if len(m.group(1)) > 12:  # go-units HumanDuration never prints more than a few digits
+        raise fail(f"not a time: {t[:40]!r}…")
     n = 1 if m.group(1).lower() in ("a", "an") else int(m.group(1))
     return now_ns - n * _AGO_UNIT[m.group(2).lower()] * NS
 
@@ -281,10 +386,10 @@ def _buildx_text(text: str, source: str, now_ns: int | None) -> list[CacheRecord
                 size = human_size(block["Size"])
             except ValueError:
                 raise fail(f"Size: not a size: {block['Size']!r}") from None
-        try:
-            usage = int(block.get("Usage count", "0") or 0)
-        except ValueError:
-            raise fail(f"Usage count: not an integer: {block['Usage count']!r}") from None
+        uc_text = (block.get("Usage count", "0") or "0").strip()
+        if not re.fullmatch(r"[0-9]{1,18}", uc_text):
+            raise fail(f"Usage count: not an integer: {uc_text[:40]!r}")
+        usage = int(uc_text)
         ps = list(parents)
         for key in ("Parent", "Parents"):
             if block.get(key):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-from tabulate import tabulate
-
 from cacheinspect.gc.lint import Finding
 from cacheinspect.gc.records import CacheRecord, RecordSet
 from cacheinspect.gc.simulate import SimulationResult
 from cacheinspect.gc.units import format_bytes, format_ns
+from cacheinspect.render.escape import esc, esc_json
 
 __all__ = ["DU_SCHEMA", "LINT_SCHEMA", "render_du", "render_lint", "render_simulation"]
 
@@ -18,15 +16,66 @@ DU_SCHEMA = "cacheinspect.du/v1"
 LINT_SCHEMA = "cacheinspect.gc-lint/v1"
 
 
+#: Tree rows deeper than this are not indented further (a marker gives the depth): a parent chain of n
+#: records would otherwise print n rows of up to 3n characters of prefix, O(n^2) bytes.
+MAX_TREE_DEPTH = 32
+#: Columns are padded to at most this width; a longer cell overflows its row only (linear output).
+MAX_PAD = 100
+
+
 def _json(doc: object) -> str:
     """Indented JSON; msgspec's encoder, because json.dumps with indent= runs in pure Python (seconds
-    for a 100,000-record simulation)."""
-    return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n"
+    for a 100,000-record simulation). Bidi overrides, C1 controls and DEL in ids or descriptions from a
+    dump are written as ``\\uNNNN`` escapes (the value is unchanged, a terminal shows nothing raw)."""
+    if _small(doc):  # json's C encoder is as fast here, and importing msgspec is not free (~30 ms)
+        import json
+
+        data = json.dumps(doc, indent=2, ensure_ascii=False).encode()
+    else:
+        import msgspec
+
+        data = msgspec.json.format(msgspec.json.encode(doc), indent=2)
+    return esc_json(data).decode() + "\n"
+
+
+def _small(doc: object) -> bool:
+    """A document with at most 2,000 entries in any list at its first two levels (same bytes either
+    way: msgspec's ``format(indent=2)`` and ``json.dumps(indent=2, ensure_ascii=False)`` agree)."""
+    if not isinstance(doc, dict):
+        return False
+    for v in doc.values():
+        if isinstance(v, list) and len(v) > 2000:
+            return False
+        if isinstance(v, list):
+            for x in v[:50]:
+                if isinstance(x, dict) and any(isinstance(y, list) and len(y) > 2000 for y in x.values()):
+                    return False
+    return True
+
+
+def _safe(text: str) -> str:
+    """Text output with every control character of every line shown as an escape (ids, types,
+    descriptions and filters come from dumps and policies: ESC/OSC sequences, bidi overrides)."""
+    if text.isascii() and text.replace("\n", "").isprintable():
+        return text
+    return "\n".join(esc(line) for line in text.split("\n"))
 
 
 def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
-    tf = "github" if fmt == "markdown" else "plain"
-    return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
+    """tabulate's plain or GitHub table; past 2,000 rows or a cell over :data:`MAX_PAD` characters, a
+    linear rendering of the same shape (tabulate pads every row to the longest cell and is slow)."""
+    if len(rows) <= 2000 and all(len(c) <= MAX_PAD for row in rows for c in row):
+        from tabulate import tabulate  # imported only here: it costs ~40 ms at start-up
+
+        tf = "github" if fmt == "markdown" else "plain"
+        return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
+    if fmt != "markdown":
+        return _plain(rows, headers)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
 
 
 def _tree(rs: RecordSet) -> list[tuple[str, CacheRecord, bool]]:
@@ -38,10 +87,12 @@ def _tree(rs: RecordSet) -> list[tuple[str, CacheRecord, bool]]:
     """
     out: list[tuple[str, CacheRecord, bool]] = []
     seen: set[str] = set()
-    # (prefix of this row, prefix for its children, record)
-    stack: list[tuple[str, str, CacheRecord]] = [("", "", r) for r in reversed(rs.roots())]
+    # (prefix of this row, prefix for its children, depth, record)
+    stack: list[tuple[str, str, int, CacheRecord]] = [("", "", 0, r) for r in reversed(rs.roots())]
     while stack:
-        prefix, child_prefix, r = stack.pop()
+        prefix, child_prefix, depth, r = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            prefix = f"{prefix}[depth {depth}] "
         if r.id in seen:
             out.append((prefix, r, True))
             continue
@@ -50,10 +101,14 @@ def _tree(rs: RecordSet) -> list[tuple[str, CacheRecord, bool]]:
         kids = rs.kids(r.id)
         for i in range(len(kids) - 1, -1, -1):
             last = i == len(kids) - 1
+            if depth >= MAX_TREE_DEPTH:  # no deeper indentation: the rows carry their depth instead
+                stack.append((child_prefix + "└┄ ", child_prefix, depth + 1, kids[i]))
+                continue
             stack.append(
                 (
                     child_prefix + ("└─ " if last else "├─ "),
                     child_prefix + ("   " if last else "│  "),
+                    depth + 1,
                     kids[i],
                 )
             )
@@ -66,7 +121,7 @@ def _tree(rs: RecordSet) -> list[tuple[str, CacheRecord, bool]]:
 def _plain(rows: list[list[str]], headers: list[str]) -> str:
     """Left-aligned columns two spaces apart, like tabulate's "plain", but keeping the leading blanks of
     the tree prefixes (tabulate strips them, which breaks the drawing)."""
-    widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
+    widths = [min(max(len(x) for x in col), MAX_PAD) for col in zip(headers, *rows, strict=False)]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in [headers, *rows]
     ]
@@ -132,7 +187,7 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
     total, recl = rs.total_size(include_shared=True), rs.reclaimable()
     approx = " (rounded sizes from a text dump)" if any(r.approximate for r in records) else ""
     text += f"\n{len(rs)} records, {format_bytes(total)} total, {format_bytes(recl)} reclaimable{approx}\n"
-    return text
+    return _safe(text)
 
 
 def render_simulation(res: SimulationResult, fmt: str) -> str:
@@ -166,7 +221,13 @@ def render_simulation(res: SimulationResult, fmt: str) -> str:
         out.append(_table(rows, ["KEPT", "WHY"], fmt).rstrip("\n"))
         if len(res.kept) > 200:
             out.append(f"… and {len(res.kept) - 200} more (use -f json)")
-    return "\n".join(out) + "\n"
+    if res.uncertain:
+        out.append("")
+        out.append(
+            f"uncertain (decided otherwise if the daemon restarted since they were made): {len(res.uncertain)}"
+        )
+        out.append("  " + " ".join(res.uncertain[:20]) + (" …" if len(res.uncertain) > 20 else ""))
+    return _safe("\n".join(out) + "\n")
 
 
 def render_lint(findings: list[Finding], fmt: str) -> str:
@@ -191,10 +252,10 @@ def render_lint(findings: list[Finding], fmt: str) -> str:
         return "no findings\n"
     if fmt == "markdown":
         rows = [[f.code, f.severity, f.message, f.applies, f.fix] for f in findings]
-        return _table(rows, ["CODE", "SEVERITY", "FINDING", "APPLIES TO", "FIX"], fmt)
+        return _safe(_table(rows, ["CODE", "SEVERITY", "FINDING", "APPLIES TO", "FIX"], fmt))
     lines = []
     for f in findings:
         lines.append(f"{f.code} {f.name} [{f.severity}] {f.message}")
         lines.append(f"  applies to: {f.applies}")
         lines.append(f"  fix: {f.fix}")
-    return "\n".join(lines) + "\n"
+    return _safe("\n".join(lines) + "\n")

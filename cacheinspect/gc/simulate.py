@@ -30,14 +30,29 @@ count present would be O(n) per deletion), giving the same deletions, in the sam
 Distinct exact scores differ by at least 1/(A*B) (A, B the rank maxima), far above float64 rounding, so
 only exactly-equal scores can tie, and
 the comparison of those is done in float64 as Go does it.
+
+After a daemon restart, deleting a record counts as a use of its parent. ``cacheManager.init`` loads
+every record of the metadata DB through ``getRecord`` -> ``parentsOf`` (cache/manager.go, v0.13.2 lines
+316-330 and 513-548; v0.25.2 lines 326-340 and 523-558), which takes each parent with
+``cm.get(ctx, parentID, nil, append(opts, NoUpdateLastUsed))``: the option slice is passed as ONE
+variadic element (no ``...``), so ``get``'s ``o == NoUpdateLastUsed`` test never matches and the parent
+ref is made with ``triggerLastUsed = true`` (manager.go v0.13.2 353-380). Refs taken while the daemon runs
+(``New``: ``cm.Get(..., NoUpdateLastUsed, ...)``; merge/diff inputs: ``append(...)...``; ``clone()``) do
+not trigger. When the prune removes such a loaded child, ``cacheRecord.remove`` -> ``parentRefs.release``
+-> ``immutableRef.release`` (refs.go v0.13.2 143-170, 441-474, 1361-1390; v0.25.2 1435-1460) calls
+``updateLastUsed`` (usage count + 1, lastUsedAt = now; metadata.go ``updateLastUsed``) unless another
+ref of that parent still triggers, i.e. when its last loaded child goes. The parent then becomes a
+candidate as the most recently used record (and too recent for any keepDuration). ``simulate`` models
+it for the ids in ``loaded``; ``loaded=None`` (not known whether or when the daemon restarted) runs both
+extremes and reports the records whose fate differs as ``uncertain``.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
@@ -84,6 +99,7 @@ class SimulationResult:
     ties: tuple[tuple[str, ...], ...]
     notes: tuple[str, ...]
     source: str = ""
+    uncertain: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The ``cacheinspect.gc-simulate/v1`` document (fields are only ever added)."""
@@ -108,6 +124,7 @@ class SimulationResult:
             "ties": [list(t) for t in self.ties],
             "bytes": sum(r.bytes for r in self.rules),
             "notes": list(self.notes),
+            "uncertain": list(self.uncertain),
         }
 
 
@@ -225,27 +242,48 @@ class _DenseRank:
 
 
 class _State:
-    """The records still alive, with children counts: what ``len(cr.refs) == 0`` sees."""
+    """The records still alive, with children counts: what ``len(cr.refs) == 0`` sees.
 
-    def __init__(self, records: Sequence[CacheRecord]) -> None:
+    ``trig[p]`` counts the alive children of ``p`` that were loaded from the metadata DB (their parent
+    ref triggers a lastUsed update on release); when it drops to 0 the parent is bumped.
+    """
+
+    def __init__(self, records: Sequence[CacheRecord], loaded: Collection[str], bump_from: int) -> None:
         self.by_id = {r.id: r for r in records}
         self.alive = set(self.by_id)
         self.kids = dict.fromkeys(self.by_id, 0)
+        self.loaded = loaded
+        self.trig: dict[str, int] = {}
+        self.bump_at = bump_from  # lastUsed of the next bump: after every recorded use
+        self.bumped: set[str] = set()
         for r in records:
+            loaded_child = r.id in loaded
             for p in r.parents:
                 if p in self.kids:
                     self.kids[p] += 1
+                    if loaded_child:
+                        self.trig[p] = self.trig.get(p, 0) + 1
 
     def total(self) -> int:
         return sum(self.by_id[i].size for i in self.alive if not self.by_id[i].shared)
 
     def delete(self, rid: str) -> list[str]:
-        """Remove a record; return parents that became unreferenced."""
+        """Remove a record; return parents that became unreferenced (bumped first, see the module doc)."""
         self.alive.discard(rid)
+        loaded = rid in self.loaded
         freed = []
         for p in self.by_id[rid].parents:
             if p in self.kids:
                 self.kids[p] -= 1
+                if loaded and self.trig.get(p, 0) > 0:
+                    self.trig[p] -= 1
+                    if self.trig[p] == 0 and p in self.alive:
+                        old = self.by_id[p]
+                        self.by_id[p] = replace(
+                            old, last_used_ns=self.bump_at, usage_count=old.usage_count + 1
+                        )
+                        self.bump_at += 1
+                        self.bumped.add(p)
                 if self.kids[p] == 0 and p in self.alive:
                     freed.append(p)
         return freed
@@ -269,6 +307,8 @@ def _why_not(
         if r.shared:
             return "shared with an image (only with --all)"
     if cutoff is not None and r.last_used_ns is not None and r.last_used_ns > cutoff:
+        if r.id in st.bumped:
+            return "too recent: deleting its child (loaded at daemon start) counted as a use"
         return "too recent (used within keepDuration)"
     if not matches(items, r, description=sem.description_filter):
         return "filter does not match"
@@ -359,12 +399,19 @@ class _Ranker:
     ids that joined those keys before a later step of it, so each is reported once, not once per step.
     """
 
-    def __init__(self, all_records: Iterable[CacheRecord], base: int) -> None:
+    def __init__(
+        self,
+        all_records: Iterable[CacheRecord],
+        base: int,
+        bump_lu: Iterable[int] = (),
+        bump_uc: Iterable[int] = (),
+    ) -> None:
+        """``bump_lu``/``bump_uc``: lastUsed values and usage counts a restart bump may still give."""
         recs = list(all_records)
         self.base = base
-        lu_vals = sorted({r.last_used_ns for r in recs if r.last_used_ns is not None})
+        lu_vals = sorted({r.last_used_ns for r in recs if r.last_used_ns is not None} | set(bump_lu))
         self.lu_index = {v: i for i, v in enumerate(lu_vals)}
-        uc_vals = sorted({r.usage_count for r in recs} | {0})
+        uc_vals = sorted({r.usage_count for r in recs} | {0} | set(bump_uc))
         self.uc_index = {v: i for i, v in enumerate(uc_vals)}  # index 0 is usage count 0 (rank 0)
         self.lu = _DenseRank(len(lu_vals))  # non-nil lastUsed values of the candidates
         self.uc = _DenseRank(len(uc_vals), zero_first=True)  # their usage counts
@@ -492,9 +539,47 @@ def simulate(
     now_ns: int,
     semantics: Semantics,
     disk: Disk | None = None,
+    loaded: Collection[str] | None = frozenset(),
 ) -> SimulationResult:
-    """Run ``policy``'s rules in order over ``records`` as BuildKit ``semantics`` would."""
-    st = _State(records)
+    """Run ``policy``'s rules in order over ``records`` as BuildKit ``semantics`` would.
+
+    ``loaded``: ids of records the daemon loaded from its metadata DB at its last start (created before
+    it started); empty when it has not restarted since they were made. ``None``: unknown; the result
+    is the no-restart one, and ``uncertain`` lists the records a restart would decide otherwise.
+    """
+    if loaded is not None:
+        return _simulate(records, policy, now_ns, semantics, disk, loaded)
+    first = _simulate(records, policy, now_ns, semantics, disk, frozenset())
+    ids = {r.id for r in records}
+    by_id = {r.id: r for r in records}
+    if not any(p in ids for d in first.deleted for p in by_id[d].parents):
+        return first  # no deletion released a parent: a restart bumps nothing, same run
+    other = _simulate(records, policy, now_ns, semantics, disk, ids)
+    differ = tuple(sorted(set(first.deleted) ^ set(other.deleted)))
+    notes = list(first.notes)
+    if differ:
+        notes.append(
+            f"if the daemon restarted after these records were made, {len(differ)} record(s) would be "
+            "decided otherwise (deleting a record loaded at start counts as a use of its parent): see "
+            "'uncertain'; give --daemon-started to decide"
+        )
+    elif first.deleted != other.deleted:
+        notes.append(
+            "a daemon restart since these records were made would change the deletion order, not the set"
+        )
+    return replace(first, notes=tuple(notes), uncertain=differ)
+
+
+def _simulate(
+    records: Sequence[CacheRecord],
+    policy: Policy,
+    now_ns: int,
+    semantics: Semantics,
+    disk: Disk | None,
+    loaded: Collection[str],
+) -> SimulationResult:
+    bump_from = max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
+    st = _State(records, loaded, bump_from)
     notes: list[str] = list(policy.notes)
     if policy.kind == "gc" and not policy.enabled:
         notes.append("GC is disabled by this configuration: nothing is ever deleted by GC")
@@ -543,7 +628,13 @@ def simulate(
                 passno += 1
             stopped = "no candidates left"
         else:
-            ranker = _Ranker((st.by_id[i] for i in st.alive), semantics.rank_base)
+            pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
+            ranker = _Ranker(
+                (st.by_id[i] for i in st.alive),
+                semantics.rank_base,
+                range(st.bump_at, st.bump_at + len(pending)),
+                {st.by_id[p].usage_count + 1 for p in pending},
+            )
             for i in st.alive:
                 r = st.by_id[i]
                 if _eligible(r, st, rule, items, cutoff, semantics):
@@ -578,6 +669,11 @@ def simulate(
             RuleResult(describe_rule(ri, rule), tuple(dels), freed, keep, st.total() + freed, stopped)
         )
         last_state.append((rule, items, cutoff, at_stop))
+    if st.bumped:
+        notes.append(
+            f"{len(st.bumped)} parent record(s) counted as used when their child, loaded at daemon start, "
+            "was deleted (usage count + 1, last used = now)"
+        )
 
     kept: list[tuple[str, str]] = []
     for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)):

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 from cacheinspect.errors import UsageError
 
-__all__ = ["DOCKER_BUILDKIT", "LATEST_BUILDKIT", "Semantics", "Version", "parse_version", "semantics_for"]
+__all__ = [
+    "DOCKER_API",
+    "DOCKER_BUILDKIT",
+    "LATEST_BUILDKIT",
+    "Semantics",
+    "Version",
+    "api_of_docker",
+    "parse_version",
+    "semantics_for",
+]
 
 Version = tuple[int, int, int]
 
@@ -42,6 +51,33 @@ DOCKER_BUILDKIT: tuple[tuple[Version, Version], ...] = (
     ((29, 6, 0), (0, 31, 0)),
     ((29, 7, 0), (0, 32, 0)),
 )
+
+
+#: Docker Engine release -> its default (= maximum) Engine API version (moby ``api/common.go``
+#: ``DefaultVersion`` at each tag); the minimum is 1.24 for all of these.
+DOCKER_API: tuple[tuple[Version, tuple[int, int]], ...] = (
+    ((23, 0, 0), (1, 42)),
+    ((24, 0, 0), (1, 43)),
+    ((25, 0, 0), (1, 44)),
+    ((26, 0, 0), (1, 45)),
+    ((27, 0, 0), (1, 46)),
+    ((27, 2, 0), (1, 47)),
+    ((28, 0, 0), (1, 48)),
+    ((28, 1, 0), (1, 49)),
+    ((28, 2, 0), (1, 50)),
+    ((28, 3, 0), (1, 51)),
+    ((29, 0, 0), (1, 52)),
+)
+MIN_API = (1, 24)
+
+
+def api_of_docker(docker: Version) -> tuple[int, int]:
+    """The default Engine API version of a Docker release (what a request without ``/vX.Y`` gets)."""
+    out = (1, 41)
+    for dv, api in DOCKER_API:
+        if docker >= dv:
+            out = api
+    return out
 
 
 def parse_version(text: str, *, what: str = "version") -> Version:

@@ -17,9 +17,12 @@ from typing import Any, Literal
 from cacheinspect.render.escape import esc, esc_json
 
 __all__ = [
+    "MAX_CELL",
     "Format",
+    "elide",
     "heading",
     "human_bytes",
+    "layout",
     "md_cell",
     "md_code",
     "media_short",
@@ -74,18 +77,61 @@ def md_code(v: Any) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
+#: The widest a table cell is printed. A column is as wide as its widest cell, so one 100,000-character
+#: value (a step label, an image reference) padded every row of the table to it: 6 MB of table, and 42 s
+#: for 2 M characters (issue 17). Longer cells keep their start and end with the count of what is left
+#: out between them; ``-f json`` keeps every value whole.
+MAX_CELL = 240
+_TAIL = 40
+
+
+def elide(text: str, limit: int = MAX_CELL) -> str:
+    """*text* as is when at most *limit* characters, else its start, ``…(N more)…`` and its end."""
+    if len(text) <= limit:
+        return text
+    head = limit - _TAIL - 20
+    return f"{text[:head]}…({len(text) - head - _TAIL} more)…{text[-_TAIL:]}"
+
+
 def table(rows: list[list[Any]], headers: list[str], fmt: Format) -> str:
     if not rows:
         return "(none)\n"
     if fmt == "markdown":
-        rows = [[md_cell(c) for c in row] for row in rows]
+        rows = [[md_cell(elide(esc(c))) for c in row] for row in rows]
         headers = [md_cell(h) for h in headers]
     else:
-        rows = [[esc(c) for c in row] for row in rows]
-    from tabulate import tabulate
+        rows = [[elide(esc(c)) for c in row] for row in rows]
+    return layout(rows, headers, github=fmt == "markdown") + "\n"
 
-    tf = "github" if fmt == "markdown" else "simple"
-    return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
+
+def layout(rows: list[list[str]], headers: list[str], *, github: bool = False) -> str:
+    """tabulate's ``simple`` (or ``github``) table of string cells, ``disable_numparse=True``, byte for
+    byte for rows of equal length (tests/test_render_width.py compares the two on random tables).
+
+    Why not tabulate itself: importing it asks ``importlib.metadata`` for its version, which scans
+    site-packages (and imports ``email``): about two interpreter starts of CPU on every small run. The
+    rules reproduced: cells (not headers) are stripped; a column is as wide as its widest cell and at
+    least its header plus 2; there are as many columns as the longest row has cells, headers fewer than
+    that label the last ones (more are dropped); missing cells are empty;
+    ``simple`` joins columns with two spaces and strips each line's end, ``github`` is ``| a | b |``.
+    """
+    n = max(len(r) for r in rows) if rows else len(headers)
+    heads = [""] * (n - len(headers)) + list(headers[:n])
+    body = [[c.strip() for c in r] + [""] * (n - len(r)) for r in rows]
+    widths = [max([len(heads[i]) + 2, *(len(r[i]) for r in body)]) for i in range(n)]
+    if github:
+
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+        rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+        return "\n".join([line(heads), rule, *(line(r) for r in body)])
+
+    def sline(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([sline(heads), rule, *(sline(r) for r in body)])
 
 
 def human_bytes(n: int | None) -> str:
