@@ -620,3 +620,133 @@ def _dest(dest: str, workdir: str) -> tuple[str, str]:
         d25 = system_normalize_path(workdir, "./" if dest in (".", "") else dest, True)
     d25 = llb_normalize_path(workdir, d25, True)
     return d13, d25
+
+
+# ------------------------------------------------------------------------------------------- explain
+_NET_NAMES = {0: "default", 1: "host", 2: "none"}
+
+
+def explain_difference(here: bytes | str, on_a: bytes | str) -> list[str]:
+    """What differs between two CacheMap JSONs of one step (here / host A's), in Dockerfile terms:
+    ``env VERSION=1.2 here, 1.1 on A``, ``network host here, default on A``, ``dest /app/ here, /srv/ on
+    A``. Empty when they are equal or cannot be read (a hostile document is just "unknown")."""
+    import base64
+    import json as _json
+
+    try:
+        a = _json.loads(here)
+        b = _json.loads(on_a)
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return []
+    if a.get("Type") != b.get("Type"):
+        return [f"a {_kind(a)} here, a {_kind(b)} on A"]
+    out: list[str] = []
+    if a.get("Type") == "buildkit.exec.v0":
+        ea, eb = a.get("Exec") or {}, b.get("Exec") or {}
+        ma, mb = ea.get("meta") or {}, eb.get("meta") or {}
+        if ma.get("args") != mb.get("args"):
+            out.append(f"command {_show(ma.get('args'))} here, {_show(mb.get('args'))} on A")
+        envs_a, envs_b = _env_map(ma.get("env")), _env_map(mb.get("env"))
+        for k in list(envs_a) + [k for k in envs_b if k not in envs_a]:
+            va, vb = envs_a.get(k), envs_b.get(k)
+            if va != vb:
+                out.append(
+                    f"env {k}={va} here, " + (f"{vb} on A" if vb is not None else "not set on A")
+                    if va is not None
+                    else f"env {k} not set here, {k}={vb} on A"
+                )
+        if not out and ma.get("env") != mb.get("env"):
+            out.append("env order differs (an ENV or ARG moved)")
+        for key, name in (("cwd", "workdir"), ("user", "user"), ("hostname", "hostname")):
+            if ma.get(key) != mb.get(key):
+                out.append(f"{name} {ma.get(key) or '(none)'} here, {mb.get(key) or '(none)'} on A")
+        if ma.get("extraHosts") != mb.get("extraHosts"):
+            out.append(f"add-host {_hosts(ma)} here, {_hosts(mb)} on A")
+        for key in ("network", "security"):
+            va, vb = ea.get(key, 0), eb.get(key, 0)
+            if va != vb:
+                names = _NET_NAMES if key == "network" else {0: "sandbox", 1: "insecure"}
+                out.append(f"{key} {names.get(va, va)} here, {names.get(vb, vb)} on A")
+        if ea.get("mounts") != eb.get("mounts"):
+            out.append(f"mounts {_show(ea.get('mounts'))} here, {_show(eb.get('mounts'))} on A")
+        for key in ("OS", "Arch", "Variant"):
+            if a.get(key) != b.get(key):
+                out.append(f"platform {key.lower()} {a.get(key)} here, {b.get(key)} on A")
+    elif a.get("Type") == "buildkit.file.v0":
+        acts_a, acts_b = a.get("Actions") or [], b.get("Actions") or []
+        if len(acts_a) != len(acts_b):
+            out.append(f"{len(acts_a)} source(s) here, {len(acts_b)} on A")
+        for xa, xb in zip(acts_a, acts_b, strict=False):
+            try:
+                da = _json.loads(base64.b64decode(xa))
+                db = _json.loads(base64.b64decode(xb))
+            except (ValueError, TypeError):
+                continue
+            if not isinstance(da, dict) or not isinstance(db, dict):
+                continue
+            for k in list(da) + [k for k in db if k not in da]:
+                va, vb = da.get(k), db.get(k)
+                if va == vb:
+                    continue
+                if k == "data":
+                    out.append("heredoc text differs")
+                elif k == "mode" and isinstance(va, int) and isinstance(vb, int):
+                    out.append(f"chmod {_mode(va)} here, {_mode(vb)} on A")
+                elif k == "owner":
+                    out.append(f"chown {_show(va)} here, {_show(vb)} on A")
+                else:
+                    out.append(f"{_FIELD_NAMES.get(k, k)} {_show(va)} here, {_show(vb)} on A")
+        if a.get("indexes") != b.get("indexes") and not out:
+            out.append("the op's inputs are wired differently (FROM scratch or another source count)")
+    elif a != b:
+        out.append("the merge differs")
+    return out
+
+
+_FIELD_NAMES = {
+    "src": "source",
+    "exclude_patterns": "exclude",
+    "include_patterns": "parents",
+    "attemptUnpackDockerCompatibility": "ADD unpack",
+    "followSymlink": "follow symlinks",
+    "modeStr": "chmod",
+}
+
+
+def _kind(d: Mapping[str, object]) -> str:
+    t = str(d.get("Type", ""))
+    return {"buildkit.exec.v0": "RUN", "buildkit.file.v0": "file op", "buildkit.merge.v0": "merge"}.get(t, t)
+
+
+def _mode(v: int) -> str:
+    return "(none)" if v == -1 else f"{v:04o}"
+
+
+def _env_map(env: object) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(env, list):
+        for kv in env:
+            if isinstance(kv, str):
+                k, _, v = kv.partition("=")
+                out[k] = v
+    return out
+
+
+def _hosts(meta: Mapping[str, object]) -> str:
+    hs = meta.get("extraHosts")
+    if not isinstance(hs, list) or not hs:
+        return "(none)"
+    return ",".join(str(h.get("Host", "")) if isinstance(h, dict) else "?" for h in hs)
+
+
+def _show(v: object) -> str:
+    import json as _json
+
+    if v is None:
+        return "(none)"
+    if isinstance(v, str):
+        return v
+    text = _json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= 120 else text[:119] + "…"
