@@ -994,6 +994,9 @@ class _Checker:
         assert self.fp is not None
         here = fingerprint_tree(self.view, [], rules=self.rules)
         scopes = [_scope_of(s) for s in sels]
+        # a source through a symlinked directory (COPY link/app.conf) reads the files under the link's
+        # target: that is where both fingerprints list them
+        scopes += [r for sc in scopes if (r := _through_links(self.view, sc)) != sc]
 
         def mine(files: Mapping[str, Any]) -> dict[str, Any]:
             return {p: r for p, r in files.items() if any(_under(p, sc) for sc in scopes)}
@@ -1068,6 +1071,33 @@ def _run_label_differs(label: str | None, ins: Instr) -> str | None:
 def _chown_by_name(chown: str) -> bool:
     """``--chown`` naming a user or group (not only numbers): BuildKit resolves it in the image."""
     return bool(chown) and not all(part.isdigit() for part in chown.split(":") if part)
+
+
+def _through_links(tree: ContextTree, path: str) -> str:
+    """``path`` with every symlinked directory along it replaced by its target (inside the context, at
+    most 40 links, as the kernel): what BuildKit's FollowLinks resolution reads."""
+    parts = [p for p in path.split("/") if p]
+    out: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if out:
+                out.pop()
+            continue
+        if name == ".":
+            continue
+        cur = "/" + "/".join([*out, name])
+        e = tree.get(cur)
+        if e is not None and e.type == EntryType.SYMLINK and hops < 40:
+            hops += 1
+            target = e.linkname
+            if target.startswith("/"):
+                out = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        out.append(name)
+    return "/" + "/".join(out)
 
 
 def _under(path: str, sel_path: str) -> bool:
