@@ -147,6 +147,8 @@ class StepVerdict:
     root_here: str | None = None
     root_in_cache: str | None = None
     records: list[int] = field(default_factory=list)
+    #: the record digests this step's ops get here (the last one is the step's own key), None: not computed
+    keys: list[str] | None = None
 
     def ref(self) -> dict[str, Any]:
         return {"stage": self.stage, "line": self.line, "instruction": self.instruction}
@@ -164,6 +166,8 @@ class StepVerdict:
         if self.root_here is not None or self.root_in_cache is not None:
             out["root_here"] = self.root_here
             out["root_in_cache"] = self.root_in_cache
+        if self.keys is not None:
+            out["keys"] = self.keys
         return out
 
 
@@ -175,6 +179,8 @@ class CheckReport:
     rules_reason: str
     steps: list[StepVerdict]
     fingerprint: str | None = None
+    #: which struct tags the step keys were computed with (v0.13: BuildKit <= v0.17; v0.25: v0.18+)
+    op_rules: str = "v0.13"
 
     @property
     def misses(self) -> list[StepVerdict]:
@@ -188,6 +194,7 @@ class CheckReport:
             "buildkit_rules": self.buildkit_rules,
             "buildkit_rules_reason": self.rules_reason,
             "fingerprint": self.fingerprint,
+            "step_key_rules": self.op_rules,
             "steps": [s.to_json() for s in self.steps],
         }
         return out
@@ -479,6 +486,9 @@ class _Checker:
 
     def _step(self, st: Stage, ins: Instr, state: _State) -> _State:
         sv = StepVerdict(_stage_label(st), ins.line, _norm(ins.node.original), ins.keyword)
+        key = self.keys.get(id(ins))
+        if key is not None and key.unknown is None:
+            sv.keys = [op.digest[self.op_rules] for op in key.ops]
         self.steps.append(sv)
         self._use(state.step, sv)
         out = self._step_state(st, ins, state, sv)
@@ -905,6 +915,9 @@ class _Checker:
                 self.because[id(sv)] = self.because.get(id(src.step), src.step)
             return _State(None, step=sv)
         expected = ([] if state.scratch else [state.records or frozenset()]) + [src.records]
+        if key is not None and key.op is not None and len(key.op.inputs) == 1 and not state.scratch:
+            # FROM X + COPY --from=X: llb dedupes the equal inputs, the op has one input
+            expected = [(state.records or frozenset()) | src.records]
         found = self._by_label(self.g.find(expected), sv)
         if key is not None:
             return self._exact(sv, key, d, found, ins)
@@ -1190,6 +1203,7 @@ def check_context(
         rules_reason=reason,
         steps=verdicts,
         fingerprint=fingerprint_label,
+        op_rules=checker.op_rules,
     )
 
 
