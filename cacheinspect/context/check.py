@@ -591,8 +591,9 @@ class _Checker:
                 out = self._settle(sv, exact_g)
                 if sv.verdict == "hit" and not sv.cause:
                     sv.cause = (
-                        "found by its own key, computed with the base image's config taken as BuildKit's "
-                        "default (PATH only): the key matches, so that was A's config too"
+                        f"found by its own key, computed with an assumption for what is not known here "
+                        f"({key.unknown}: taken as the built-in frontend and a default base image config); "
+                        "the key matches, which proves the assumption"
                     )
                 return out
             differs = (
@@ -1293,6 +1294,17 @@ def compute_keys(
         named_contexts=frozenset(named_contexts),
     )
     keys = step_keys(rebuilt, opts)
+    syntax = build.dockerfile.directives.get("syntax") if build.dockerfile is not None else None
+    if syntax:
+        # another frontend image may build other ops (new defaults, SOURCE_DATE_EPOCH, --parents):
+        # its keys are the built-in frontend's as a guess, which only a match in A's cache proves
+        import copy
+
+        guesses = keys
+        keys = [copy.copy(sk) for sk in keys]
+        for sk in keys:
+            sk.unknown = sk.unknown or f"the Dockerfile names another frontend (# syntax={syntax})"
+        return rebuilt, keys, guesses
     unknown = [
         st.base
         for st in build.stages
