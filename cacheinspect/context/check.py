@@ -1503,6 +1503,8 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
         f"context          {report.context}",
         f"buildkit rules   {report.buildkit_rules} ({report.rules_reason})",
         f"fingerprint      {report.fingerprint or 'none (explanations from a single-change search)'}",
+        f"step keys        computed with BuildKit {report.op_rules} struct tags "
+        f"({'v0.13-v0.17' if report.op_rules == 'v0.13' else 'v0.18 and later'})",
     ]
     if fmt == "github":
         lines = []
