@@ -651,10 +651,18 @@ class _Checker:
             )
 
     def _also_differs(self, sv: StepVerdict, key: StepKey | None, d: str | None) -> None:
-        """After an upstream miss: say whether the step's own definition would miss too."""
-        if d is None or sv.verdict != "miss" or d in self.digests:
+        """After an upstream miss: say whether the step's own definition would miss too. After an unknown
+        upstream: a step whose own key is not in A's cache misses whatever that step does."""
+        if d is None or d in self.digests or sv.verdict not in ("miss", "unknown"):
             return
         fields = self._fields(sv, key)
+        if sv.verdict == "unknown":
+            sv.verdict = "miss"
+            self.because.pop(id(sv), None)
+            sv.cause = "the step's definition differs from host A's" + (
+                ": " + "; ".join(fields) if fields else ""
+            )
+            return
         sv.cause += "; its own definition differs from host A's too" + (
             ": " + "; ".join(fields) if fields else ""
         )
@@ -756,7 +764,7 @@ class _Checker:
         upstream_decided = self._inherit(sv, state) if not state.scratch else False
         if upstream_decided:
             origin = self.because.get(id(sv))
-            if own_differs and sv.verdict == "miss":
+            if own_differs:
                 self._also_differs(sv, key, d)
             # issue 19 item 5: name the step's own change even when an earlier step already misses
             if ctx_idx is None and sv.verdict == "miss" and not (own_differs and not self._a_knows(sv)):
