@@ -245,7 +245,14 @@ def fingerprint_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
     ] = None,
-    lean: Annotated[bool, typer.Option("--lean", help="Keep only path -> BuildKit entry digest.")] = False,
+    lean: Annotated[
+        bool,
+        typer.Option(
+            "--lean",
+            help="Keep only path -> BuildKit entry digest, and each step's key without its definition "
+            "(which holds RUN environments, build-arg values included).",
+        ),
+    ] = False,
     target: TargetOpt = None,
     build_arg: BuildArgOpt = None,
     buildkit_version: BuildkitVersionOpt = "v0.13",
@@ -297,7 +304,7 @@ def fingerprint_cmd(
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [push]
     )
-    doc.update(run(_evidence(build, opts, platform=platform, network=net, add_hosts=hosts)))
+    doc.update(run(_evidence(build, opts, platform=platform, network=net, add_hosts=hosts, lean=lean)))
     try:
         # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
         text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
@@ -327,11 +334,12 @@ def fingerprint_cmd(
 
 
 async def _evidence(
-    build: Build, opts: Any, *, platform: str, network: str, add_hosts: list[str]
+    build: Build, opts: Any, *, platform: str, network: str, add_hosts: list[str], lean: bool = False
 ) -> dict[str, Any]:
     """Host A's evidence about each step's own definition: its CacheMap JSON (``ops``) and the configs
     of the base images it resolved (``images``), so host B can name a changed field. An image that does
-    not resolve here is left out (its steps' keys are then marked unknown)."""
+    not resolve here is left out (its steps' keys are then marked unknown). The JSON holds every RUN's
+    environment, build-arg values included: ``--lean`` keeps only the digests."""
     import asyncio
 
     from cacheinspect.context.check import compute_keys, resolve_image, step_evidence
@@ -349,7 +357,11 @@ async def _evidence(
         for k in got
         if k.config is not None
     }
-    return {"ops": step_evidence(keys), "images": configs}
+    ops = step_evidence(keys)
+    if lean:
+        for o in ops:
+            o.pop("cachemap", None)
+    return {"ops": ops, "images": configs}
 
 
 def _read_fp(path: Path) -> dict[str, Any]:
