@@ -68,6 +68,36 @@ BuildkitVersionOpt = Annotated[
         help="The checksum rules of this BuildKit version (v0.10-v0.13, v0.14-v0.24, v0.25, v0.26+).",
     ),
 ]
+NetworkOpt = Annotated[
+    str,
+    typer.Option(
+        "--network",
+        metavar="MODE",
+        help="The networking mode of RUN steps, as for docker buildx build: default, host or none "
+        "(it is part of every RUN's cache key).",
+    ),
+]
+AddHostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--add-host",
+        metavar="HOST:IP",
+        help="A custom host-to-IP mapping, as for docker buildx build (repeatable; the host names are part "
+        "of every RUN's cache key).",
+    ),
+]
+BuildContextOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--build-context",
+        metavar="NAME=DIR",
+        help="A named local build context, as for docker buildx build (repeatable): COPY --from=NAME reads "
+        "DIR.",
+    ),
+]
+PlatformOpt = Annotated[
+    str, typer.Option("--platform", metavar="OS/ARCH", help="The platform the build is for.")
+]
 WindowsOpt = Annotated[
     bool, typer.Option("--windows-client", help="Simulate a Windows client (every mode 0755, no xattrs).")
 ]
@@ -208,6 +238,42 @@ def _escaped(out: str, fmt: str) -> str:
     return esc_lines(out)
 
 
+def _network(value: str) -> str:
+    from cacheinspect.errors import UsageError
+
+    if value not in ("default", "host", "none"):
+        raise UsageError(f"--network: {value!r} is not one of default, host, none")
+    return value
+
+
+def _add_hosts(values: list[str] | None) -> list[str]:
+    from cacheinspect.errors import UsageError
+
+    out = []
+    for v in values or []:
+        host, sep, ip = v.partition(":") if ":" in v else v.partition("=")
+        if not sep or not host or not ip:
+            raise UsageError(f"--add-host: {v!r} is not HOST:IP")
+        out.append(v)
+    return out
+
+
+def _named_contexts(values: list[str] | None) -> dict[str, Path]:
+    """``--build-context NAME=DIR``: local directories only (an image or URL source is not a context
+    this command can hash)."""
+    from cacheinspect.errors import UsageError
+
+    out: dict[str, Path] = {}
+    for v in values or []:
+        name, sep, where = v.partition("=")
+        if not sep or not name or not where:
+            raise UsageError(f"--build-context: {v!r} is not NAME=DIR")
+        if "://" in where or where.startswith("docker-image:") or where.startswith("oci-layout:"):
+            raise UsageError(f"--build-context {name}: only a local directory is supported, not {where!r}")
+        out[name] = Path(where)
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Mount the ``context`` group on *app*."""
     app.add_typer(context_app, name="context")
@@ -223,11 +289,21 @@ def fingerprint_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
     ] = None,
-    lean: Annotated[bool, typer.Option("--lean", help="Keep only path -> BuildKit entry digest.")] = False,
+    lean: Annotated[
+        bool,
+        typer.Option(
+            "--lean",
+            help="Keep only path -> BuildKit entry digest, and each step's key without its definition "
+            "(which holds RUN environments, build-arg values included).",
+        ),
+    ] = False,
     target: TargetOpt = None,
     build_arg: BuildArgOpt = None,
     buildkit_version: BuildkitVersionOpt = "v0.13",
     windows_client: WindowsOpt = False,
+    network: NetworkOpt = "default",
+    add_host: AddHostOpt = None,
+    platform: PlatformOpt = "linux/amd64",
     push: Annotated[
         str | None,
         typer.Option(
@@ -256,8 +332,9 @@ def fingerprint_cmd(
     from cacheinspect.context.fingerprint import fingerprint
 
     rules = rules_from(buildkit_version)
-    df_path, steps, paths, _ = load_build(context, dockerfile, target, build_arg)
+    df_path, steps, paths, build = load_build(context, dockerfile, target, build_arg)
     phase(f"fingerprinting {context}")
+    net, hosts = _network(network), _add_hosts(add_host)
     doc = fingerprint(
         context,
         steps,
@@ -269,6 +346,10 @@ def fingerprint_cmd(
         progress=_progress if sys.stderr.isatty() else None,
     )
     _check_steps(doc, context, df_path)
+    opts = registry_options(
+        username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [push]
+    )
+    doc.update(run(_evidence(build, opts, platform=platform, network=net, add_hosts=hosts, lean=lean)))
     try:
         # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
         text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
@@ -283,9 +364,6 @@ def fingerprint_cmd(
     if push is not None:
         from cacheinspect.context.push import push_fingerprint
 
-        opts = registry_options(
-            username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [push]
-        )
         pushed = run(push_fingerprint(doc, push, opts))
         where = f"tag {pushed.fallback_tag}" if pushed.fallback_tag else "the referrers API"
         sys.stderr.write(
@@ -302,6 +380,37 @@ def fingerprint_cmd(
             from cacheinspect.context.errors import ContextPathError
 
             raise ContextPathError(f"{output}: {e.strerror or e}") from None
+
+
+async def _evidence(
+    build: Build, opts: Any, *, platform: str, network: str, add_hosts: list[str], lean: bool = False
+) -> dict[str, Any]:
+    """Host A's evidence about each step's own definition: its CacheMap JSON (``ops``) and the configs
+    of the base images it resolved (``images``), so host B can name a changed field. An image that does
+    not resolve here is left out (its steps' keys are then marked unknown). The JSON holds every RUN's
+    environment, build-arg values included: ``--lean`` keeps only the digests."""
+    import asyncio
+
+    from cacheinspect.context.check import compute_keys, resolve_image, step_evidence
+
+    refs = sorted(
+        {st.base for st in build.stages if st.base_stage is None and st.base != "scratch"}
+        & {st.base for st in build.needed}
+    )
+    got = await asyncio.gather(*(resolve_image(r, opts, platform) for r in refs))
+    images = {k.ref: k for k in got}
+    _, keys, _ = compute_keys(build, images, platform=platform, network=network, add_hosts=add_hosts)
+    configs = {
+        k.ref: {"Env": list(k.config.env), "WorkingDir": k.config.workdir, "User": k.config.user}
+        | ({"Shell": list(k.config.shell)} if k.config.shell else {})
+        for k in got
+        if k.config is not None
+    }
+    ops = step_evidence(keys)
+    if lean:
+        for o in ops:
+            o.pop("cachemap", None)
+    return {"ops": ops, "images": configs}
 
 
 def _read_fp(path: Path) -> dict[str, Any]:
@@ -390,9 +499,10 @@ def check_cmd(
             "the cache's roots).",
         ),
     ] = None,
-    platform: Annotated[
-        str, typer.Option("--platform", metavar="OS/ARCH", help="The platform host B builds for.")
-    ] = "linux/amd64",
+    platform: PlatformOpt = "linux/amd64",
+    network: NetworkOpt = "default",
+    add_host: AddHostOpt = None,
+    build_context: BuildContextOpt = None,
     assume_base_unchanged: Annotated[
         bool,
         typer.Option(
@@ -433,6 +543,19 @@ def check_cmd(
     hash_tree(view, progress=progress)
     phase(f"loading {cache} and replaying the cache lookup")
     fp = _read_fp(fingerprint_file) if fingerprint_file is not None else None
+    net, hosts = _network(network), _add_hosts(add_host)
+    named_views = {}
+    for name, where in _named_contexts(build_context).items():
+        if not where.is_dir():
+            from cacheinspect.context.errors import ContextPathError
+
+            raise ContextPathError(f"--build-context {name}: {where}: no such directory")
+        other = walk_context(where, progress=progress)
+        nview = client_view(
+            other, None, read_dockerignore(where, where / "Dockerfile"), windows=windows_client
+        )
+        hash_tree(nview, progress=progress)
+        named_views[name] = nview
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [cache, image]
     )
@@ -452,6 +575,9 @@ def check_cmd(
             full_tree=tree,
             context_label=str(context),
             progress=progress,
+            network=net,
+            add_hosts=hosts,
+            named_views=named_views,
         )
     )
     for st in report.steps:

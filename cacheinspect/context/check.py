@@ -29,6 +29,7 @@ digest, which cannot be computed here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -38,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cacheinspect.cache.graph import CacheGraph
 from cacheinspect.dockerfile import Build, Instr, Mount, Stage
+from cacheinspect.dockerfile.model import BaseImage
+from cacheinspect.dockerfile.stepkeys import StepKey, explain_difference
 
 from .checksum import RuleSet, Selector, entry_digest, root_digest
 from .fingerprint import CopyStep, StepRoots, compute_roots, copy_steps, diff_fingerprints, fingerprint_tree
@@ -82,6 +85,8 @@ class ImageKeys:
     digest: str | None = None
     error: str | None = None
     assumed: bool = False  # --assume-base-unchanged: take A's image keys for it
+    #: the image config's Env, WorkingDir, User, Shell (what a step key on it needs)
+    config: BaseImage | None = None
 
 
 def _chain_id(diff_ids: Sequence[str]) -> str:
@@ -142,6 +147,8 @@ class StepVerdict:
     root_here: str | None = None
     root_in_cache: str | None = None
     records: list[int] = field(default_factory=list)
+    #: the record digests this step's ops get here (the last one is the step's own key), None: not computed
+    keys: list[str] | None = None
 
     def ref(self) -> dict[str, Any]:
         return {"stage": self.stage, "line": self.line, "instruction": self.instruction}
@@ -159,6 +166,8 @@ class StepVerdict:
         if self.root_here is not None or self.root_in_cache is not None:
             out["root_here"] = self.root_here
             out["root_in_cache"] = self.root_in_cache
+        if self.keys is not None:
+            out["keys"] = self.keys
         return out
 
 
@@ -170,6 +179,8 @@ class CheckReport:
     rules_reason: str
     steps: list[StepVerdict]
     fingerprint: str | None = None
+    #: which struct tags the step keys were computed with (v0.13: BuildKit <= v0.17; v0.25: v0.18+)
+    op_rules: str = "v0.13"
 
     @property
     def misses(self) -> list[StepVerdict]:
@@ -183,6 +194,7 @@ class CheckReport:
             "buildkit_rules": self.buildkit_rules,
             "buildkit_rules_reason": self.rules_reason,
             "fingerprint": self.fingerprint,
+            "step_key_rules": self.op_rules,
             "steps": [s.to_json() for s in self.steps],
         }
         return out
@@ -301,6 +313,17 @@ class _State:
     shadow: frozenset[int] = frozenset()
 
 
+def _choose_op_rules(keys: Sequence[StepKey], digests: Mapping[str, object]) -> str:
+    """The op rule set (v0.13 or v0.25 struct tags) under which more of this build's step keys are in
+    A's cache; a tie (they differ nowhere, or nothing matches) is v0.13's, dockerd 26.1's line."""
+    best, best_n = "v0.13", -1
+    for r in ("v0.13", "v0.25"):
+        n = sum(1 for k in keys for op in k.ops if op.digest.get(r) in digests)
+        if n > best_n:
+            best, best_n = r, n
+    return best
+
+
 def _stage_label(st: Stage) -> str:
     return st.name or f"stage-{st.index}"
 
@@ -323,8 +346,30 @@ class _Checker:
         full_tree: ContextTree | None,
         search_budget: int | None,
         progress: Progress | None = None,
+        keys: Sequence[StepKey] | None = None,
+        op_rules: str | None = None,
+        named_roots: Mapping[tuple[str, int], StepRoots] | None = None,
+        named_contexts: frozenset[str] = frozenset(),
+        guesses: Sequence[StepKey] | None = None,
     ) -> None:
         self.g = _Graph(graph)
+        #: every step's own key (None: not computed, structure matching only, said per step)
+        self.keys: dict[int, StepKey] = {id(k.ins): k for k in keys or () if k.ins is not None}
+        self.digests: dict[str, list[int]] = {}
+        for r in graph.records:
+            self.digests.setdefault(r.digest, []).append(r.index)
+        self.op_rules = op_rules or _choose_op_rules(keys or (), self.digests)
+        self.named_roots = named_roots or {}
+        self.named = named_contexts
+        #: keys under a guessed base image config, paired with ``keys`` by position (same Dockerfile)
+        self.guesses: dict[int, StepKey] = {}
+        if guesses is not None and keys is not None and len(guesses) == len(keys):
+            for k, g in zip(keys, guesses, strict=True):
+                if k.ins is not None and (k.stage, k.line, k.keyword) == (g.stage, g.line, g.keyword):
+                    self.guesses[id(k.ins)] = g
+        self.fp_ops: list[Mapping[str, Any]] = [
+            o for o in ((fingerprint or {}).get("ops") or []) if isinstance(o, Mapping)
+        ]
         self.build = build
         self.view = view
         self.images = images
@@ -444,6 +489,9 @@ class _Checker:
 
     def _step(self, st: Stage, ins: Instr, state: _State) -> _State:
         sv = StepVerdict(_stage_label(st), ins.line, _norm(ins.node.original), ins.keyword)
+        key = self.keys.get(id(ins))
+        if key is not None and key.unknown is None:
+            sv.keys = [op.digest[self.op_rules] for op in key.ops]
         self.steps.append(sv)
         self._use(state.step, sv)
         out = self._step_state(st, ins, state, sv)
@@ -489,15 +537,27 @@ class _Checker:
                         )
                     return _State(frozenset() if sv.verdict == "miss" else None, step=sv)
                 mount_input = got
+        key = self.keys.get(id(ins))
+        d = self._digest(key)
         if self._inherit(sv, state):
+            self._also_differs(sv, key, d)
             return _State(frozenset() if sv.verdict == "miss" else None, step=sv)
         if state.scratch:
+            if d is not None and mount_input is None:
+                # an op on scratch without inputs: its record is a root, found by its digest alone
+                found_root = {i for i in self.digests.get(d, []) if self.g.records[i].is_root}
+                out = self._settle(sv, found_root)
+                if sv.verdict == "miss":
+                    self._definition_miss(sv, key, d, set())
+                return out
             sv.verdict = "unknown"
             sv.cause = "a step on an empty scratch state; not modelled"
             return _State(None, step=sv)
         assert state.records is not None
         expected = [state.records] if mount_input is None else [state.records, mount_input]
         found = self._by_label(self.g.find(expected), sv)
+        if key is not None:
+            return self._exact(sv, key, d, found, ins)
         differs: list[str] = []
         if ins.keyword == "RUN" and found:
             differs = [d for i in found if (d := _run_label_differs(self.g.labels.get(i), ins)) is not None]
@@ -511,6 +571,127 @@ class _Checker:
                 else "no record in the cache follows the previous step (a changed instruction or build arg?)"
             )
         return out
+
+    # --------------------------------------------------------------------------------- exact keys
+    def _digest(self, key: StepKey | None) -> str | None:
+        return key.digest(self.op_rules) if key is not None else None
+
+    def _guess(self, key: StepKey | None) -> str | None:
+        """The key computed with a guessed base image config (BuildKit's default PATH only): a match in
+        A's cache proves the guess (a sha256 does not match by accident); no match proves nothing."""
+        g = self.guesses.get(id(key.ins)) if key is not None and key.ins is not None else None
+        return g.digest(self.op_rules) if g is not None else None
+
+    def _exact(
+        self, sv: StepVerdict, key: StepKey, d: str | None, found: set[int], ins: Instr, what: str = ""
+    ) -> _State:
+        """The verdict from the step's computed record digest among the records that follow its inputs;
+        where no key is computed, structure alone says "found" and the verdict is ``unknown``."""
+        if d is None:
+            guess = self._guess(key)
+            exact_g = {i for i in found if self.g.records[i].digest == guess} if guess else set()
+            if exact_g:
+                out = self._settle(sv, exact_g)
+                if sv.verdict == "hit" and not sv.cause:
+                    sv.cause = (
+                        f"found by its own key, computed with an assumption for what is not known here "
+                        f"({key.unknown}: taken as the built-in frontend and a default base image config); "
+                        "the key matches, which proves the assumption"
+                    )
+                return out
+            differs = (
+                [x for i in found if (x := _run_label_differs(self.g.labels.get(i), ins)) is not None]
+                if ins.keyword == "RUN"
+                else []
+            )
+            if found and len(differs) == len(found):
+                out = self._settle(sv, set())
+                sv.cause = f"the instruction differs from host A's: {differs[0]}"
+                return out
+            out = self._settle(sv, found)
+            if sv.verdict == "hit":
+                sv.verdict = "unknown"
+                sv.cause = (
+                    "found in the cache by the graph's structure only; this step's own key is not computed "
+                    f"here ({key.unknown}), so a changed instruction or build arg would not be seen"
+                )
+                return _State(None, step=sv)
+            sv.cause = f"no record in the cache follows its inputs ({key.unknown})"
+            return out
+        exact = {i for i in found if self.g.records[i].digest == d}
+        out = self._settle(sv, exact)
+        if sv.verdict == "miss":
+            self._definition_miss(sv, key, d, found, what)
+        return out
+
+    def _definition_miss(
+        self, sv: StepVerdict, key: StepKey | None, d: str, found: set[int], what: str = ""
+    ) -> None:
+        if d in self.digests:
+            sv.cause = "host A's cache has this step's own key, but after other inputs" + (
+                f": {what} differs from host A's" if what else " (a step before it differs)"
+            )
+            return
+        sv.cause = "the step's definition differs from host A's"
+        fields = self._fields(sv, key)
+        if fields:
+            sv.cause += ": " + "; ".join(fields) + " (from host A's fingerprint)"
+            return
+        if self.fp_ops:
+            sv.cause += " (host A's fingerprint has no step like it: a new or changed instruction)"
+            return
+        labels = (
+            [x for i in found if (x := _run_label_differs(self.g.labels.get(i), key.ins)) is not None]
+            if key is not None and key.ins is not None and key.keyword == "RUN"
+            else []
+        )
+        if labels:
+            sv.cause += f": {labels[0]}"
+        else:
+            sv.cause += (
+                " (a changed instruction, build arg, flag or base image config; publish a fingerprint on "
+                "host A with context fingerprint --push to name the field)"
+            )
+
+    def _also_differs(self, sv: StepVerdict, key: StepKey | None, d: str | None) -> None:
+        """After an upstream miss: say whether the step's own definition would miss too. After an unknown
+        upstream: a step whose own key is not in A's cache misses whatever that step does."""
+        if d is None or d in self.digests or sv.verdict not in ("miss", "unknown"):
+            return
+        fields = self._fields(sv, key)
+        if sv.verdict == "unknown":
+            sv.verdict = "miss"
+            self.because.pop(id(sv), None)
+            sv.cause = "the step's definition differs from host A's" + (
+                ": " + "; ".join(fields) if fields else ""
+            )
+            return
+        sv.cause += "; its own definition differs from host A's too" + (
+            ": " + "; ".join(fields) if fields else ""
+        )
+
+    def _fields(self, sv: StepVerdict, key: StepKey | None) -> list[str]:
+        """The fields that differ from host A's published CacheMap JSON of the same step."""
+        if key is None or key.op is None or not self.fp_ops:
+            return []
+        mine = None
+        for o in self.fp_ops:
+            if o.get("stage") == sv.stage and o.get("line") == sv.line and o.get("keyword") == key.keyword:
+                mine = o
+                break
+        if mine is None:
+            for o in self.fp_ops:
+                if _norm(str(o.get("instruction", ""))) == sv.instruction:
+                    mine = o
+                    break
+        if mine is None:
+            return []
+        rules = str(mine.get("rules") or self.op_rules)
+        a_json = mine.get("cachemap")
+        here = key.op.json.get(rules)
+        if not isinstance(a_json, str) or here is None:
+            return []
+        return explain_difference(here, a_json.encode("utf-8", "surrogateescape"))[:8]
 
     def _mount_root(self, sv: StepVerdict, binds: Sequence[Mount]) -> frozenset[int] | None:
         """The content key of a RUN's context bind mounts: one input holding every mount's source as a
@@ -540,8 +721,9 @@ class _Checker:
     # --------------------------------------------------------------------------------- COPY/ADD
     def _copy(self, st: Stage, ins: Instr, state: _State, sv: StepVerdict) -> _State:
         srcs = ins.sources
-        if ins.from_:
-            return self._copy_from(ins, state, sv)
+        key = self.keys.get(id(ins))
+        if ins.from_ and ins.from_ not in self.named:
+            return self._copy_from(ins, state, sv, key)
         if any(s.is_url or s.is_git for s in srcs):
             sv.verdict = "unknown"
             sv.cause = "ADD of a URL or git repository: its key comes from the remote, not from the context"
@@ -556,7 +738,8 @@ class _Checker:
             sv.root_here = root
             what = "the heredoc's content"
         else:
-            sr = self.roots.get((sv.stage, sv.line))
+            roots = self.named_roots if ins.from_ else self.roots
+            sr = roots.get((sv.stage, sv.line))
             if sr is None:
                 sv.verdict = "unknown"
                 sv.cause = "no context checksum computed for this step"
@@ -571,15 +754,24 @@ class _Checker:
                 return _State(None, step=sv)
             root = sr.root
             sv.root_here = root
-            what = "the context"
+            what = f"the build context {ins.from_}" if ins.from_ else "the context"
         ctx_idx = self.g.by_digest.get(root)
         if ctx_idx is not None and not self.g.records[ctx_idx].is_root:
             ctx_idx = None
+        if key is not None and len(key.ops) >= 2 and key.ops[-1].role == "merge":
+            return self._link(
+                sv, key, state, frozenset({ctx_idx}) if ctx_idx is not None else frozenset(), what
+            )
+        d = self._digest(key)
+        own_differs = d is not None and d not in self.digests
         upstream_decided = self._inherit(sv, state) if not state.scratch else False
         if upstream_decided:
-            # still say whether the context itself would match
-            if ctx_idx is None and sv.verdict == "miss":
-                sv.cause += f"; {what} differs from host A's too"
+            origin = self.because.get(id(sv))
+            if own_differs:
+                self._also_differs(sv, key, d)
+            # issue 19 item 5: name the step's own change even when an earlier step already misses
+            if ctx_idx is None and sv.verdict == "miss" and not (own_differs and not self._a_knows(sv)):
+                sv.cause += f"; would miss even if line {origin.line if origin else '?'} hit: {what} differs from host A's"
                 self._explain(sv, state, heredocs != [])
             elif sv.verdict == "miss" and _chown_by_name(ins.chown):
                 # --chown=NAME reads /etc/passwd and /etc/group of the state it copies into, through a
@@ -593,6 +785,14 @@ class _Checker:
                 return _State(None, step=sv)
             return _State(frozenset() if sv.verdict == "miss" else None, step=sv)
         expected: list[frozenset[int]] = [] if state.scratch else [state.records or frozenset()]
+        if own_differs:
+            assert d is not None
+            sv.verdict = "miss"
+            self._definition_miss(sv, key, d, set())
+            if ctx_idx is None and self._a_knows(sv):
+                sv.cause += f"; {what} differs from host A's too"
+                self._explain(sv, state, heredocs != [])
+            return _State(frozenset(), step=sv)
         if ctx_idx is None:
             sv.verdict = "miss"
             sv.cause = f"{what} differs from host A's (its checksum is not in the cache)"
@@ -601,6 +801,8 @@ class _Checker:
         sv.root_in_cache = root
         expected.append(frozenset({ctx_idx}))
         found = self._by_label(self.g.find(expected), sv)
+        if key is not None:
+            return self._exact(sv, key, d, found, ins)
         out = self._settle(sv, found)
         if sv.verdict == "miss":
             sv.cause = (
@@ -609,21 +811,97 @@ class _Checker:
             )
         return out
 
-    def _copy_from(self, ins: Instr, state: _State, sv: StepVerdict) -> _State:
+    def _a_knows(self, sv: StepVerdict) -> bool:
+        """Did host A build this COPY (its fingerprint names the step), so that a file difference under
+        it is a real difference and not just the files of an instruction A never had?"""
+        if self.fp is None:
+            return True
+        return any(_norm(str(s.get("instruction", ""))) == sv.instruction for s in self.fp.get("steps", []))
+
+    def _link(
+        self, sv: StepVerdict, key: StepKey, state: _State, src: frozenset[int] | None, what: str
+    ) -> _State:
+        """``COPY --link``: a copy onto scratch (inputs: the source only) plus a merge of [the state so far,
+        the copy]. The copy's record does not depend on the step before it: when that step changed,
+        BuildKit still takes the copy's layer from the cache and only re-runs the merge."""
+        rules = self.op_rules
+        copy_op, merge_op = key.ops[-2], key.ops[-1]
+        if key.unknown is not None:
+            sv.verdict = "unknown"
+            sv.cause = f"COPY --link whose own key is not computed here ({key.unknown})"
+            return _State(None, step=sv)
+        cd, md = copy_op.digest[rules], merge_op.digest[rules]
+        if src is None:
+            sv.verdict = "unknown"
+            sv.cause = f"{what} has an unknown verdict"
+            return _State(None, step=sv)
+        copy_found = {i for i in self.g.find([src]) if self.g.records[i].digest == cd} if src else set()
+        if not copy_found:
+            sv.verdict = "miss"
+            if cd not in self.digests:
+                sv.records = []
+                self._definition_miss(sv, key, cd, set())
+            else:
+                sv.cause = f"{what} differs from host A's (its checksum is not in the cache)"
+                self._explain(sv, state, False)
+            if state.records is not None and not state.records and state.step is not None:
+                self.because[id(sv)] = self.because.get(id(state.step), state.step)
+            return _State(frozenset(), step=sv)
+        self.claimed |= copy_found
+        if state.records is None or not state.records:
+            sv.verdict = "hit"
+            sv.records = sorted(copy_found)
+            prev = state.step
+            sv.cause = (
+                "the copy's layer is in the cache (COPY --link does not build on the step before it); only "
+                f"the merge onto line {prev.line if prev else '?'}'s result re-runs"
+            )
+            return _State(None if state.records is None else frozenset(), step=prev)
+        merge_found = {
+            i for i in self.g.find([state.records, frozenset(copy_found)]) if self.g.records[i].digest == md
+        }
+        if merge_found:
+            return self._settle(sv, merge_found | copy_found)
+        sv.verdict = "hit"
+        sv.records = sorted(copy_found)
+        sv.cause = (
+            "the copy's layer is in the cache; its merge record is not (host A built another merge: "
+            f"{'another BuildKit version' if md not in self.digests else 'other inputs'}), so the merge re-runs"
+        )
+        return _State(frozenset(), step=sv)
+
+    def _copy_from(self, ins: Instr, state: _State, sv: StepVerdict, key: StepKey | None) -> _State:
         if ins.from_stage is not None:
             src = self.state_of.get(ins.from_stage.index, _State(None))
             self._use(src.step, sv)
             what = f"stage {_stage_label(ins.from_stage)}"
         else:
             keys = self.images.get(ins.from_ or "")
-            if keys is None or keys.error:
+            if keys is None or (keys.error and not keys.assumed):
                 sv.verdict = "unknown"
-                sv.cause = f"image {ins.from_} could not be resolved here"
+                sv.cause = f"image {ins.from_} could not be resolved here" + (
+                    f": {keys.error}" if keys is not None and keys.error else ""
+                )
                 return _State(None, step=sv)
-            found_img = {self.g.by_digest[k] for k in keys.keys if k in self.g.by_digest}
+            if keys.assumed:
+                found_img = set(self.g.image_roots)
+                what = f"image {ins.from_} (assumed to be the one in the cache: --assume-base-unchanged)"
+            else:
+                found_img = {self.g.by_digest[k] for k in keys.keys if k in self.g.by_digest}
+                what = f"image {ins.from_}"
             src = _State(frozenset(found_img))
-            what = f"image {ins.from_}"
+        if key is not None and len(key.ops) >= 2 and key.ops[-1].role == "merge":
+            if src.records is not None and not src.records and ins.from_stage is not None:
+                sv.verdict = "unknown"
+                sv.cause = (
+                    f"{what} misses; BuildKit still hits this step if the stage produces the same files "
+                    "(COPY --from has a content key), which cannot be known before building"
+                )
+                return _State(None, step=sv)
+            return self._link(sv, key, state, src.records, what)
+        d = self._digest(key)
         if not state.scratch and self._inherit(sv, state):
+            self._also_differs(sv, key, d)
             return _State(frozenset() if sv.verdict == "miss" else None, step=sv)
         if src.records is None:
             sv.verdict = "unknown"
@@ -631,6 +909,10 @@ class _Checker:
             if src.step is not None:
                 self.because[id(sv)] = self.because.get(id(src.step), src.step)
             return _State(None, step=sv)
+        if d is not None and d not in self.digests:
+            sv.verdict = "miss"
+            self._definition_miss(sv, key, d, set())
+            return _State(frozenset(), step=sv)
         if not src.records:
             if ins.from_stage is None:
                 sv.verdict = "miss"
@@ -645,7 +927,12 @@ class _Checker:
                 self.because[id(sv)] = self.because.get(id(src.step), src.step)
             return _State(None, step=sv)
         expected = ([] if state.scratch else [state.records or frozenset()]) + [src.records]
+        if key is not None and key.op is not None and len(key.op.inputs) == 1 and not state.scratch:
+            # FROM X + COPY --from=X: llb dedupes the equal inputs, the op has one input
+            expected = [(state.records or frozenset()) | src.records]
         found = self._by_label(self.g.find(expected), sv)
+        if key is not None:
+            return self._exact(sv, key, d, found, ins)
         out = self._settle(sv, found)
         if sv.verdict == "miss":
             sv.cause = "no record in the cache copies from this source after the previous step"
@@ -732,6 +1019,9 @@ class _Checker:
         assert self.fp is not None
         here = fingerprint_tree(self.view, [], rules=self.rules)
         scopes = [_scope_of(s) for s in sels]
+        # a source through a symlinked directory (COPY link/app.conf) reads the files under the link's
+        # target: that is where both fingerprints list them
+        scopes += [r for sc in scopes if (r := _through_links(self.view, sc)) != sc]
 
         def mine(files: Mapping[str, Any]) -> dict[str, Any]:
             return {p: r for p, r in files.items() if any(_under(p, sc) for sc in scopes)}
@@ -808,6 +1098,33 @@ def _chown_by_name(chown: str) -> bool:
     return bool(chown) and not all(part.isdigit() for part in chown.split(":") if part)
 
 
+def _through_links(tree: ContextTree, path: str) -> str:
+    """``path`` with every symlinked directory along it replaced by its target (inside the context, at
+    most 40 links, as the kernel): what BuildKit's FollowLinks resolution reads."""
+    parts = [p for p in path.split("/") if p]
+    out: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if out:
+                out.pop()
+            continue
+        if name == ".":
+            continue
+        cur = "/" + "/".join([*out, name])
+        e = tree.get(cur)
+        if e is not None and e.type == EntryType.SYMLINK and hops < 40:
+            hops += 1
+            target = e.linkname
+            if target.startswith("/"):
+                out = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        out.append(name)
+    return "/" + "/".join(out)
+
+
 def _under(path: str, sel_path: str) -> bool:
     top = "" if sel_path in ("/", "") else sel_path
     return top == "" or path == top or path.startswith(top + "/")
@@ -846,8 +1163,17 @@ def check_context(
     fingerprint_label: str | None = None,
     search_budget: int | None = None,
     progress: Progress | None = None,
+    keys: Sequence[StepKey] | None = None,
+    op_rules: str | None = None,
+    named_views: Mapping[str, ContextTree] | None = None,
+    guesses: Sequence[StepKey] | None = None,
 ) -> CheckReport:
     """Predict every step of ``build`` against A's cache ``graph`` (pure).
+
+    ``keys`` are the steps' own keys (:func:`cacheinspect.dockerfile.stepkeys.step_keys` of this very
+    ``build``): with them a step hits only when its computed record digest follows its inputs in A's
+    cache; a step without one falls back to the graph's structure and is ``unknown`` where that finds it.
+    ``named_views``: the hashed trees of ``--build-context NAME=DIR`` (``COPY --from=NAME``).
 
     ``view`` is the hashed tree the client sends here (``client_view`` + ``hash_tree``); ``full_tree``
     the whole walked context (for "left out by .dockerignore" explanations); ``images`` the keys of
@@ -875,6 +1201,11 @@ def check_context(
         full_tree=full_tree,
         search_budget=search_budget,
         progress=progress,
+        keys=keys,
+        op_rules=op_rules,
+        named_roots=_named_roots(build, named_views or {}, chosen),
+        named_contexts=frozenset(named_views or {}),
+        guesses=guesses,
     )
     verdicts = checker.run()
     return CheckReport(
@@ -884,7 +1215,145 @@ def check_context(
         rules_reason=reason,
         steps=verdicts,
         fingerprint=fingerprint_label,
+        op_rules=checker.op_rules,
     )
+
+
+def _named_roots(
+    build: Build, views: Mapping[str, ContextTree], rules: RuleSet
+) -> dict[tuple[str, int], StepRoots]:
+    """Content roots of ``COPY --from=NAME`` for each named local context, computed over its own tree."""
+    out: dict[tuple[str, int], StepRoots] = {}
+    for name, view in views.items():
+        steps: list[CopyStep] = []
+        for st in build.needed:
+            for ins in st.instrs:
+                if ins.keyword in ("COPY", "ADD") and ins.from_ == name and ins.from_stage is None:
+                    srcs = tuple(s.path for s in ins.sources if not s.is_heredoc)
+                    steps.append(
+                        CopyStep(
+                            _stage_label(st),
+                            ins.line,
+                            ins.node.original.strip(),
+                            srcs,
+                            ins.parents,
+                            tuple(ins.excludes),
+                        )
+                    )
+        for r in compute_roots(view, steps, rules):
+            out[(r.step.stage, r.step.line)] = r
+    return out
+
+
+def base_image(config: Mapping[str, Any] | None) -> BaseImage:
+    """The part of an image config a step key needs (``Env``, ``WorkingDir``, ``User``, ``Shell``);
+    wrong types are taken as absent, as Go's decoder would leave the fields zero."""
+    c = config if isinstance(config, Mapping) else {}
+
+    def strs(v: Any) -> tuple[str, ...]:
+        return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+    wd, user = c.get("WorkingDir"), c.get("User")
+    return BaseImage(
+        env=strs(c.get("Env")),
+        workdir=wd if isinstance(wd, str) else "",
+        user=user if isinstance(user, str) else "",
+        shell=strs(c.get("Shell")),
+    )
+
+
+def compute_keys(
+    build: Build,
+    images: Mapping[str, ImageKeys],
+    *,
+    platform: str = "linux/amd64",
+    network: str = "default",
+    add_hosts: Sequence[str] = (),
+    named_contexts: Iterable[str] = (),
+    fingerprint: Mapping[str, Any] | None = None,
+) -> tuple[Build, list[StepKey], list[StepKey] | None]:
+    """Re-resolve ``build`` with its base images' configs (their ENV/WORKDIR/USER take part in expansion)
+    and compute every step's own key. A base image's config comes from the registry, else from host A's
+    fingerprint (``images``), else it is unknown (the steps that need it say so). The third value: the
+    keys with every unknown config guessed as BuildKit's default (PATH only), None when none is unknown."""
+    from cacheinspect.dockerfile import DockerfileError, resolve
+    from cacheinspect.dockerfile.resolve import DEFAULT_PATH
+    from cacheinspect.dockerfile.stepkeys import BuildOptions, step_keys
+
+    configs: dict[str, BaseImage] = {}
+    fp_images = (fingerprint or {}).get("images")
+    for st in build.stages:
+        if st.base_stage is not None or st.base == "scratch":
+            continue
+        k = images.get(st.base)
+        if k is not None and k.config is not None:
+            configs[st.base] = k.config
+        elif isinstance(fp_images, Mapping) and isinstance(fp_images.get(st.base), Mapping):
+            configs[st.base] = base_image(fp_images[st.base])
+    rebuilt = build
+    if build.dockerfile is not None:
+        target = None if build.target is build.stages[-1] else build.target.name
+        rebuilt = resolve(
+            build.dockerfile, build_args=build.build_args, target=target, platform=platform, images=configs
+        )
+    opts = BuildOptions(
+        network=network,
+        add_hosts=tuple(add_hosts),
+        platform=platform,
+        images=configs,
+        build_args=dict(build.build_args),
+        named_contexts=frozenset(named_contexts),
+    )
+    keys = step_keys(rebuilt, opts)
+    syntax = build.dockerfile.directives.get("syntax") if build.dockerfile is not None else None
+    if syntax:
+        # another frontend image may build other ops (new defaults, SOURCE_DATE_EPOCH, --parents):
+        # its keys are the built-in frontend's as a guess, which only a match in A's cache proves
+        import copy
+
+        guesses = keys
+        keys = [copy.copy(sk) for sk in keys]
+        for sk in keys:
+            sk.unknown = sk.unknown or f"the Dockerfile names another frontend (# syntax={syntax})"
+        return rebuilt, keys, guesses
+    unknown = [
+        st.base
+        for st in build.stages
+        if st.base_stage is None and st.base != "scratch" and st.base not in configs
+    ]
+    if not unknown or build.dockerfile is None:
+        return rebuilt, keys, None
+    guessed = {**configs, **{u: BaseImage(env=(f"PATH={DEFAULT_PATH}",)) for u in unknown}}
+    target = None if build.target is build.stages[-1] else build.target.name
+    try:
+        alt = resolve(
+            build.dockerfile, build_args=build.build_args, target=target, platform=platform, images=guessed
+        )
+    except DockerfileError:
+        return rebuilt, keys, None
+    return rebuilt, keys, step_keys(alt, dataclasses.replace(opts, images=guessed))
+
+
+def step_evidence(keys: Sequence[StepKey], rules: str = "v0.13") -> list[dict[str, Any]]:
+    """What host A publishes about each step's own definition (the fingerprint's ``ops``): its CacheMap
+    JSON under one rule set and the record digests under both, so host B can name the differing field."""
+    out: list[dict[str, Any]] = []
+    for k in keys:
+        if k.op is None:
+            continue
+        out.append(
+            {
+                "stage": k.stage,
+                "line": k.line,
+                "keyword": k.keyword,
+                "instruction": k.instruction,
+                "rules": rules,
+                "cachemap": k.op.json[rules].decode("utf-8", "replace"),
+                "digest": dict(k.op.digest),
+                **({"unknown": k.unknown} if k.unknown else {}),
+            }
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------------- I/O edge
@@ -928,7 +1397,8 @@ async def resolve_image(ref: str, options: RegistryOptions, platform: str) -> Im
                 return ImageKeys(ref=ref, error=f"{ref} is not an image")
             cfg = decode(await src.fetch_blob(m.config.digest), ImageConfig, what=f"image config of {ref}")
             diff_ids = list(cfg.rootfs.diff_ids) if cfg.rootfs else []
-            return image_keys(ref, digests, platform, diff_ids)
+            keys = image_keys(ref, digests, platform, diff_ids)
+            return dataclasses.replace(keys, config=base_image(cfg.config))
     except CacheInspectError as e:
         return ImageKeys(ref=ref, error=e.message)
 
@@ -949,6 +1419,9 @@ async def check_target(
     full_tree: ContextTree | None = None,
     context_label: str = "",
     progress: Progress | None = None,
+    network: str = "default",
+    add_hosts: Sequence[str] = (),
+    named_views: Mapping[str, ContextTree] | None = None,
 ) -> CheckReport:
     """Load A's cache, resolve the images, find A's fingerprint (referrers API) if none was given,
     and run :func:`check_context` (``progress`` reports a long single-change search)."""
@@ -963,7 +1436,8 @@ async def check_target(
         if st.base_stage is None and st.base != "scratch":
             refs.add(st.base)
         for ins in st.instrs:
-            if ins.keyword in ("COPY", "ADD") and ins.from_ and ins.from_stage is None:
+            named = ins.from_ in (named_views or {})
+            if ins.keyword in ("COPY", "ADD") and ins.from_ and ins.from_stage is None and not named:
                 refs.add(ins.from_)
     images: dict[str, ImageKeys] = {}
     if assume_base_unchanged:
@@ -980,6 +1454,15 @@ async def check_target(
         found = await find_fingerprint(cache_ref, cache.manifest_digest, options, roots=roots)
         if found is not None:
             fingerprint, fingerprint_label = found
+    build, keys, guesses = compute_keys(
+        build,
+        images,
+        platform=platform,
+        network=network,
+        add_hosts=add_hosts,
+        named_contexts=named_views or {},
+        fingerprint=fingerprint,
+    )
     return check_context(
         graph if graph is not None else build_graph(cache),
         build,
@@ -992,6 +1475,9 @@ async def check_target(
         context_label=context_label,
         fingerprint_label=fingerprint_label,
         progress=progress,
+        keys=keys,
+        named_views=named_views,
+        guesses=guesses,
     )
 
 
@@ -1044,6 +1530,11 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
         ("context", str(report.context)),
         ("buildkit rules", f"{report.buildkit_rules} ({report.rules_reason})"),
         ("fingerprint", str(report.fingerprint or "none (explanations from a single-change search)")),
+        (
+            "step keys",
+            f"computed with BuildKit {report.op_rules} struct tags "
+            f"({'v0.13-v0.17' if report.op_rules == 'v0.13' else 'v0.18 and later'})",
+        ),
     ]
     head = [f"{k:<16} {v}" for k, v in fields]
     if fmt == "github":

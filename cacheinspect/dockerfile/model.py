@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from cacheinspect.errors import UsageError
 
 __all__ = [
+    "BaseImage",
     "Build",
     "CopySource",
     "Dockerfile",
@@ -47,6 +48,18 @@ class DockerfileError(UsageError):
         self.reason = message
         where = f"{file}:{line}" if line > 0 else file
         super().__init__(f"{where}: {message}", hint=hint)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """What BuildKit reads from a base image's config before dispatching a stage (``convert.go``:
+    ``Env`` into the state's environment, ``WorkingDir`` and ``User`` as if by WORKDIR/USER, ``Shell``
+    for shell-form RUN). From the registry, or from host A's published evidence."""
+
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    user: str = ""
+    shell: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -30,7 +30,16 @@ from typing import cast
 
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction
-from cacheinspect.dockerfile.model import Build, CopySource, Dockerfile, DockerfileError, Instr, Node, Stage
+from cacheinspect.dockerfile.model import (
+    BaseImage,
+    Build,
+    CopySource,
+    Dockerfile,
+    DockerfileError,
+    Instr,
+    Node,
+    Stage,
+)
 from cacheinspect.dockerfile.mount import csv_fields, go_path_clean, parse_mount
 from cacheinspect.dockerfile.parser import chomp_heredoc, parse_heredoc_word
 from cacheinspect.dockerfile.suggest import suggest
@@ -151,12 +160,14 @@ def resolve(
     target: str | None = None,
     platform: str = "linux/amd64",
     build_platform: str = "linux/amd64",
+    images: Mapping[str, BaseImage] | None = None,
 ) -> Build:
     """Resolve stages, the target and its dependencies, and expand every instruction.
 
     ``build_args`` are ``--build-arg`` values; ``target`` is ``--target`` (a stage name,
     case-insensitive); ``platform`` the target platform (``TARGETPLATFORM``…), ``build_platform``
-    the builder's (``BUILDPLATFORM``…). Raises :class:`DockerfileError` for what BuildKit rejects
+    the builder's (``BUILDPLATFORM``…); ``images`` the config of base images by name as FROM spells
+    them (their ENV, WORKDIR and USER seed the stage, as BuildKit does). Raises :class:`DockerfileError` for what BuildKit rejects
     before or while dispatching the stages the target needs.
     """
     bargs = dict(build_args or {})
@@ -386,6 +397,8 @@ def resolve(
         else:
             state = _State()
             state.image_known = state.workdir_known = st.base == "scratch"
+            if images is not None and st.base in images:
+                _seed(state, images[st.base])
         try:
             todo = [(True, t) for t in triggers.get(st.index, [])] + [(False, c) for c in cmds]
             for is_trigger, p in todo:
@@ -417,6 +430,20 @@ def resolve(
         build_args=bargs,
         dockerfile=df,
     )
+
+
+def _seed(state: _State, img: BaseImage) -> None:
+    """``toDispatchState``: the image's Env (PATH added when missing), WorkingDir and User."""
+    for kv in img.env:
+        k, _, v = kv.partition("=")
+        state.vars[k] = v
+        state.env[k] = v
+    if img.workdir:
+        state.workdir = go_path_clean(posixpath.join("/", img.workdir))
+    state.user = img.user
+    if img.shell:
+        state.shell = list(img.shell)
+    state.image_known = state.workdir_known = True
 
 
 def _reach(s: Stage, seen: set[int]) -> None:

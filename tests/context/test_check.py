@@ -307,3 +307,44 @@ def test_chown_by_name_after_a_miss_is_unknown(tmp_path: Path) -> None:
     doc = json.loads(p.stdout)
     assert predicted(doc) == ["hit", "miss", "unknown"]
     assert "--chown=app" in doc["steps"][-1]["cause"]
+
+
+# ------------------------------------------------------------------------------------------ step keys
+def test_unchanged_build_hits_by_its_own_keys(tmp_path: Path) -> None:
+    """crosshost-a: host B builds the same Dockerfile and context (crosshost-a's B side is A itself): every
+    step hits by its computed record digest, and the JSON report carries the keys."""
+    ctx = context_copy("crosshost", tmp_path)
+    p = cli(str(FIX / "crosshost-a"), str(ctx), "--format", "json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert predicted(doc) == ["hit", "hit", "hit"]
+    assert all(len(s["keys"]) == 1 for s in doc["steps"])
+    assert doc["step_key_rules"] in ("v0.13", "v0.25")
+
+
+def test_changed_copy_destination_is_a_definition_miss(tmp_path: Path) -> None:
+    """A COPY whose destination differs has another key (STEP-KEYS.md §2): the step misses with that
+    reason, though its context root is in the cache, and the steps after it miss because of it."""
+    ctx = context_copy("crosshost", tmp_path)
+    df = ctx / "Dockerfile"
+    df.write_text(df.read_text().replace("COPY data/ /data/", "COPY data/ /srv/data/"))
+    p = cli(str(FIX / "crosshost-a"), str(ctx), "--format", "json")
+    doc = json.loads(p.stdout)
+    assert predicted(doc) == ["hit", "miss", "miss"]
+    assert "the step's definition differs from host A's" in doc["steps"][1]["cause"]
+    assert doc["steps"][1]["explanations"] == []
+
+
+def test_syntax_directive_keys_are_a_guess_proved_by_a_match(tmp_path: Path) -> None:
+    """With `# syntax=` another frontend builds the ops: the built-in frontend's keys are only a guess,
+    which a match in A's cache proves (hit); a changed step is then not claimed as a definition miss."""
+    ctx = context_copy("crosshost", tmp_path)
+    df = ctx / "Dockerfile"
+    df.write_text("# syntax=docker/dockerfile:1\n" + df.read_text())
+    doc = json.loads(cli(str(FIX / "crosshost-a"), str(ctx), "--format", "json").stdout)
+    assert predicted(doc) == ["hit", "hit", "hit"]
+    assert "proves the assumption" in doc["steps"][0]["cause"]
+    df.write_text(df.read_text().replace("COPY data/ /data/", "COPY data/ /srv/data/"))
+    doc = json.loads(cli(str(FIX / "crosshost-a"), str(ctx), "--format", "json").stdout)
+    assert predicted(doc)[1] != "hit"
+    assert "definition differs" not in doc["steps"][1]["cause"]
