@@ -484,7 +484,7 @@ async def probe_registry(
     if not allowed and not leave_scratch:
         raise RegistryError(
             f"{ref.registry} refuses manifest deletes in {ref.repository} ({delete_answer.summary()}): the "
-            f"probe would leave {len(caches) + 2} scratch tags behind; nothing was written",
+            f"probe would leave up to {len(caches) + 2} scratch manifests behind; nothing was written",
             hint="pass --leave-scratch to probe anyway, or --read-only REF to check an existing cache",
         )
     results: list[ShapeResult] = []
@@ -503,7 +503,11 @@ async def probe_registry(
                 r.failed_at, r.answer = "blob upload", Answer.from_error(e)
                 continue
             written.append((cache.tag, cache.digest))
-            r.answer = await _put_manifest(client, ref, cache)
+            try:
+                r.answer = await _put_manifest(client, ref, cache)
+            except CacheInspectError as e:  # no usable answer at all (timeouts, connection drops)
+                r.failed_at, r.answer = "manifest PUT", Answer.from_error(e)
+                continue
             if r.answer.status not in (200, 201):
                 r.failed_at = "manifest PUT"
                 continue
@@ -534,7 +538,7 @@ async def probe_registry(
                         r.removed = gone
         else:
             left = [t for t, _ in written if not t.startswith("@")]
-    return ProbeResult(str(ref), results, allowed, delete_answer, referrers, referrer_answer, left)
+    return ProbeResult(ref.name, results, allowed, delete_answer, referrers, referrer_answer, left)
 
 
 async def _tag_digest_quiet(client: RegistryClient, ref: Reference, tag: str) -> str | None:
