@@ -179,7 +179,9 @@ async def list_tags(
             data = json.loads(body)
         except (ValueError, RecursionError):
             raise MalformedContentError(f"{what}: the tag list is not JSON") from None
-        page = data.get("tags") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise MalformedContentError(f"{what}: the tag list is not a JSON object")
+        page = data.get("tags")
         if page is None:
             page = []
         if not isinstance(page, list):
