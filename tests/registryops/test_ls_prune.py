@@ -12,9 +12,12 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from tests.registryops.conftest import CraneRegistry
 from tests.registryops.helpers import (
     cli,
     cli_json,
@@ -22,7 +25,7 @@ from tests.registryops.helpers import (
     distribution_blob_size,
     distribution_tags,
 )
-from tests.support.layout import push_named_fixture
+from tests.support.layout import FIXTURES_DIR, push_layout, push_named_fixture
 from tests.support.registry import RunningRegistry, find_registry_binary, start_registry
 
 REPO = "team/app"
@@ -217,3 +220,83 @@ def test_prune_refuses_where_deletes_are_disabled(registry_nodelete: RunningRegi
 def test_prune_needs_a_rule(filled: RunningRegistry) -> None:
     p = cli(["registry", "prune", f"{filled.host}/{REPO}"])
     assert p.returncode == 2 and p.stderr.startswith("error: registry prune needs at least one of")
+
+
+class _CraneAdmin:
+    """What the fixture pusher needs of a registry, for crane (anonymous, plain HTTP)."""
+
+    def __init__(self, crane: CraneRegistry) -> None:
+        self.crane = crane
+
+    def admin_client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.crane.url, timeout=30)
+
+
+def test_ls_and_prune_on_crane(crane_registry: CraneRegistry) -> None:
+    """crane keeps blobs on --disk (DIR/sha256/HEX) and manifests in memory; it pages by n/last and a
+    DELETE by digest leaves the tag in place (the prune then deletes the tag too)."""
+    repo = "team/crane"
+    admin = _CraneAdmin(crane_registry)
+    for tag, fixture in TAGS.items():
+        push_layout(admin, FIXTURES_DIR / fixture, repo, tag)  # type: ignore[arg-type]
+    disk = {f"sha256:{p.name}": p.stat().st_size for p in (crane_registry.disk / "sha256").iterdir()}
+    doc = cli_json(["registry", "ls", f"{crane_registry.host}/{repo}"])
+    got = {t["tag"]: t for t in doc["tags"]}
+    assert set(got) == set(TAGS)
+    with admin.admin_client() as c:
+        held = {}
+        for tag in TAGS:
+            r = c.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ",".join(INDEXES + MANIFESTS)})
+            held[tag] = _held_from(json.loads(r.content), c, repo, disk)
+    holders: dict[str, int] = {}
+    for blobs, _ in held.values():
+        for b in blobs:
+            holders[b] = holders.get(b, 0) + 1
+    for tag, (blobs, layers) in held.items():
+        unique = sum(s for b, s in blobs.items() if holders[b] == 1)
+        assert got[tag]["layer_bytes"] == sum(blobs[b] for b in layers), tag
+        assert got[tag]["unique_bytes"] == unique, tag
+        assert got[tag]["shared_bytes"] == sum(blobs.values()) - unique, tag
+
+    done = cli_json(
+        ["registry", "prune", f"{crane_registry.host}/{repo}", "--tag-pattern", "cache-pr-*", "--yes"]
+    )
+    assert sorted(t["tag"] for t in done["tags"] if t["deleted"]) == ["cache-pr-1", "cache-pr-2"]
+    with admin.admin_client() as c:
+        left = sorted(c.get(f"/v2/{repo}/tags/list").json()["tags"])
+    assert left == sorted(set(TAGS) - {"cache-pr-1", "cache-pr-2"})
+    for tag in left:
+        p = cli(["audit", f"{crane_registry.host}/{repo}:{tag}", "-q"])
+        assert p.returncode == 0, (tag, p.stdout, p.stderr)
+
+
+MANIFESTS = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+def _held_from(
+    doc: dict[str, Any], c: httpx.Client, repo: str, disk: dict[str, int]
+) -> tuple[dict[str, int], set[str]]:
+    """(blob -> size in crane's disk store, layer blobs) of a manifest; children fetched from the API."""
+    blobs: dict[str, int] = {}
+    layers: set[str] = set()
+    children = doc.get("manifests") or []
+    if any(ch["mediaType"] == CACHE_CONFIG for ch in children):
+        for ch in children:
+            blobs[ch["digest"]] = disk[ch["digest"]]
+            if ch["mediaType"] != CACHE_CONFIG:
+                layers.add(ch["digest"])
+        return blobs, layers
+    for ch in children:
+        r = c.get(f"/v2/{repo}/manifests/{ch['digest']}", headers={"Accept": ",".join(INDEXES + MANIFESTS)})
+        b, lay = _held_from(json.loads(r.content), c, repo, disk)
+        blobs.update(b)
+        layers |= lay
+    if doc.get("config"):
+        blobs[doc["config"]["digest"]] = disk[doc["config"]["digest"]]
+    for lay in doc.get("layers") or []:
+        blobs[lay["digest"]] = disk[lay["digest"]]
+        layers.add(lay["digest"])
+    return blobs, layers
