@@ -24,6 +24,7 @@ from tests.registryops.conftest import CraneRegistry
 from tests.registryops.emulations import EMULATIONS
 from tests.registryops.helpers import cli, cli_json, tags_of
 from tests.support.faultproxy import FaultProxy, Rule
+from tests.support.layout import FIXTURES_DIR, push_named_fixture
 from tests.support.registry import RunningRegistry
 
 REGISTRY_SHAPES = ("image-manifest", "oci-index", "docker-manifest-list")
@@ -200,3 +201,21 @@ def test_probe_caches_are_caches_the_decoder_reads() -> None:
     )
     assert len(decode_inline(icfg["moby.buildkit.cache.v0"])) == 1
     assert base64.b64decode(icfg["moby.buildkit.cache.v0"])
+
+
+def test_read_only_probe_of_a_sound_and_a_damaged_cache(registry_plain: RunningRegistry) -> None:
+    """damaged-max is a real BuildKit export whose case.json names a blob deleted after the push."""
+    good = push_named_fixture(registry_plain, "threestage-max")
+    bad = push_named_fixture(registry_plain, "damaged-max")
+    doc = cli_json(["registry", "probe", "--read-only", f"{registry_plain.host}/{good.repo}:{good.tag}"])
+    assert doc["ok"] and doc["shape"] == "oci-index" and doc["problems"] == []
+    assert doc["advice"]["shape"] == "oci-index"
+    assert doc["referrers"] == "no-api"
+    with registry_plain.client() as c:
+        assert tags_of(c, good.repo) == [good.tag]  # nothing written
+    missing = json.loads((FIXTURES_DIR / "damaged-max" / "case.json").read_text())["delete_blob"]
+    missing = [missing] if isinstance(missing, str) else missing
+    p = cli(["registry", "probe", "--read-only", f"{registry_plain.host}/{bad.repo}:{bad.tag}", "-f", "json"])
+    assert p.returncode == 1
+    problems = json.loads(p.stdout)["problems"]
+    assert len(problems) == len(missing) and all("404" in x for x in problems)
