@@ -35,8 +35,10 @@ from cacheinspect.oci import INDEX_TYPES, MT_BUILDKIT_CACHE_CONFIG, Manifest, de
 from cacheinspect.registry.client import RegistryClient
 from cacheinspect.registry.push import fallback_tag, list_referrers, push_artifact, push_blob
 from cacheinspect.registry.reference import Reference
+from cacheinspect.registry.source import RegistrySource
 from cacheinspect.registryops.inventory import PlanEntry, TagInfo
 from cacheinspect.registryops.shapes import ProbeCache, build_probe_caches
+from cacheinspect.sources.base import Fetched, SourceKind
 
 __all__ = [
     "MAX_TAGS",
@@ -236,12 +238,81 @@ def _first_error(eg: BaseExceptionGroup[Any]) -> BaseException:
 
 
 # -- reading a tag ---------------------------------------------------------------------------------------
-async def read_tag(client: RegistryClient, ref: Reference, tag: str) -> TagInfo:
-    """What the tag holds (every blob with its size) and, for caches, shape, records and newest time."""
+class _Memo:
+    """By-digest fetches shared between the tags of one run (content-addressed, so reuse is exact),
+    up to ``cap`` bytes held."""
+
+    def __init__(self, cap: int = 64 << 20) -> None:
+        self.cap = cap
+        self.held = 0
+        self.manifests: dict[str, Fetched] = {}
+        self.blobs: dict[str, bytes] = {}
+
+    def _room(self, n: int) -> bool:
+        if self.held + n > self.cap:
+            return False
+        self.held += n
+        return True
+
+    async def manifest(self, client: RegistryClient, ref: Reference, digest: str) -> Fetched:
+        got = self.manifests.get(digest)
+        if got is None:
+            got = await client.fetch_manifest(ref, digest)
+            if self._room(len(got.data)):
+                self.manifests[digest] = got
+        return got
+
+    async def blob(self, client: RegistryClient, ref: Reference, digest: str, max_bytes: int | None) -> bytes:
+        got = self.blobs.get(digest)
+        if got is None:
+            got = await client.fetch_blob(ref, digest, max_bytes=max_bytes)
+            if self._room(len(got)):
+                self.blobs[digest] = got
+        elif max_bytes is not None and len(got) > max_bytes:
+            got = await client.fetch_blob(ref, digest, max_bytes=max_bytes)  # let the client refuse it
+        return got
+
+
+class _Prefetched:
+    """A registry source whose own manifest was already fetched, with by-digest reads through a memo."""
+
+    kind: SourceKind = "registry"
+
+    def __init__(self, inner: RegistrySource, root: Fetched, memo: _Memo) -> None:
+        self.inner = inner
+        self.display = inner.display
+        self.root = root
+        self.memo = memo
+
+    async def fetch_manifest(self, reference: str | None = None) -> Fetched:
+        if reference is None:
+            return self.root
+        if ":" in reference:
+            return await self.memo.manifest(self.inner.client, self.inner.ref, reference)
+        return await self.inner.fetch_manifest(reference)
+
+    async def fetch_blob(self, digest: str, *, max_bytes: int | None = None) -> bytes:
+        return await self.memo.blob(self.inner.client, self.inner.ref, digest, max_bytes)
+
+    async def blobs_exist(
+        self, digests: Iterable[str], *, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, bool]:
+        return await self.inner.blobs_exist(digests, progress=progress)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def read_tag(client: RegistryClient, ref: Reference, tag: str, memo: _Memo | None = None) -> TagInfo:
+    """What the tag holds (every blob with its size) and, for caches, shape, records and newest time.
+
+    The manifest is fetched once (the cache loader gets it handed over); configs and child manifests,
+    fetched by digest and so content-addressed, are shared through *memo* between the tags of one run.
+    """
     from cacheinspect.cache.graph import build_graph
     from cacheinspect.cache.load import NoInlineCacheError, NotACacheError, load_cache
-    from cacheinspect.registry.source import RegistrySource
 
+    memo = memo if memo is not None else _Memo()
     fetched = await client.fetch_manifest(ref, tag)
     info = TagInfo(tag, fetched.digest, fetched.media_type, "unknown")
     m = decode(fetched.data, Manifest, what=f"manifest {ref.name}:{tag}")
@@ -256,7 +327,7 @@ async def read_tag(client: RegistryClient, ref: Reference, tag: str) -> TagInfo:
         else:
             for d in children:
                 try:
-                    child = await client.fetch_manifest(ref, d.digest)
+                    child = await memo.manifest(client, ref, d.digest)
                 except NotFoundError:
                     continue
                 cm = decode(child.data, Manifest, what=f"manifest {digestmod.short(d.digest)}")
@@ -278,7 +349,7 @@ async def read_tag(client: RegistryClient, ref: Reference, tag: str) -> TagInfo:
         info.shape = "artifact"
         return info
     try:
-        source = RegistrySource(ref.with_reference(tag), client=client)
+        source = _Prefetched(RegistrySource(ref.with_reference(tag), client=client), fetched, memo)
         loaded = await load_cache(source)
     except (NoInlineCacheError, NotACacheError):
         info.shape = "image"
@@ -299,10 +370,11 @@ async def read_tags(
     """:func:`read_tag` for every tag, ``concurrency`` at a time; a tag that cannot be read is kept with
     its error (shape "unknown") so its bytes are not silently counted as unique to others."""
     out: dict[str, TagInfo] = {}
+    memo = _Memo()
 
     async def one(tag: str) -> None:
         try:
-            out[tag] = await read_tag(client, ref, tag)
+            out[tag] = await read_tag(client, ref, tag, memo)
         except NotFoundError:
             pass  # deleted while we listed
         except (IntegrityError, RegistryError) as e:
