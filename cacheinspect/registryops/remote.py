@@ -412,6 +412,13 @@ async def probe_deletes(client: RegistryClient, ref: Reference) -> tuple[bool, A
     return allowed, ans
 
 
+def _no_deletes(ref: Reference, ans: Answer) -> str:
+    """How to say that deletes are refused: by the registry, or for these credentials."""
+    if ans.status in (401, 403):
+        return f"{ref.registry} does not let these credentials delete manifests in {ref.repository} ({ans.summary()})"
+    return f"{ref.registry} refuses manifest deletes in {ref.repository} ({ans.summary()})"
+
+
 async def _tag_digest(client: RegistryClient, ref: Reference, tag: str) -> str | None:
     try:
         return (await client.fetch_manifest(ref, tag)).digest
@@ -449,7 +456,7 @@ async def execute_prune(
     allowed, ans = await probe_deletes(client, ref)
     if not allowed:
         raise RegistryError(
-            f"{ref.registry} refuses manifest deletes in {ref.repository} ({ans.summary()}); nothing was deleted",
+            f"{_no_deletes(ref, ans)}; nothing was deleted",
             hint="enable deletes on the registry (distribution: storage.delete.enabled) or delete with its own tools",
         )
     for e in deletes:
@@ -557,7 +564,7 @@ async def probe_registry(
     allowed, delete_answer = await probe_deletes(client, ref)
     if not allowed and not leave_scratch:
         raise RegistryError(
-            f"{ref.registry} refuses manifest deletes in {ref.repository} ({delete_answer.summary()}): the "
+            f"{_no_deletes(ref, delete_answer)}: the "
             f"probe would leave up to {len(caches) + 2} scratch manifests behind; nothing was written",
             hint="pass --leave-scratch to probe anyway, or --read-only REF to check an existing cache",
         )

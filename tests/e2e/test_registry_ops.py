@@ -143,17 +143,18 @@ def _buildkit_version(testbed: Testbed) -> str:
     return v
 
 
-@pytest.mark.parametrize("rules", ["none", "ecr", "harbor"])
+@pytest.mark.parametrize("rules", ["none", "crane", "ecr", "harbor", "quay"])
 def test_probe_advice_is_what_buildkit_then_pushes_and_imports(
-    testbed: Testbed, rules: str, tmp_path: Path
+    testbed: Testbed, rules: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The probe's --cache-to line, given to the real BuildKit, pushes and is imported by a fresh builder.
-    Behind an emulated ECR / Harbor the index shape BuildKit writes by default (v0.13) or on request
-    fails for real, and `probe --from-log` reads that failure from BuildKit's own log."""
+    Behind an emulated ECR / Harbor / Quay the index shape BuildKit writes by default (v0.13) or on
+    request fails for real, and `probe --from-log` reads that failure from BuildKit's own log."""
     context = copy_case("threestage", tmp_path)
     repo = testbed.unique_repo(f"regops-advice-{rules}")
-    with start_fault_proxy(f"http://{testbed.registry}") as proxy:
-        if rules != "none":
+    upstream = request.getfixturevalue("crane") if rules == "crane" else testbed.registry
+    with start_fault_proxy(f"http://{upstream}") as proxy:
+        if rules in EMULATIONS:
             EMULATIONS[rules](proxy)
             _index_export_fails_and_the_log_says_why(testbed, proxy, context, repo, rules, tmp_path)
         probe = cli_json(
@@ -166,7 +167,7 @@ def test_probe_advice_is_what_buildkit_then_pushes_and_imports(
         cache_to = advice.replace(f"{proxy.host}/{repo}:TAG", ref)
         testbed.prune()
         testbed.build(context, "--cache-to", cache_to)
-        assert _shape_of(testbed.registry, repo, "buildcache")[0] == "image-manifest"
+        assert _shape_of(upstream, repo, "buildcache")[0] == "image-manifest"
         testbed.prune()
         log = testbed.build(context, "--cache-from", f"type=registry,ref={ref}")
     steps = {s["vertex"]: s["status"] for s in parse_steps(log)}

@@ -300,3 +300,30 @@ def _held_from(
         blobs[lay["digest"]] = disk[lay["digest"]]
         layers.add(lay["digest"])
     return blobs, layers
+
+
+def test_an_unreadable_tag_is_listed_and_stops_a_real_prune(registry_plain: RunningRegistry) -> None:
+    """One tag's manifest cannot be read (the proxy answers 400 for it): ls lists it as unreadable, and
+    prune --yes refuses, since the blobs it holds are unknown."""
+    from tests.support.faultproxy import start_fault_proxy
+
+    repo = "team/unreadable"
+    push_named_fixture(registry_plain, "threestage-min", repo=repo, tag="cache-old")
+    push_named_fixture(registry_plain, "threestage-max", repo=repo, tag="cache-bad")
+    with start_fault_proxy(registry_plain) as proxy:
+        proxy.respond(rf"/v2/{repo}/manifests/cache-bad$", 400, method="GET")
+        doc = cli_json(["registry", "ls", f"{proxy.host}/{repo}"])
+        bad = next(t for t in doc["tags"] if t["tag"] == "cache-bad")
+        assert bad["shape"] == "unknown" and bad["error"]
+        p = cli(["registry", "prune", f"{proxy.host}/{repo}", "--keep", "0", "--yes"])
+        assert p.returncode == 2 and "could not be read" in p.stderr
+    assert set(distribution_tags(registry_plain.workdir / "storage", repo)) == {"cache-old", "cache-bad"}
+
+
+def test_ls_through_basic_and_token_auth(registry: RunningRegistry, tmp_path: Path) -> None:
+    repo = f"team/auth-{registry.flavour}"
+    push_named_fixture(registry, "variant-image-manifest", repo=repo, tag="cache")
+    cfg = registry.docker_config(tmp_path / "cfg")
+    extra = ["--ca-file", str(registry.ca_file)] if registry.ca_file else []
+    doc = cli_json(["registry", "ls", f"{registry.host}/{repo}", *extra], docker_config=cfg)
+    assert [(t["tag"], t["shape"]) for t in doc["tags"]] == [("cache", "image-manifest")]

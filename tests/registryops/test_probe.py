@@ -219,3 +219,22 @@ def test_read_only_probe_of_a_sound_and_a_damaged_cache(registry_plain: RunningR
     assert p.returncode == 1
     problems = json.loads(p.stdout)["problems"]
     assert len(problems) == len(missing) and all("404" in x for x in problems)
+
+
+def test_probe_with_pull_only_credentials_writes_nothing(
+    registry_token: RunningRegistry, tmp_path: Path
+) -> None:
+    """bob may only pull allowed/*: the token service grants no delete (nor push), so nothing is written."""
+    cfg = tmp_path / "bob"
+    cfg.mkdir()
+    import base64
+
+    secret = base64.b64encode(f"bob:{registry_token.users['bob']}".encode()).decode()
+    (cfg / "config.json").write_text(json.dumps({"auths": {registry_token.host: {"auth": secret}}}))
+    repo = "allowed/bob-probe"
+    p = cli(["registry", "probe", f"{registry_token.host}/{repo}", *_ca(registry_token)], docker_config=cfg)
+    assert p.returncode == 5, p.stderr
+    err = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "does not let these credentials delete manifests" in err[0]
+    with registry_token.admin_client() as c:
+        assert tags_of(c, repo) == []
