@@ -238,3 +238,40 @@ def test_probe_with_pull_only_credentials_writes_nothing(
     assert len(err) == 1 and "does not let these credentials delete manifests" in err[0]
     with registry_token.admin_client() as c:
         assert tags_of(c, repo) == []
+
+
+def test_ctrl_c_during_a_probe_still_removes_the_scratch_tags(rule_proxy: FaultProxy) -> None:
+    """SIGINT while the probe waits on a manifest PUT that never answers: the process exits 130 after
+    deleting every scratch manifest it had written."""
+    import os
+    import signal
+    import sys
+    import time
+
+    repo = "probe/sigint"
+    hang = rule_proxy.add(Rule("hang", r"/manifests/cacheinspect-probe-.*-inline$", "PUT"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cacheinspect", "registry", "probe", f"{rule_proxy.host}/{repo}", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        while hang.hits == 0:  # wait until the probe is stuck mid-way (three shapes already pushed)
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    puts = [
+        r for r in rule_proxy.requests if r.method == "PUT" and "/manifests/cacheinspect-probe-" in r.path
+    ]
+    deletes = [r for r in rule_proxy.requests if r.method == "DELETE"]
+    assert len(puts) == 4 and len(deletes) >= 3  # three shapes were stored, then deleted on the way out
+    with httpx.Client(base_url=rule_proxy.url) as c:
+        assert tags_of(c, repo) == []
