@@ -314,10 +314,11 @@ def register(app: typer.Typer) -> None:
         Candidates are cache tags (any shape, inline included) matching --tag-pattern; --keep N keeps the
         N newest by newest record time, --older-than D keeps those with a newer record; a tag goes only
         when every rule given lets it go. Manifests are deleted by digest, never one another kept tag
-        points at, and never a blob: the registry's own garbage collection frees the blobs no kept tag
-        holds (the bytes reported). Dry run unless --yes; a registry that refuses deletes is an error
-        before anything is deleted. Exit 0 ok; 2 usage; 3 credentials; 4 no such repository; 5 registry
-        error or a delete that failed.
+        points at or names as a child, and never a blob: the registry's own garbage collection frees the
+        blobs no kept tag holds (the bytes reported). Dry run unless --yes; with --yes the tags are read
+        again first and a delete some new or moved tag would take along is skipped; a registry that
+        refuses deletes is an error before anything is deleted. Exit 0 ok; 2 usage; 3 credentials; 4 no
+        such repository; 5 registry error, or a planned delete that failed or was skipped.
         """
         from datetime import UTC, datetime
 
@@ -359,7 +360,9 @@ def register(app: typer.Typer) -> None:
                             "share is unknown; nothing was deleted",
                             hint="run the dry run to see them (registry prune without --yes)",
                         )
-                    results = await execute_prune(client, ref, plan.deletes)
+                    results = await execute_prune(
+                        client, ref, plan.deletes, {t.tag: t.digest for t in tags if t.digest}
+                    )
             ok = results is None or all(r.deleted for r in results)
             return prune_doc(ref.name, plan, results, unreadable), ok
 

@@ -7,7 +7,8 @@ garbage collection runs (a manifest DELETE frees no blob by itself).
 
 A prune deletes manifests **by digest** (distribution-spec: ``DELETE /v2/<name>/manifests/<digest>``).
 On CNCF distribution that removes *every* tag pointing at that digest, so a cache tag whose manifest
-another kept tag also points at is never deleted (it is reported as kept, with the reason). The bytes
+another kept tag also points at, or names as a child of its image index, is never deleted (it is
+reported as kept, with the reason). The bytes
 that come back are the blobs held by deleted tags and by no kept tag.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +30,7 @@ __all__ = [
     "TagUsage",
     "parse_age",
     "plan_prune",
+    "protecting_tags",
     "usage",
 ]
 
@@ -65,6 +67,8 @@ class TagInfo:
     blobs: dict[str, int] = field(default_factory=dict)
     #: The layer blobs among ``blobs`` (the cache's results, or the image's layers).
     layers: set[str] = field(default_factory=set)
+    #: Digests of the child manifests an image index names (a DELETE of one of them breaks this tag).
+    children: set[str] = field(default_factory=set)
     records: int | None = None
     newest: datetime | None = None
     error: str | None = None
@@ -133,6 +137,17 @@ class PrunePlan:
         return [e for e in self.entries if e.delete]
 
 
+def protecting_tags(kept: Iterable[TagInfo]) -> dict[str, str]:
+    """Manifest digest -> why no DELETE may touch it: a kept tag points at it or names it as a child."""
+    out: dict[str, str] = {}
+    for k in sorted(kept, key=lambda x: x.tag):
+        if k.digest:
+            out.setdefault(k.digest, f"same manifest as kept tag {k.tag}")
+        for child in sorted(k.children):
+            out.setdefault(child, f"a child manifest of kept tag {k.tag}")
+    return out
+
+
 def _sort_key(t: TagInfo) -> tuple[float, str]:
     # newest first; a tag without any record time counts as the oldest
     ts = t.newest.timestamp() if t.newest is not None else float("-inf")
@@ -168,18 +183,14 @@ def plan_prune(tags: Sequence[TagInfo], sel: PruneSelection, now: datetime) -> P
         if not reasons:
             reasons.append("matches --tag-pattern")
         want[t.tag] = "; ".join(reasons)
-    # A digest another kept tag points at cannot be deleted (DELETE by digest drops every tag on it).
-    kept_digests = {t.digest for t in tags if t.tag not in want}
+    # A digest another kept tag points at, or names as a child manifest, cannot be deleted: DELETE by
+    # digest drops every tag on it, and an index whose child is gone no longer pulls.
+    protected = protecting_tags(t for t in tags if t.tag not in want)
     entries: list[PlanEntry] = []
     deleted: set[str] = set()
     for t in sorted(tags, key=lambda x: x.tag):
-        if t.tag in want and t.digest in kept_digests:
-            holders = sorted(k.tag for k in tags if k.digest == t.digest and k.tag not in want)
-            entries.append(
-                PlanEntry(
-                    t.tag, t.digest, t.shape, t.newest, False, f"same manifest as kept tag {holders[0]}"
-                )
-            )
+        if t.tag in want and t.digest in protected:
+            entries.append(PlanEntry(t.tag, t.digest, t.shape, t.newest, False, protected[t.digest]))
         elif t.tag in want:
             entries.append(PlanEntry(t.tag, t.digest, t.shape, t.newest, True, want[t.tag]))
             deleted.add(t.tag)

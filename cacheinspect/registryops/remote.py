@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,7 +36,7 @@ from cacheinspect.registry.client import RegistryClient
 from cacheinspect.registry.push import fallback_tag, list_referrers, push_artifact, push_blob
 from cacheinspect.registry.reference import Reference
 from cacheinspect.registry.source import RegistrySource
-from cacheinspect.registryops.inventory import PlanEntry, TagInfo
+from cacheinspect.registryops.inventory import PlanEntry, TagInfo, protecting_tags
 from cacheinspect.registryops.shapes import ProbeCache, build_probe_caches
 from cacheinspect.sources.base import Fetched, SourceKind
 
@@ -326,6 +326,7 @@ async def read_tag(client: RegistryClient, ref: Reference, tag: str, memo: _Memo
                     info.layers.add(d.digest)
         else:
             for d in children:
+                info.children.add(d.digest)
                 try:
                     child = await memo.manifest(client, ref, d.digest)
                 except NotFoundError:
@@ -375,8 +376,11 @@ async def read_tags(
     async def one(tag: str) -> None:
         try:
             out[tag] = await read_tag(client, ref, tag, memo)
-        except NotFoundError:
-            pass  # deleted while we listed
+        except NotFoundError as e:
+            # Deleted while we listed: gone. A tag that is still there but names a missing config or
+            # child is not gone: it is listed as unreadable (and so still holds its manifest).
+            if await _tag_digest_quiet(client, ref, tag) is not None:
+                out[tag] = TagInfo(tag, "", "", "unknown", error=e.message)
         except (IntegrityError, RegistryError) as e:
             out[tag] = TagInfo(tag, "", "", "unknown", error=e.message)
         if progress is not None:
@@ -448,10 +452,60 @@ class DeleteResult:
     skipped: str | None = None
 
 
+async def _protected_now(
+    client: RegistryClient, ref: Reference, deletes: list[PlanEntry], seen: Mapping[str, str]
+) -> dict[str, str]:
+    """Manifest digests that tags not planned for deletion point at (or name as children) *now*.
+
+    The plan was made from a listing that may be minutes old: a tag put on a planned digest since
+    (``crane tag``, ``imagetools create``, a CI retag), or an index made over it, would go with the
+    DELETE. So the tags are listed again and each not-deleted tag resolved; a tag that is new or moved
+    is read in full for its child manifests. (*seen*: tag -> digest as the plan read them.)
+    """
+    planned = {e.tag for e in deletes}
+    listing = await list_tags(client, ref)
+    kept = [t for t in listing.tags if t not in planned]
+    now: dict[str, TagInfo] = {}
+    memo = _Memo()
+
+    async def one(tag: str) -> None:
+        digest = await _tag_digest(client, ref, tag)
+        if digest is None:
+            return
+        if seen.get(tag) == digest:
+            now[tag] = TagInfo(tag, digest, "", "unchanged")  # children as planned (content-addressed)
+            return
+        try:
+            now[tag] = await read_tag(client, ref, tag, memo)
+        except NotFoundError:
+            now[tag] = TagInfo(tag, digest, "", "unknown")
+        except (IntegrityError, RegistryError) as e:
+            raise RegistryError(
+                f"tag {tag} appeared or moved since the plan and cannot be read ({e.message}); "
+                "nothing more was deleted"
+            ) from None
+
+    try:
+        await _bounded(kept, client.options.concurrency, one)
+    except BaseExceptionGroup as eg:
+        raise _first_error(eg) from None
+    return protecting_tags(now.values())
+
+
 async def execute_prune(
-    client: RegistryClient, ref: Reference, deletes: list[PlanEntry]
+    client: RegistryClient,
+    ref: Reference,
+    deletes: list[PlanEntry],
+    seen: Mapping[str, str] | None = None,
 ) -> list[DeleteResult]:
-    """Delete the planned manifests by digest, each only if its tag still points where the plan saw it."""
+    """Delete the planned manifests by digest, each only if its tag still points where the plan saw it
+    and no tag outside the plan points at that digest or names it as a child now.
+
+    *seen* (tag -> digest of every tag the plan read) lets unchanged tags skip a re-read; without it
+    every tag outside the plan is read again. Registries have no conditional DELETE, so a tag put on a
+    digest in the moment between this check and the DELETE can still go with it: that window is one
+    request long instead of the whole run.
+    """
     out: list[DeleteResult] = []
     allowed, ans = await probe_deletes(client, ref)
     if not allowed:
@@ -459,12 +513,22 @@ async def execute_prune(
             f"{_no_deletes(ref, ans)}; nothing was deleted",
             hint="enable deletes on the registry (distribution: storage.delete.enabled) or delete with its own tools",
         )
+    protected = await _protected_now(client, ref, deletes, seen or {})
+    gone: dict[str, Answer] = {}  # digests this run deleted, with the registry's answer
     for e in deletes:
+        if e.digest in protected:
+            out.append(DeleteResult(e.tag, e.digest, False, None, f"since the plan: {protected[e.digest]}"))
+            continue
         now = await _tag_digest(client, ref, e.tag)
+        if now is None and e.digest in gone:  # went with an earlier tag on the same manifest
+            out.append(DeleteResult(e.tag, e.digest, True, gone[e.digest]))
+            continue
         if now != e.digest:
             out.append(DeleteResult(e.tag, e.digest, False, None, "the tag moved since it was planned"))
             continue
         ok, ans = await _remove(client, ref, e.tag, e.digest)
+        if ok:
+            gone[e.digest] = ans
         out.append(DeleteResult(e.tag, e.digest, ok, ans))
     return out
 
