@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         --from-log FILE names the failing request of a failed cache export, the registry rule behind
         it (with its source) and the fix. Exit 0: a registry cache shape works (read-only: the cache is
         sound; --from-log: no failed export in the log); 1: none does / problems / a failed export
-        diagnosed; 2 usage; 3 credentials; 4 not found; 5 registry or network error.
+        diagnosed; 2 usage; 3 credentials; 4 not found; 5 registry or network error; 6 malformed answer.
         """
         from cacheinspect.cli._common import run, setup_logging
         from cacheinspect.errors import EXIT_FINDINGS
@@ -318,7 +318,8 @@ def register(app: typer.Typer) -> None:
         blobs no kept tag holds (the bytes reported). Dry run unless --yes; with --yes the tags are read
         again first and a delete some new or moved tag would take along is skipped; a registry that
         refuses deletes is an error before anything is deleted. Exit 0 ok; 2 usage; 3 credentials; 4 no
-        such repository; 5 registry error, or a planned delete that failed or was skipped.
+        such repository; 5 registry error, or a planned delete that failed or was skipped; 6 malformed
+        answer.
         """
         from datetime import UTC, datetime
 

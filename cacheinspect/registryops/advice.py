@@ -49,7 +49,9 @@ def parse_buildkit_version(text: str) -> BuildKitVersion:
     """``v0.25.2``, ``0.13``, ``v0.21.0-rc1`` -> a version; anything else is a usage error."""
     m = _VERSION_RE.fullmatch(text.strip())
     if m is None:
-        raise UsageError(f"--buildkit {text[:60]!r}: expected a BuildKit version like v0.25.2 or 0.13")
+        raise UsageError(
+            f"--buildkit-version {text[:60]!r}: expected a BuildKit version like v0.25.2 or 0.13"
+        )
     return BuildKitVersion(int(m[1]), int(m[2]), int(m[3] or 0))
 
 

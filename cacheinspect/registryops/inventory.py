@@ -15,7 +15,6 @@ that come back are the blobs held by deleted tags and by no kept tag.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,23 +33,13 @@ __all__ = [
     "usage",
 ]
 
-_AGE_RE = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
 
 def parse_age(text: str) -> float:
-    """``90m``, ``12h``, ``7d``, ``2w`` (or a sum: ``1d12h``) -> seconds."""
-    s = text.strip()
-    pos, total = 0, 0
-    while pos < len(s):
-        m = _AGE_RE.match(s, pos)
-        if m is None:
-            raise UsageError(f"--older-than {text[:40]!r}: expected a duration like 12h, 7d, 2w or 1d12h")
-        total += int(m.group(1)) * _AGE_UNITS[m.group(2)]
-        pos = m.end()
-    if not s:
-        raise UsageError("--older-than needs a duration like 12h, 7d, 2w")
-    return float(total)
+    """``--older-than``: the duration syntax of ``audit --max-age`` (``90m``, ``12h``, ``7d``, ``2w``,
+    ``1d12h``; one parser, so the same value means the same in both commands) -> seconds."""
+    from cacheinspect.cache.audit import parse_duration
+
+    return parse_duration(text).total_seconds()
 
 
 @dataclass(slots=True)

@@ -54,9 +54,23 @@ def test_bad_versions(bad: str) -> None:
 def test_parse_age() -> None:
     assert parse_age("7d") == 7 * 86400
     assert parse_age("1d12h") == 36 * 3600
-    for bad in ("", "7", "d", "7y", "-1d", "1.5h"):
+    for bad in ("", "7", "d", "7y", "-1d", "1.5h", "9" * 5000 + "d", "9" * 30 + "w"):
         with pytest.raises(UsageError):
             parse_age(bad)
+
+
+def test_older_than_reads_durations_like_audit_max_age() -> None:
+    """Same flag value, same meaning: `prune --older-than` takes what `audit --max-age` takes."""
+    from cacheinspect.cache.audit import parse_duration
+
+    for text in ("7D", " 12h ", "2W", "90m", "1d12h"):
+        assert parse_age(text) == parse_duration(text).total_seconds()
+
+
+def test_bad_version_error_names_the_flag() -> None:
+    with pytest.raises(UsageError) as e:
+        parse_buildkit_version("latest")
+    assert e.value.message.startswith("--buildkit-version ")
 
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
