@@ -355,6 +355,12 @@ def register(app: typer.Typer) -> None:
                 unreadable = [t.tag for t in tags if t.shape == "unknown"]
                 results = None
                 if yes and plan.deletes:
+                    if listing.invalid:
+                        raise UsageError(
+                            f"{listing.invalid} name(s) in the tag list of {ref.name} are not valid tag names, "
+                            "so which manifests they point at is unknown; nothing was deleted",
+                            hint="registry ls counts them (invalid_tag_names); clean them up with the registry's tools",
+                        )
                     if unreadable:
                         raise UsageError(
                             f"{len(unreadable)} tag(s) of {ref.name} could not be read, so which blobs they "
@@ -365,7 +371,7 @@ def register(app: typer.Typer) -> None:
                         client, ref, plan.deletes, {t.tag: t.digest for t in tags if t.digest}
                     )
             ok = results is None or all(r.deleted for r in results)
-            return prune_doc(ref.name, plan, results, unreadable), ok
+            return prune_doc(ref.name, plan, results, unreadable, listing.invalid), ok
 
         doc, ok = run(go())
         _write(doc, fmt, out)

@@ -206,6 +206,12 @@ async def list_tags(
                 nxt = urllib.parse.urljoin(base, nxt)
             if nxt is not None and "://" not in nxt and not nxt.startswith(base):
                 raise RegistryError(f"{what}: the Link header points outside the tag list ({nxt[:200]!r})")
+            if nxt is not None and not new and nxt not in seen_targets:
+                # Fresh links over the same tags would run to the page cap; a partial listing is no
+                # answer either (prune must see every tag), so this is an error, not an end.
+                raise RegistryError(
+                    f"{what}: page {pages} of the tag list brings no new tag but links to a next page"
+                )
             target = nxt
         elif page and new and len(page) >= page_size:
             last = next((t for t in reversed(page) if isinstance(t, str) and _TAG_RE.fullmatch(t)), None)

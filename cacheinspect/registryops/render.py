@@ -115,7 +115,11 @@ def ls_doc(
 
 
 def prune_doc(
-    repo: str, plan: PrunePlan, results: list[DeleteResult] | None, unreadable: list[str]
+    repo: str,
+    plan: PrunePlan,
+    results: list[DeleteResult] | None,
+    unreadable: list[str],
+    invalid_tag_names: int = 0,
 ) -> dict[str, Any]:
     done = {r.tag: r for r in results or []}
     return {
@@ -125,6 +129,7 @@ def prune_doc(
         "reclaimed_bytes": plan.reclaimed_bytes,
         "reclaimed_blobs": plan.reclaimed_blobs,
         "unreadable_tags": unreadable,
+        "invalid_tag_names": invalid_tag_names,
         "tags": [
             {
                 "tag": e.tag,
@@ -250,6 +255,8 @@ def _prune_table(doc: Mapping[str, Any]) -> str:
             + ", ".join(esc(t) for t in doc["unreadable_tags"])
             + "\n"
         )
+    if doc.get("invalid_tag_names"):
+        head += f"{doc['invalid_tag_names']} name(s) in the tag list are not valid tags (never read)\n"
     tail = "\n(dry run: pass --yes to delete)\n" if doc["dry_run"] and n else ""
     return head + "\n" + table(rows, ["tag", "shape", "newest record", "action", "why"], "table") + tail
 

@@ -156,3 +156,20 @@ def test_a_tag_whose_cache_config_is_missing_is_listed_unreadable_not_dropped(re
         p = cli(["registry", "prune", f"{proxy.host}/{repo}", "--keep", "0", "--yes"])
         assert p.returncode == 2 and "could not be read" in p.stderr
     assert set(distribution_tags(_storage(reg), repo)) == {"cache-broken", "cache-old"}
+
+
+def test_tag_names_the_listing_skipped_stop_a_real_prune(reg: RunningRegistry) -> None:
+    """The tag list carries a name that is not a tag (skipped, never read): which manifest it points
+    at is unknown, so `prune --yes` refuses like it does for unreadable tags."""
+    from tests.support.faultproxy import Rule, start_fault_proxy
+
+    repo = "team/badnames"
+    push_named_fixture(reg, "threestage-min", repo=repo, tag="cache-old")
+    body = json.dumps({"name": repo, "tags": ["cache-old", "bad\nname"]}).encode()
+    with start_fault_proxy(reg) as proxy:
+        proxy.add(Rule("respond", rf"/v2/{repo}/tags/list$", "GET", None, status=200, body=body))
+        dry = cli_json(["registry", "prune", f"{proxy.host}/{repo}", "--keep", "0"])
+        assert [t["tag"] for t in dry["tags"] if t["action"] == "delete"] == ["cache-old"]
+        p = cli(["registry", "prune", f"{proxy.host}/{repo}", "--keep", "0", "--yes"])
+        assert p.returncode == 2 and "not valid tag names" in p.stderr, (p.stdout, p.stderr)
+    assert set(distribution_tags(_storage(reg), repo)) == {"cache-old"}

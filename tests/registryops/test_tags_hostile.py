@@ -151,3 +151,12 @@ def test_cli_ls_on_a_hostile_tag_list_is_one_error_line(rule_proxy: FaultProxy) 
     p = cli(["registry", "ls", f"{rule_proxy.host}/h/x"])
     assert p.returncode == 5
     assert p.stderr.count("error:") == 1 and "\x1b" not in p.stderr
+
+
+def test_next_links_that_bring_no_new_tag_stop_at_once(rule_proxy: FaultProxy) -> None:
+    """Fresh next links over the same tags: not 100000 requests up to the page cap, one clear error."""
+    for i in range(30):
+        _page(rule_proxy, ["a"], f'</v2/h/x/tags/list?n=1&last=a{i}>; rel="next"', times=1)
+    with pytest.raises(RegistryError, match="no new tag"):
+        _walk(rule_proxy.host, "h/x", page_size=1)
+    assert len([r for r in rule_proxy.requests if r.path.endswith("tags/list")]) == 2
