@@ -294,6 +294,13 @@ def register(app: typer.Typer) -> None:
                 "--tag-pattern", metavar="GLOB", help="Only cache tags matching this shell glob (cache-pr-*)."
             ),
         ] = None,
+        include_inline: Annotated[
+            bool,
+            typer.Option(
+                "--include-inline",
+                help="Also prune images with inline cache (by default they are kept: they are images).",
+            ),
+        ] = False,
         yes: Annotated[
             bool, typer.Option("--yes", help="Delete for real (the default is a dry run).")
         ] = False,
@@ -311,7 +318,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan (and with --yes do) the deletion of old cache tags, and the bytes that really come back.
 
-        Candidates are cache tags (any shape, inline included) matching --tag-pattern; --keep N keeps the
+        Candidates are cache tags (any registry cache shape; images with inline cache only with
+        --include-inline) matching --tag-pattern; --keep N keeps the
         N newest by newest record time, --older-than D keeps those with a newer record; a tag goes only
         when every rule given lets it go. Manifests are deleted by digest, never one another kept tag
         points at or names as a child, and never a blob: the registry's own garbage collection frees the
@@ -333,6 +341,7 @@ def register(app: typer.Typer) -> None:
             keep=keep,
             older_than=parse_age(older_than) if older_than is not None else None,
             tag_pattern=tag_pattern,
+            include_inline=include_inline,
         )
         opts = _options(username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, target)
         now = datetime.now(UTC)

@@ -96,6 +96,9 @@ class PruneSelection:
     keep: int | None = None
     older_than: float | None = None
     tag_pattern: str | None = None
+    #: Images with inline cache are images first (the deliverable, not a cache tag): candidates only
+    #: when asked for.
+    include_inline: bool = False
 
     def __post_init__(self) -> None:
         if self.keep is None and self.older_than is None and self.tag_pattern is None:
@@ -146,8 +149,9 @@ def _sort_key(t: TagInfo) -> tuple[float, str]:
 def plan_prune(tags: Sequence[TagInfo], sel: PruneSelection, now: datetime) -> PrunePlan:
     """Which cache tags to delete under *sel*, and the bytes that really come back.
 
-    Candidates are the cache tags (any shape, inline included) matching ``--tag-pattern`` (a shell glob;
-    all cache tags without one). Among them ``--keep N`` keeps the N newest (by newest record time) and
+    Candidates are the cache tags (any registry cache shape; images with inline cache only with
+    ``--include-inline``: such a tag is an image someone may deploy) matching ``--tag-pattern`` (a shell
+    glob; all of them without one). Among them ``--keep N`` keeps the N newest (by newest record time) and
     ``--older-than D`` keeps those with a record newer than D; a tag is deleted only when every given
     rule lets it go. Non-cache tags are never candidates; every tag not deleted protects its blobs and
     its manifest digest.
@@ -155,7 +159,9 @@ def plan_prune(tags: Sequence[TagInfo], sel: PruneSelection, now: datetime) -> P
     cands = [
         t
         for t in tags
-        if t.is_cache and (sel.tag_pattern is None or fnmatch.fnmatchcase(t.tag, sel.tag_pattern))
+        if t.is_cache
+        and (t.shape != "inline" or sel.include_inline)
+        and (sel.tag_pattern is None or fnmatch.fnmatchcase(t.tag, sel.tag_pattern))
     ]
     cands.sort(key=_sort_key)
     want: dict[str, str] = {}
@@ -183,6 +189,12 @@ def plan_prune(tags: Sequence[TagInfo], sel: PruneSelection, now: datetime) -> P
         elif t.tag in want:
             entries.append(PlanEntry(t.tag, t.digest, t.shape, t.newest, True, want[t.tag]))
             deleted.add(t.tag)
+        elif t.shape == "inline" and not sel.include_inline:
+            entries.append(
+                PlanEntry(
+                    t.tag, t.digest, t.shape, t.newest, False, "an image (--include-inline to prune it)"
+                )
+            )
         elif t.is_cache:
             entries.append(PlanEntry(t.tag, t.digest, t.shape, t.newest, False, "kept"))
     kept_blobs: set[str] = set()

@@ -96,11 +96,12 @@ def test_a_manifest_a_kept_index_names_as_child_is_not_deleted(reg: RunningRegis
     repo = "team/child"
     push_named_fixture(reg, "threestage-inline", repo=repo, tag="app")
     child = _tag_first_child(reg, repo, "app", "cache-amd64")
-    dry = cli_json(["registry", "prune", f"{reg.host}/{repo}", "--tag-pattern", "cache-amd64"])
+    args = ["registry", "prune", f"{reg.host}/{repo}", "--tag-pattern", "cache-amd64", "--include-inline"]
+    dry = cli_json(args)
     entry = next(t for t in dry["tags"] if t["tag"] == "cache-amd64")
     assert entry["shape"] == "inline"
-    assert entry["action"] == "keep" and "app" in entry["reason"]
-    p = cli(["registry", "prune", f"{reg.host}/{repo}", "--tag-pattern", "cache-amd64", "--yes", "-q"])
+    assert entry["action"] == "keep" and entry["reason"] == "a child manifest of kept tag app"
+    p = cli([*args, "--yes", "-q"])
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert _manifest_exists(reg, repo, child)
     assert set(distribution_tags(_storage(reg), repo)) == {"app", "cache-amd64"}
@@ -173,3 +174,21 @@ def test_tag_names_the_listing_skipped_stop_a_real_prune(reg: RunningRegistry) -
         p = cli(["registry", "prune", f"{proxy.host}/{repo}", "--keep", "0", "--yes"])
         assert p.returncode == 2 and "not valid tag names" in p.stderr, (p.stdout, p.stderr)
     assert set(distribution_tags(_storage(reg), repo)) == {"cache-old"}
+
+
+def test_an_image_with_inline_cache_is_an_image_prune_keeps_unless_asked(reg: RunningRegistry) -> None:
+    """`--keep 0 --yes` over a repository with a release image built with `--cache-to type=inline`
+    (a real BuildKit push) deletes the cache tags, not the image; `--include-inline` opts in."""
+    repo = "team/release"
+    push_named_fixture(reg, "threestage-inline", repo=repo, tag="v1.0")
+    push_named_fixture(reg, "threestage-min", repo=repo, tag="cache-old")
+    dry = cli_json(["registry", "prune", f"{reg.host}/{repo}", "--keep", "0"])
+    rows = {t["tag"]: t for t in dry["tags"]}
+    assert rows["v1.0"]["shape"] == "inline" and rows["v1.0"]["action"] == "keep"
+    assert "--include-inline" in rows["v1.0"]["reason"]
+    p = cli(["registry", "prune", f"{reg.host}/{repo}", "--keep", "0", "--yes", "-q"])
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert set(distribution_tags(_storage(reg), repo)) == {"v1.0"}
+    p = cli(["registry", "prune", f"{reg.host}/{repo}", "--keep", "0", "--include-inline", "--yes", "-q"])
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert distribution_tags(_storage(reg), repo) == {}
