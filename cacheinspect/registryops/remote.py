@@ -688,7 +688,10 @@ async def probe_registry(
                     if r.tag == tag:
                         r.removed = gone
         else:
-            left = [t for t, _ in written if not t.startswith("@")]
+            # Only what the registry really kept: a refused PUT left nothing to report.
+            for tag, _ in written:
+                if not tag.startswith("@") and await _tag_digest_quiet(client, ref, tag) is not None:
+                    left.append(tag)
     return ProbeResult(ref.name, results, allowed, delete_answer, referrers, referrer_answer, left)
 
 

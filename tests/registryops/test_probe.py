@@ -276,3 +276,20 @@ def test_ctrl_c_during_a_probe_still_removes_the_scratch_tags(rule_proxy: FaultP
     assert len(puts) == 4 and len(deletes) >= 4
     with httpx.Client(base_url=rule_proxy.url) as c:
         assert tags_of(c, repo) == []
+
+
+def test_leave_scratch_lists_only_tags_the_registry_really_kept(registry_nodelete: RunningRegistry) -> None:
+    """Deletes refused and the OCI index refused: the index tag was never stored, so it is not among
+    the scratch tags said to be left behind (the list is what the registry lists)."""
+    from tests.support.faultproxy import start_fault_proxy
+
+    repo = "probe/leave-refused"
+    with start_fault_proxy(registry_nodelete) as proxy:
+        proxy.add(Rule("respond", r"/manifests/cacheinspect-probe-.*-oci-index$", "PUT", status=400))
+        doc = cli_json(["registry", "probe", f"{proxy.host}/{repo}", "--leave-scratch"])
+    by = {s["shape"]: s for s in doc["shapes"]}
+    assert by["oci-index"]["accepted"] is False
+    with registry_nodelete.client() as c:
+        listed = tags_of(c, repo)
+    assert by["oci-index"]["tag"] not in listed
+    assert sorted(doc["left_behind"]) == listed
