@@ -483,12 +483,10 @@ async def _protected_now(
             return
         try:
             now[tag] = await read_tag(client, ref, tag, memo)
-        except NotFoundError:
-            now[tag] = TagInfo(tag, digest, "", "unknown")
-        except (IntegrityError, RegistryError) as e:
+        except (NotFoundError, IntegrityError, RegistryError) as e:  # children unknown: stop
             raise RegistryError(
                 f"tag {tag} appeared or moved since the plan and cannot be read ({e.message}); "
-                "nothing more was deleted"
+                "nothing was deleted"
             ) from None
 
     try:
