@@ -72,8 +72,8 @@ def parse_duration(text: str) -> timedelta:
         raise UsageError(f"invalid duration {text!r}: use a number with s, m, h, d or w, e.g. 12h, 7d, 1d12h")
     try:
         return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
-    except OverflowError:
-        raise UsageError(f"duration {text!r} is too large") from None
+    except (OverflowError, ValueError):  # ValueError: more digits than int() converts (4300)
+        raise UsageError(f"duration {text[:40]!r} is too large") from None
 
 
 @dataclass(frozen=True, slots=True)

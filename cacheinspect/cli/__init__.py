@@ -42,6 +42,7 @@ GROUPS: tuple[str, ...] = (
     "context",
     "gc",
     "lint",
+    "registry",
     "meta",  # version, completion
 )
 

@@ -452,12 +452,15 @@ class RegistryClient:
         content: bytes | None = None,
         want_body: bool = False,
         what: str,
+        check: bool = True,
     ) -> tuple[int, httpx.Headers, bytes]:
         """One request to *ref*'s registry with this client's auth, TLS, retries and redirect rules.
 
         ``target`` is a ``/v2/...`` path or an absolute URL on the registry's own host (an upload
         ``Location``); anything else is refused so credentials never go elsewhere. Errors (>= 400) are
-        raised as this client's error classes.
+        raised as this client's error classes, unless ``check=False``: then the answer is returned as
+        it came (an error body capped at 64 KiB), for callers that report the registry's own words
+        (``registry probe``).
         """
         host = self._host(ref)
         scheme = await self._scheme(host)
@@ -478,7 +481,7 @@ class RegistryClient:
             want_body=want_body,
             what=what,
         )
-        if ans.status >= 400:
+        if ans.status >= 400 and check:
             self._raise_for(ans, ref, what)
         return ans.status, ans.headers, ans.body
 

@@ -39,7 +39,7 @@ def to_json_bytes(doc: object) -> bytes:
     import msgspec
 
     raw = msgspec.json.encode(doc)
-    if raw.isascii():
+    if raw.isascii() and b"\x7f" not in raw:  # DEL is ASCII, and JSON encoders leave it raw
         return msgspec.json.format(raw, indent=2) + b"\n"
     return esc_json((json.dumps(doc, indent=2) + "\n").encode())
 

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -95,15 +95,22 @@ class Rule:
     offset: int | None = None
     keep: int | None = None
     after_headers: bool = False
+    #: Extra condition on the request's (lowercased) headers and body, for rules that depend on content
+    #: (an emulated registry refusing one manifest shape).
+    when: Callable[[dict[str, str], bytes], bool] | None = None
     hits: int = 0
     release: threading.Event = field(default_factory=threading.Event)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
         if self.method is not None and self.method.upper() != method:
             return False
-        return re.search(self.pattern, path) is not None
+        if re.search(self.pattern, path) is None:
+            return False
+        return self.when is None or self.when(headers or {}, body)
 
     @property
     def exhausted(self) -> bool:
@@ -129,7 +136,7 @@ class _ProxyHandler(QuietHandler):
         split = urllib.parse.urlsplit(self.path)
         path = split.path
         headers = {k.lower(): v for k, v in self.headers.items()}
-        rule = self.proxy._match(self.command, path) if self.listener == "proxy" else None
+        rule = self.proxy._match(self.command, path, headers, body) if self.listener == "proxy" else None
         self.proxy._record(
             SeenRequest(
                 self.listener, self.command, path, split.query, headers, rule.action if rule else None
@@ -326,10 +333,12 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def _match(self, method: str, path: str) -> Rule | None:
+    def _match(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path, headers, body):
                     rule.hits += 1
                     return rule
         return None

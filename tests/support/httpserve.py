@@ -29,6 +29,27 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def handle_one_request(self) -> None:
+        """On a plain listener, answer a TLS ClientHello the way Go's net/http server does (``400`` "Client
+        sent an HTTP request to an HTTPS server."): Go clients (docker, BuildKit) then see "server gave HTTP
+        response to HTTPS client" and fall back to plain HTTP for an insecure (loopback) registry, instead of
+        hanging while this server waits for a request line that never comes."""
+        server_tls = getattr(self.server, "tls", None)
+        peek = getattr(self.rfile, "peek", None)
+        if server_tls is None and peek is not None:
+            try:
+                first = peek(1)[:1]
+            except OSError:
+                first = b""
+            if first == b"\x16":
+                with contextlib.suppress(OSError):
+                    self.wfile.write(
+                        b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+                    )
+                self.close_connection = True
+                return
+        super().handle_one_request()
+
     def read_body(self) -> bytes:
         """The request body (Content-Length or chunked); empty when there is none."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -254,6 +254,7 @@ def _config(
     files: PKIFiles | None,
     htpasswd: Path | None,
     issuer: TokenIssuer | None,
+    delete_enabled: bool = True,
 ) -> dict[str, object]:
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -268,7 +269,7 @@ def _config(
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
         "storage": {
             "filesystem": {"rootdirectory": str(storage)},
-            "delete": {"enabled": True},
+            "delete": {"enabled": delete_enabled},
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
         "http": http,
@@ -320,7 +321,7 @@ def _wait_ready(reg: RunningRegistry, deadline: float) -> None:
             time.sleep(0.01)
 
 
-def _launch(flavour: Flavour, workdir: Path) -> RunningRegistry:
+def _launch(flavour: Flavour, workdir: Path, delete_enabled: bool = True) -> RunningRegistry:
     binary = find_registry_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -345,7 +346,9 @@ def _launch(flavour: Flavour, workdir: Path) -> RunningRegistry:
     for attempt in range(3):
         port = free_port()
         config_path = workdir / "config.yml"
-        config_path.write_text(json.dumps(_config(flavour, workdir, port, files, htpasswd, issuer), indent=2))
+        config_path.write_text(
+            json.dumps(_config(flavour, workdir, port, files, htpasswd, issuer, delete_enabled), indent=2)
+        )
         log_path = workdir / ("registry.log" if attempt == 0 else f"registry.{attempt}.log")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -389,15 +392,18 @@ def _launch(flavour: Flavour, workdir: Path) -> RunningRegistry:
 
 
 @contextlib.contextmanager
-def start_registry(flavour: Flavour, workdir: Path) -> Iterator[RunningRegistry]:
+def start_registry(
+    flavour: Flavour, workdir: Path, *, delete_enabled: bool = True
+) -> Iterator[RunningRegistry]:
     """Start a ``flavour`` registry with its state, config, certificates and log under ``workdir``.
 
-    Returns once ``/v2/`` answers. On exit the registry process is terminated and waited for and the
+    ``delete_enabled=False`` runs it with ``storage.delete.enabled: false`` (manifest DELETE answers 405
+    ``UNSUPPORTED``). Returns once ``/v2/`` answers. On exit the registry process is terminated and waited for and the
     issuer (token flavour) is shut down, so no listener is left behind.
     """
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown registry flavour {flavour!r} (one of {', '.join(FLAVOURS)})")
-    reg = _launch(flavour, Path(workdir))
+    reg = _launch(flavour, Path(workdir), delete_enabled)
     try:
         yield reg
     finally:
