@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from cacheinspect.cli import main
+from tests.support.layout import push_named_fixture
+from tests.support.registry import RunningRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures"
@@ -38,18 +40,32 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str
 
 
 @pytest.fixture(scope="module")
-def fingerprints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def fingerprints(
+    tmp_path_factory: pytest.TempPathFactory, registry_plain: RunningRegistry
+) -> tuple[Path, Path, str, Path]:
+    """Inputs of :func:`BASE`: two context fingerprints, a repository of the real registry holding a
+    pushed fixture cache (the ``registry`` commands), and a BuildKit log of a failed cache export."""
     d = tmp_path_factory.mktemp("fp")
     a, b = d / "a.fp.json", d / "b.fp.json"
     for p in (a, b):
         with pytest.raises(SystemExit) as e:
             main(["context", "fingerprint", str(CASES / "crosshost"), "-o", str(p)])
         assert not e.value.code
-    return a, b
+    pushed = push_named_fixture(registry_plain, "threestage-max", tag="cache")
+    log = d / "build.log"
+    log.write_text(
+        "#12 exporting cache to registry\n"
+        "#12 writing manifest sha256:6f0c8f2a0a1bbf2f2b0a3c7a1d0e4f1e9c2b7d7f1a0e5c3b2d1e0f9a8b7c6d5e4 0.1s done\n"
+        "#12 ERROR: error writing manifest blob: failed commit on ref "
+        '"sha256:6f0c8f2a0a1bbf2f2b0a3c7a1d0e4f1e9c2b7d7f1a0e5c3b2d1e0f9a8b7c6d5e4": unexpected status: 400 Bad Request\n'
+    )
+    return a, b, f"{registry_plain.host}/{pushed.repo}", log
 
 
-def BASE(fps: tuple[Path, Path]) -> dict[str, list[str | Path]]:
-    """A working command line per command (exit 0 or 1), offline, on committed inputs."""
+def BASE(fps: tuple[Path, Path, str, Path]) -> dict[str, list[str | Path]]:
+    """A working command line per command (exit 0 or 1), on committed inputs (offline, except the
+    ``registry`` commands, which read a real loopback registry)."""
+    fp_a, fp_b, repo, log = fps
     return {
         "inspect": ["inspect", FIX / "threestage-max"],
         "graph": ["graph", FIX / "threestage-max"],
@@ -57,7 +73,7 @@ def BASE(fps: tuple[Path, Path]) -> dict[str, list[str | Path]]:
         "audit": ["audit", FIX / "threestage-min"],
         "context check": ["context", "check", FIX / "crosshost-a", CASES / "crosshost", "--no-referrers"],
         "context fingerprint": ["context", "fingerprint", CASES / "crosshost"],
-        "context diff": ["context", "diff", *fps],
+        "context diff": ["context", "diff", fp_a, fp_b],
         "lint": ["lint", CASES / "threestage" / "Dockerfile"],
         "du": ["du", GC / "engine-df.json", "--now", NOW],
         "gc simulate": [
@@ -72,6 +88,9 @@ def BASE(fps: tuple[Path, Path]) -> dict[str, list[str | Path]]:
             NOW,
         ],
         "gc lint": ["gc", "lint", "--policy", GC / "daemon-traps.json"],
+        "registry probe": ["registry", "probe", "--from-log", log],
+        "registry ls": ["registry", "ls", repo],
+        "registry prune": ["registry", "prune", repo, "--keep", "0"],
         "version": ["version"],
         "completion": ["completion", "bash"],
     }
@@ -89,6 +108,9 @@ COMMANDS = [
     "du",
     "gc simulate",
     "gc lint",
+    "registry probe",
+    "registry ls",
+    "registry prune",
     "version",
     "completion",
 ]
@@ -149,7 +171,10 @@ def test_help_lists_the_common_flags(command: str, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_output_flag_moves_stdout_into_the_file(
-    command: str, capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path], tmp_path: Path
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+    fingerprints: tuple[Path, Path, str, Path],
+    tmp_path: Path,
 ) -> None:
     argv = BASE(fingerprints)[command]
     code, out, _ = run(capsys, *argv)
@@ -165,7 +190,10 @@ def test_output_flag_moves_stdout_into_the_file(
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("flag", [["-q"], ["--quiet"], ["-v"], ["--verbose"], ["--color", "never"]])
 def test_common_flags_leave_stdout_alone_after_and_before_the_command(
-    command: str, flag: list[str], capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path]
+    command: str,
+    flag: list[str],
+    capsys: pytest.CaptureFixture[str],
+    fingerprints: tuple[Path, Path, str, Path],
 ) -> None:
     argv = BASE(fingerprints)[command]
     base = run(capsys, *argv)[:2]
@@ -175,7 +203,7 @@ def test_common_flags_leave_stdout_alone_after_and_before_the_command(
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_color_always_only_adds_colour(
-    command: str, capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path]
+    command: str, capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path, str, Path]
 ) -> None:
     argv = BASE(fingerprints)[command]
     code, out, _ = run(capsys, *argv)
@@ -185,7 +213,7 @@ def test_color_always_only_adds_colour(
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_quiet_and_verbose_together_are_a_usage_error(
-    command: str, capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path]
+    command: str, capsys: pytest.CaptureFixture[str], fingerprints: tuple[Path, Path, str, Path]
 ) -> None:
     argv = BASE(fingerprints)[command]
     for combo in (["-q", "-v"], ["--quiet", "--verbose"]):

@@ -3,7 +3,7 @@
 * ``registry_nodelete``: CNCF distribution 2.8, plain HTTP, ``storage.delete.enabled: false``;
 * ``crane_registry``: go-containerregistry's ``crane registry serve`` 0.20.7 with ``--disk`` (blobs on
   disk, manifests in memory; no referrers API). The binary is ``$TESTBED_CRANE``, else
-  ``build/crane-deb/usr/bin/crane`` unpacked from the pinned ``/work/shared/testbed-debs`` .deb
+  ``build/crane-deb/usr/bin/crane`` unpacked from the pinned ``../shared/testbed-debs`` .deb (beside the checkout)
   (``dpkg-deb -x``). Missing both is an error, not a skip.
 * ``rule_proxy``: a fault proxy in front of the plain registry, for the emulated registry rules
   (``emulations.py``).
@@ -27,7 +27,7 @@ from tests.support.registry import RunningRegistry, free_port, start_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 CRANE_DEB_GLOB = "crane_0.20.7*_amd64.deb"
-DEB_DIRS = (Path("/work/shared/testbed-debs"), ROOT / "testbed" / "debs")
+DEB_DIRS = (ROOT.parent / "shared" / "testbed-debs", ROOT / "testbed" / "debs")  # shared/ beside the checkout
 
 
 def find_crane() -> str:
