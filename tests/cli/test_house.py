@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("dockerfile, gc", ("cacheinspect.dockerfile", "cacheinspect.gc")),
     ("cache", ("cacheinspect.cache",)),
     ("render", ("cacheinspect.render",)),
-    ("lint, context", ("cacheinspect.lint", "cacheinspect.context")),
+    ("lint, context, registryops", ("cacheinspect.lint", "cacheinspect.context", "cacheinspect.registryops")),
     ("api, cli", ("cacheinspect.cli", "cacheinspect.__main__", "cacheinspect")),
 ]
 
