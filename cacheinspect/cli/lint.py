@@ -116,6 +116,9 @@ def register(app: typer.Typer) -> None:
                 errors.append(e.diagnostics())  # the message, and "hint: …" on a second line if any
         if report.files or not errors:
             sys.stdout.write(render_lint(report, fmt.value, root=os.getcwd()))
+        for fr in report.files:  # what could not be checked: on stderr, so stdout stays one format
+            for note in fr.skipped:
+                sys.stderr.write(f"note: {fr.file}: {note}\n")
         if errors:
             for msg in errors[:-1]:
                 sys.stderr.write(f"error: {msg}\n")

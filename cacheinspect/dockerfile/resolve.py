@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction, suggest
@@ -150,12 +150,15 @@ def resolve(
     target: str | None = None,
     platform: str = "linux/amd64",
     build_platform: str = "linux/amd64",
+    base_config: Callable[[str], Any] | None = None,
 ) -> Build:
     """Resolve stages, the target and its dependencies, and expand every instruction.
 
     ``build_args`` are ``--build-arg`` values; ``target`` is ``--target`` (a stage name,
     case-insensitive); ``platform`` the target platform (``TARGETPLATFORM``…), ``build_platform``
-    the builder's (``BUILDPLATFORM``…). Raises :class:`DockerfileError` for what BuildKit rejects
+    the builder's (``BUILDPLATFORM``…). ``base_config(ref)`` may return what is known of an image's
+    config (an object with ``env``, ``workdir`` and ``user``, e.g. :mod:`cacheinspect.lint.images`):
+    a stage FROM that image then starts with its ENV, WORKDIR and USER, as in BuildKit. Raises :class:`DockerfileError` for what BuildKit rejects
     before or while dispatching the stages the target needs.
     """
     bargs = dict(build_args or {})
@@ -385,6 +388,12 @@ def resolve(
         else:
             state = _State()
             state.image_known = state.workdir_known = st.base == "scratch"
+            cfg = base_config(st.base) if base_config is not None and st.base != "scratch" else None
+            if cfg is not None:
+                state.vars.update(cfg.env)
+                state.env.update(cfg.env)
+                state.workdir, state.user = cfg.workdir or "/", cfg.user or ""
+                state.image_known = state.workdir_known = True
         try:
             todo = [(True, t) for t in triggers.get(st.index, [])] + [(False, c) for c in cmds]
             for is_trigger, p in todo:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
+from cacheinspect.lint.images import BaseLookup
 from cacheinspect.lint.rules import RULES_BY_CODE, Severity
 from cacheinspect.lint.shell import Command, command_from_argv, glob_base, parse_script, resolve_path
 from cacheinspect.lint.tools import (
@@ -27,6 +28,7 @@ from cacheinspect.lint.tools import (
     analyse,
     copy_destination,
     covers,
+    dynamic_prefixes,
     generic_outputs,
     generic_reads,
     is_non_rescue,
@@ -36,12 +38,19 @@ __all__ = ["Finding", "check_build"]
 
 _ID_PROPS = ("from", "uid", "gid", "mode")
 _KEEPCACHE = re.compile(r"keepcache\s*=\s*(1|true|True|yes)")
+_KEEP_PACKAGES = re.compile(r"keeppackages\s*=\s*(1|true|yes)|--keep-packages|\bmr\s+(?:\S+\s+)*-k\b")
+#: a pnpm version the Dockerfile installs (npm i -g pnpm@6, corepack prepare pnpm@8.15.0): the last one
+#: wins. get.pnpm.io/v6.16.js is only the installer's version ("add --global pnpm" takes the latest).
+_PNPM_VERSION = re.compile(r"pnpm@(\d+)")
+#: a variable in a mount's target= (the mount then depends on it)
+_TARGET_VARS = re.compile(r"(?:^|,)\s*(?:target|dst|destination)\s*=\s*([^,]*)", re.IGNORECASE)
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 #: Text that shows a tool's configuration being changed (in a RUN, or a COPY destination).
 _CONFIG_MARKERS: dict[str, tuple[str, ...]] = {
     "pip": ("pip config", "pip.conf", "PIP_CONFIG_FILE", "pip3 config"),
     "uv": ("uv.toml", "UV_CONFIG_FILE"),
     "poetry": ("poetry config", "poetry.toml"),
-    "npm": ("npm config set", ".npmrc", "NPM_CONFIG_USERCONFIG"),
+    "npm": ("npm config set", "npm set ", ".npmrc", "NPM_CONFIG_USERCONFIG"),
     "yarn": ("yarn config set", ".yarnrc"),
     "pnpm": ("pnpm config set", ".npmrc"),
     "go": ("go env -w",),
@@ -177,6 +186,13 @@ class _StageState:
     keepcache: bool = False  # some step set dnf/yum keepcache=1
     poetry_config: str = ""
     docker_clean_removed: bool = False
+    #: an earlier step ran a script we cannot read (``RUN ./setup.sh``): it may have removed docker-clean
+    docker_clean_unknown: str = ""
+    keep_packages: bool = False  # zypper modifyrepo --keep-packages / keeppackages=1
+    apk_cache_linked: bool = False  # /etc/apk/cache created (ln -s … /etc/apk/cache, setup-apkcache)
+    pnpm_major: int | None = None  # the pnpm version the Dockerfile installs (pnpm@6 …)
+    #: ENV/ARG names whose value was built from a variable only the (unknown) base image could set
+    unknown_vars: set[str] = field(default_factory=set)
 
     def child(self) -> _StageState:
         return _StageState(
@@ -190,6 +206,11 @@ class _StageState:
             self.keepcache,
             self.poetry_config,
             self.docker_clean_removed,
+            self.docker_clean_unknown,
+            self.keep_packages,
+            self.apk_cache_linked,
+            self.pnpm_major,
+            set(self.unknown_vars),
         )
 
     def add_write(self, w: _Write) -> None:
@@ -213,6 +234,12 @@ class _StageState:
             self.keepcache = True
         if "poetry config" in text:
             self.poetry_config += text + "\n"
+        if _KEEP_PACKAGES.search(text):
+            self.keep_packages = True
+        if "/etc/apk/cache" in text or "setup-apkcache" in text:
+            self.apk_cache_linked = True
+        for m in _PNPM_VERSION.finditer(text):
+            self.pnpm_major = int(m.group(1))
         for tool, markers in _CONFIG_MARKERS.items():
             if tool not in self.configured and any(m in text for m in markers):
                 self.configured.add(tool)
@@ -241,7 +268,10 @@ class _Run:
     user: _User
     cache_mounts: list[Mount]
     all_mounts: list[Mount]
-    scratch_rooted: bool = False  # the stage chain starts FROM scratch: no base image env is unseen
+    #: the base image's ENV is known (FROM scratch, a table row or a fetched config): a directory that
+    #: an image variable could move is then known too
+    env_known: bool = False
+    unknown_mounts: list[Mount] = field(default_factory=list)  # target depends on an unseen variable
 
 
 _IGNORE = re.compile(r"^\s*cacheinspect\s*:\s*ignore(?:\s*=\s*([A-Za-z0-9,\s]+))?\s*$")
@@ -260,11 +290,18 @@ def _ignored(node: Node, code: str) -> bool:
 
 
 class _Checker:
-    def __init__(self, build: Build, df: Dockerfile, filename: str, lines: list[str]) -> None:
+    def __init__(
+        self, build: Build, df: Dockerfile, filename: str, lines: list[str], bases: BaseLookup | None = None
+    ) -> None:
         self.build = build
         self.df = df
         self.filename = filename
         self.lines = lines
+        self.bases = bases
+        self.notes: list[str] = []
+        #: cache id → (line, what) of the last RUN that filled that cache mount with a download or build
+        self.fills: dict[str, tuple[int, str]] = {}
+        self.apt_unlocked: list[tuple[Node, Mount, Stage, str, tuple[int, int]]] = []
         self.findings: list[Finding] = []
         self.states: dict[int, _StageState] = {}
         self.ids: dict[str, tuple[tuple[str, int | None, int | None, int | None], int]] = {}
@@ -275,6 +312,18 @@ class _Checker:
     # --- reporting ------------------------------------------------------------------------------
 
     def report(self, code: str, node: Node, *, at: tuple[int, int] | None = None, **fields: object) -> None:
+        self.emit(code, node, at, None, fields)
+
+    def emit(
+        self,
+        code: str,
+        node: Node,
+        at: tuple[int, int] | None,
+        severity: Severity | None,
+        fields: dict[str, object],
+    ) -> None:
+        """One finding of *code* with the rule's message/fix filled from *fields*; *severity* overrides
+        the rule's (CM006 is raised to a warning when two stages can run apt at once)."""
         rule = RULES_BY_CODE[code]
         if _ignored(node, code):
             return
@@ -282,7 +331,7 @@ class _Checker:
         self.findings.append(
             Finding(
                 code=code,
-                severity=rule.severity,
+                severity=severity if severity is not None else rule.severity,
                 file=self.filename,
                 line=line,
                 column=column,
@@ -383,6 +432,10 @@ class _Checker:
         for stage in stages:
             base = self.states.get(stage.base_stage.index) if stage.base_stage is not None else None
             state = base.child() if base is not None else _StageState()
+            if base is None:
+                cfg = self.base_of(stage)
+                if getattr(cfg, "removes_docker_clean", None):
+                    state.docker_clean_removed = True
             self.states[stage.index] = state
             for ins in stage.instrs:
                 if ins.keyword == "RUN":
@@ -391,12 +444,63 @@ class _Checker:
                     self.on_copy(ins, stage, state)
                 elif ins.keyword in ("CMD", "ENTRYPOINT"):
                     self.on_cmd(ins, stage, state)
+                elif ins.keyword in ("ENV", "ARG"):
+                    self.on_env(ins, stage, state)
         for p in self.pending:
             if not p.rescued:
                 node, at = p.node, p.at
                 self.report("CM001", node, at=at, **p.finding_args)
+        self.decide_apt_locked()
         self.findings.sort(key=lambda f: (f.line, f.column, f.code))
+        # one finding per line per rule: a RUN with three `pip install --no-cache-dir` says it once
+        seen: set[tuple[str, int]] = set()
+        unique: list[Finding] = []
+        for f in self.findings:
+            if (f.code, f.line) not in seen:
+                seen.add((f.code, f.line))
+                unique.append(f)
+        self.findings = unique
         return self.findings
+
+    def env_known(self, stage: Stage) -> bool:
+        """The base image's ENV/WORKDIR/USER are known for *stage*: its chain starts at a literal
+        ``FROM scratch`` (not ``FROM ${TOOLCHAIN}`` with a placeholder default), or at an image the
+        base lookup knows."""
+        root = stage
+        while root.base_stage is not None:
+            root = root.base_stage
+        raw = root.node.args[0] if root.node is not None and root.node.args else root.base
+        if raw.strip().lower() == "scratch":
+            return True
+        return self.bases is not None and self.bases(root.base) is not None
+
+    def base_of(self, stage: Stage) -> object | None:
+        root = stage
+        while root.base_stage is not None:
+            root = root.base_stage
+        return self.bases(root.base) if self.bases is not None and root.base != "scratch" else None
+
+    # --- ENV / ARG -------------------------------------------------------------------------------
+
+    def on_env(self, ins: Instr, stage: Stage, state: _StageState) -> None:
+        """``ENV GOMODCACHE=$GOPATH/pkg/mod`` FROM an image we do not know: GOPATH may come from that
+        image, so the value is unknown (not ``/pkg/mod``) and no rule may build on it."""
+        known = self.env_known(stage)
+        args = ins.node.args
+        pairs: list[tuple[str, str]] = []
+        if ins.keyword == "ENV":
+            pairs = [(args[j], args[j + 1]) for j in range(0, len(args) - 1, 3)]
+        else:
+            pairs = [(a.partition("=")[0], a.partition("=")[2]) for a in args]
+        for raw_key, raw_value in pairs:
+            key = raw_key.strip()
+            names = _VAR.findall(raw_value)
+            if (not known and any(n not in ins.vars or n in state.unknown_vars for n in names)) or any(
+                n in state.unknown_vars for n in names
+            ):
+                state.unknown_vars.add(key)
+            else:
+                state.unknown_vars.discard(key)
 
     # --- COPY / ADD -----------------------------------------------------------------------------
 
@@ -496,19 +600,22 @@ class _Checker:
 
     # --- RUN ------------------------------------------------------------------------------------
 
-    def commands_of(self, ins: Instr, env: dict[str, str]) -> list[Command] | None:
+    def commands_of(
+        self, ins: Instr, env: dict[str, str], unknown: set[str] | None = None
+    ) -> list[Command] | None:
         shell = ins.shell or ["/bin/sh", "-c"]
         cmd = ins.run_cmd
         if cmd is None:
             return None
+        unknown = unknown or set()
         if isinstance(cmd, list):
-            return command_from_argv(cmd, env=env, cwd=ins.workdir or "/")
+            return command_from_argv(cmd, env=env, cwd=ins.workdir or "/", unknown=unknown)
         if posixpath.basename(shell[0]) not in _POSIX_SHELLS:
             return None
         first = cmd.lstrip().split("\n", 1)[0]
         if first.startswith("#!") and not any(s in first for s in ("sh", "bash")):
             return None
-        return parse_script(cmd, env=env, cwd=ins.workdir or "/")
+        return parse_script(cmd, env=env, cwd=ins.workdir or "/", unknown=unknown)
 
     def on_run(self, ins: Instr, stage: Stage, state: _StageState) -> None:
         user = self.user_of(ins.user, state)
@@ -517,11 +624,19 @@ class _Checker:
         env = dict(ins.vars)
         if user.home is not None:
             env.setdefault("HOME", user.home)
-        commands = self.commands_of(ins, env)
-        cache_mounts = [m for m in ins.mounts if m.type == "cache"]
-        self.check_ids(ins, cache_mounts)
-        self.check_apt_locked(ins, cache_mounts)
-        self.check_owner(ins, cache_mounts, user)
+        commands = self.commands_of(ins, env, state.unknown_vars)
+        env_known = self.env_known(stage)
+        unknown = [m for m in ins.mounts if self.target_unknown(m, ins, state.unknown_vars, env_known)]
+        for m in unknown:
+            self.notes.append(
+                f"line {m.line or ins.line}: the mount target of {m.raw or m.target!r} uses a variable this "
+                "Dockerfile does not set (the base image may): its path is unknown, so it was not checked"
+            )
+        all_cache = [m for m in ins.mounts if m.type == "cache"]
+        cache_mounts = [m for m in all_cache if m not in unknown]
+        self.check_ids(ins, all_cache)
+        self.check_apt_locked(ins, cache_mounts, stage)
+        self.check_owner(ins, all_cache, user)
         self.check_hidden(ins, cache_mounts, state)
         for m in ins.mounts:
             if m.type == "bind" and m.from_:
@@ -561,14 +676,23 @@ class _Checker:
                 home_why=home_why if c.user is None else f"USER {cu.label}, HOME={chome}",
                 is_root=cu.is_root,
                 poetry_config=poetry_config,
+                pnpm_legacy=state.pnpm_major is not None and state.pnpm_major < 7,
             )
             if u is not None:
                 uses.append(u)
-        root = stage
-        while root.base_stage is not None:
-            root = root.base_stage
-        run = _Run(ins, stage, commands, uses, user, cache_mounts, list(ins.mounts), root.base == "scratch")
+        run = _Run(
+            ins,
+            stage,
+            commands,
+            uses,
+            user,
+            cache_mounts,
+            [m for m in ins.mounts if m not in unknown],
+            env_known,
+            unknown,
+        )
         self.runs.append(run)
+        self.check_state_reads(run, state)
         self.check_pending_rescue(run)
         self.check_outputs(run, state)
         self.check_disabled(run)
@@ -585,6 +709,9 @@ class _Checker:
                 state.docker_clean_removed = True
             if c.name == "mv" and any(w.text == _DOCKER_CLEAN for w in c.argv[1:]):
                 state.docker_clean_removed = True
+            if not state.docker_clean_removed and not state.docker_clean_unknown and _runs_script(c):
+                state.docker_clean_unknown = f"line {ins.line} runs {_runs_script(c)}"
+        self.note_fills(run)
         # what this RUN leaves in the image
         mounted = [m.target for m in ins.mounts]
         for u in uses:
@@ -601,6 +728,85 @@ class _Checker:
             for o in generic_outputs(c):
                 if not any(covers(t, o.path) for t in mounted):
                     state.add_write(_Write(o.path, ins.line, f"{o.how} at"))
+
+    @staticmethod
+    def target_unknown(m: Mount, ins: Instr, unknown_vars: set[str], env_known: bool) -> bool:
+        """The mount's target names a variable this Dockerfile never sets (``target=${PNPM_HOME}``
+        FROM an image we do not know), or one built from such: BuildKit expands it with the image's
+        ENV, we cannot."""
+        if "$" not in m.raw:
+            return False
+        for value in _TARGET_VARS.findall(m.raw):
+            for v in _VAR.findall(value):
+                if v in unknown_vars or (not env_known and v not in ins.vars):
+                    return True
+        return False
+
+    # --- CM011 ----------------------------------------------------------------------------------
+
+    def note_fills(self, run: _Run) -> None:
+        """Remember which cache mounts this RUN fills (a download or build into a mounted cache)."""
+        for u in run.uses:
+            if not u.installs or u.offline or u.disabled:
+                continue
+            for cd in u.caches:
+                for m in run.cache_mounts:
+                    if covers(m.target, cd.path) or covers(cd.path, m.target):
+                        self.fills[m.id] = (run.instr.line, f"{u.tool} {u.action}".strip())
+
+    def check_state_reads(self, run: _Run, state: _StageState) -> None:
+        """An offline install (``pnpm install --offline``, ``cargo build --offline``) reads only what is
+        in its cache. When an earlier RUN filled that cache inside a cache mount and nothing in this
+        RUN fetches, the step works only while this builder's mount still holds it."""
+        ins = run.instr
+        for u in run.uses:
+            if not u.offline:
+                continue
+            if any(
+                v.tool == u.tool and v.installs and not v.offline and v.command.index < u.command.index
+                for v in run.uses
+            ):
+                continue  # fetched in this same RUN
+            for cd in u.caches:
+                if cd.build_dir:
+                    continue
+                mounted = next(
+                    (m for m in run.cache_mounts if covers(m.target, cd.path) or covers(cd.path, m.target)),
+                    None,
+                )
+                if mounted is not None:
+                    filled = self.fills.get(mounted.id)
+                    if filled is None:
+                        continue
+                    where = f"the cache mount {mounted.target}"
+                else:
+                    # not mounted here: did an earlier RUN fill that directory only inside a cache mount?
+                    key = next(
+                        (k for k, ev in state.events.items() if covers(k, cd.path) or covers(cd.path, k)),
+                        None,
+                    )
+                    if key is None or cd.path in state.content:
+                        continue
+                    ev = state.events[key][-1]
+                    filled = self.fills.get(ev.mount.id)
+                    if filled is None:
+                        continue
+                    where = f"the cache mount {key} of line {filled[0]} (this RUN does not even mount it)"
+                self.report(
+                    "CM011",
+                    ins.node,
+                    at=self.locate(ins.node, u.command.argv[0].raw or u.tool),
+                    reader=f"{u.tool} {u.action} (offline)".replace("  ", " "),
+                    what=f"{u.tool}'s {cd.kind} {cd.path}",
+                    where=where,
+                    writer=filled[1],
+                    line=filled[0],
+                    fix=(
+                        f"fetch and install in one RUN ({filled[1]} && {u.tool} {u.action} …), or drop the "
+                        "offline flag (--prefer-offline reads the cache and still downloads what is missing)"
+                    ),
+                )
+                break
 
     # --- CM001 ----------------------------------------------------------------------------------
 
@@ -622,7 +828,8 @@ class _Checker:
                 continue
             if out.node_modules and _runs_node_modules(c):
                 return True
-            if not self._reads(c, out.path):
+            # a word only partly known ("./target/$T/release/app") still reads inside its known start
+            if not self._reads(c, out.path) and not any(covers(out.path, p) for p in dynamic_prefixes(c)):
                 continue
             dest = copy_destination(c)
             if dest is not None and any(covers(t, dest) for t in targets):
@@ -705,6 +912,21 @@ class _Checker:
                     for k, (o, _r) in enumerate(p.event.outputs):
                         if o.path == p.finding_args["path"]:
                             p.event.outputs[k] = (o, True)
+                    # ...but only through the cache: this RUN reads what the earlier one left in it
+                    self.report(
+                        "CM011",
+                        run.instr.node,
+                        at=self.mount_at(m, run.instr.node),
+                        reader="this RUN",
+                        what=f"{path} ({p.finding_args['how']})",
+                        where=f"the cache mount {m.target}",
+                        writer=str(p.finding_args["how"]).split(" (")[0],
+                        line=p.node.line,
+                        fix=(
+                            f"copy {path} out of the cache mount in the RUN at line {p.node.line} "
+                            f"(… && cp -r {path} <a path in the image>), and read that copy here"
+                        ),
+                    )
             self.pending_by_id[m.id] = [p for p in waiting if not p.rescued]
 
     # --- CM002 from later RUNs -------------------------------------------------------------------
@@ -740,6 +962,8 @@ class _Checker:
     def check_disabled(self, run: _Run) -> None:
         ins = run.instr
         for u in run.uses:
+            if u.command.conditional:
+                continue  # a fallback (`|| pip install --no-cache-dir`) or a CI-only clean-up: deliberate
             if u.disabled:
                 for m in run.cache_mounts:
                     if any(
@@ -772,13 +996,38 @@ class _Checker:
                         tool=u.tool,
                         fix=f"drop {u.clean_how}: the cache mount never reaches the image, so there is nothing to clean",
                     )
+        # what this RUN downloads into a cache mount (curl -o, wget -O/-P): a cache of downloads
+        downloads = [
+            (o, m)
+            for c in run.commands
+            if c.name in ("curl", "wget")
+            for o in generic_outputs(c)
+            for m in run.cache_mounts
+            if covers(m.target, o.path) and o.path != m.target
+        ]
         for c in run.commands:
-            if c.name != "rm":
+            if c.name != "rm" or c.conditional:
                 continue
             for w in c.argv[1:]:
                 if w.dynamic or w.text.startswith("-"):
                     continue
                 probe = resolve_path(glob_base(w.text) if w.glob else w.text, c.cwd)
+                gone = next(
+                    ((o, m) for o, m in downloads if covers(probe, o.path) and probe != m.target), None
+                )
+                if gone is not None and not w.glob:
+                    o, m = gone
+                    self.report(
+                        "CM003",
+                        ins.node,
+                        at=self.locate(ins.node, f"rm {w.raw or w.text}"),
+                        how=f"rm {w.text}",
+                        effect=f"deletes {o.path}, which this RUN downloaded into the cache mount",
+                        target=m.target,
+                        tool=o.how.split(" ")[0],
+                        fix=f"drop rm {w.text}, and download only when {o.path} is missing (test -f {o.path} || …)",
+                    )
+                    continue
                 # A glob empties its directory only when it matches every name (rm -rf DIR/*);
                 # rm ./.git/*.lock or rm /root/.cache/*.tmp removes a few files and keeps the cache.
                 # apt's own patterns (archives/*.deb, *.bin) are the exception: those files are the cache.
@@ -812,10 +1061,20 @@ class _Checker:
 
     def check_misplaced(self, run: _Run, state: _StageState) -> None:
         ins = run.instr
-        used_paths = [cd.path for u in run.uses for cd in u.caches]
+        used = [cd for u in run.uses for cd in u.caches]
         for m in run.cache_mounts:
             t = m.target
-            if any(covers(t, p) or covers(p, t) for p in used_paths):
+            # a mount strictly inside a cache directory whose entries the tool names, under another
+            # name (GOCACHE=/.cache, mount /.cache/go-build: go writes /.cache/00…ff): it catches nothing
+            inner_miss = [
+                cd
+                for cd in used
+                if cd.entries is not None
+                and t != cd.path
+                and covers(cd.path, t)
+                and not cd.entries(posixpath.relpath(t, cd.path).split("/", 1)[0])
+            ]
+            if any((covers(t, cd.path) or covers(cd.path, t)) and cd not in inner_miss for cd in used):
                 continue
             if any(
                 self._reads(c, t)
@@ -830,9 +1089,9 @@ class _Checker:
                 if not u.installs or u.disabled or self.configured(u.tool, state):
                     continue
                 for cd in u.caches:
-                    if cd.image_env and not run.scratch_rooted:
+                    if cd.image_env and not run.env_known:
                         continue  # the base image may set the variable that moves this directory
-                    if cd.looks_like(t) and not cd.path.startswith("~"):
+                    if (cd.looks_like(t) or cd in inner_miss) and not cd.path.startswith("~"):
                         cand = (u, cd)
                         break
                 if cand:
@@ -895,6 +1154,12 @@ class _Checker:
                     "Keep-Downloaded-Packages" in w.text for w in u.command.argv
                 )
                 at = self.locate(ins.node, u.tool + " " + u.action)
+                if not removed and state.docker_clean_unknown:
+                    self.notes.append(
+                        f"line {ins.line}: CM005 not checked: {state.docker_clean_unknown}, a script that may "
+                        f"remove {_DOCKER_CLEAN}"
+                    )
+                    continue
                 if not removed:
                     self.report(
                         "CM005",
@@ -910,6 +1175,28 @@ class _Checker:
                         at=at,
                         message=f"apt {u.action} keeps no downloaded packages (the apt binary defaults Binary::apt::APT::Keep-Downloaded-Packages to false): the cache mount {m.target} stays empty",
                         fix="echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache in an earlier RUN, or use apt-get",
+                    )
+            if u.tool == "zypper" and u.installs:
+                m = next(
+                    (m for m in run.cache_mounts if any(covers(m.target, cd.path) for cd in u.caches)), None
+                )
+                if m is not None and not state.keep_packages:
+                    self.report(
+                        "CM005",
+                        ins.node,
+                        at=self.locate(ins.node, u.command.argv[0].text),
+                        message=f"zypper {u.action} deletes the downloaded packages after installing them (repositories default to keeppackages=0): the cache mount {m.target} keeps only metadata",
+                        fix="zypper modifyrepo --all --keep-packages in an earlier RUN (or keeppackages=1 in the .repo files)",
+                    )
+            if u.tool == "apk" and u.installs and not u.disabled:
+                m = next((m for m in run.cache_mounts if covers(m.target, "/var/cache/apk")), None)
+                if m is not None and not state.apk_cache_linked:
+                    self.report(
+                        "CM005",
+                        ins.node,
+                        at=self.locate(ins.node, u.command.argv[0].text),
+                        message=f"apk {u.action} keeps downloaded packages only when /etc/apk/cache exists (a directory or a link to the cache), which this image does not have: the cache mount {m.target} keeps only the index",
+                        fix=f"ln -s {m.target} /etc/apk/cache in this RUN, before apk {u.action} (or mount the cache at /etc/apk/cache)",
                     )
             if u.tool in ("dnf", "yum", "microdnf", "dnf5") and u.installs and u.action != "makecache":
                 m = next(
@@ -936,21 +1223,51 @@ class _Checker:
 
     # --- CM006 ----------------------------------------------------------------------------------
 
-    def check_apt_locked(self, ins: Instr, mounts: list[Mount]) -> None:
+    def check_apt_locked(self, ins: Instr, mounts: list[Mount], stage: Stage) -> None:
         for m in mounts:
             if m.sharing == "locked":
                 continue
             for base, kind in (("/var/cache/apt", "package cache"), ("/var/lib/apt", "package lists")):
                 if covers(base, m.target):
-                    self.report(
-                        "CM006",
-                        ins.node,
-                        at=self.mount_at(m, ins.node),
-                        target=m.target,
-                        kind=kind,
-                        sharing=m.sharing,
-                    )
+                    self.apt_unlocked.append((ins.node, m, stage, kind, self.mount_at(m, ins.node)))
                     break
+
+    def decide_apt_locked(self) -> None:
+        """CM006 is a warning when two stages that BuildKit can run at the same time (neither depends
+        on the other) mount the same apt cache unlocked; otherwise only other builds on the same
+        builder can collide with it, and it is info."""
+        deps: dict[int, set[int]] = {}
+
+        def needs(st: Stage) -> set[int]:
+            if st.index in deps:
+                return deps[st.index]
+            deps[st.index] = set()
+            out: set[int] = set()
+            direct = [st.base_stage] if st.base_stage is not None else []
+            direct += list(st.deps)
+            direct += [i.from_stage for i in st.instrs if i.from_stage is not None]
+            for d in direct:
+                if d is not None and d.index != st.index:
+                    out.add(d.index)
+                    out |= needs(d)
+            deps[st.index] = out
+            return out
+
+        for node, m, stage, kind, at in self.apt_unlocked:
+            parallel = any(
+                m2.id == m.id
+                and s2.index != stage.index
+                and s2.index not in needs(stage)
+                and stage.index not in needs(s2)
+                for _n2, m2, s2, _k2, _a2 in self.apt_unlocked
+            )
+            self.emit(
+                "CM006",
+                node,
+                at,
+                Severity.warning if parallel else None,
+                {"target": m.target, "kind": kind, "sharing": m.sharing},
+            )
 
     # --- CM007 ----------------------------------------------------------------------------------
 
@@ -1030,12 +1347,13 @@ class _Checker:
         targets = [m.target for m in run.cache_mounts]
         done: set[str] = set()
         for u in run.uses:
-            if not u.installs or u.tool in done:
-                continue
+            if not u.installs or u.tool in done or run.unknown_mounts:
+                continue  # (a mount whose path we cannot know may well be this tool's cache)
             if any(
                 covers(t, cd.path) or covers(cd.path, t) or cd.looks_like(t)
                 for t in targets
                 for cd in u.caches
+                if not cd.build_dir
             ):
                 continue  # covered, or a mount meant for it that CM004 judges
             if any(p.node is ins.node and p.index == u.command.index for p in self.pending):
@@ -1045,7 +1363,9 @@ class _Checker:
             done.add(u.tool if u.tool not in ("apt", "apt-get") else "apt-get")
             done.add(u.tool)
             primary = [
-                cd for cd in u.caches if not cd.kind.startswith("cache (Yarn") and cd.kind != "index cache"
+                cd
+                for cd in u.caches
+                if not cd.kind.startswith("cache (Yarn") and cd.kind != "index cache" and not cd.build_dir
             ]
             owner = ""
             if not run.user.is_root:
@@ -1111,9 +1431,38 @@ def _runs_node_modules(c: Command) -> bool:
     return not args or args[0] not in ("ci", "install", "i", "add", "cache")
 
 
+_SCRIPT_RUNNERS = frozenset({"sh", "bash", "dash", "ash", "zsh", "source", "."})
+
+
+def _runs_script(c: Command) -> str:
+    """The script file a command runs (``./setup.sh``, ``sh /install.sh``, ``. /env``), or ``""``: its
+    content is not in the Dockerfile, so what it changes is unknown."""
+    if not c.argv or c.argv[0].dynamic:
+        return ""
+    first = c.argv[0].text
+    if c.name in _SCRIPT_RUNNERS:
+        nxt = next((w for w in c.argv[1:] if not w.text.startswith("-")), None)
+        if (
+            nxt is not None and ("/" in nxt.text or nxt.text.endswith(".sh")) and c.name not in ("sh", "bash")
+        ) or (nxt is not None and nxt.text.endswith(".sh")):
+            return nxt.text
+        return ""
+    if first.endswith(".sh") or first.startswith("./"):
+        return first
+    return ""
+
+
 def check_build(
-    build: Build, df: Dockerfile, *, filename: str, text: str, stages: list[Stage] | None = None
-) -> list[Finding]:
-    """All findings for *build* (every stage, or *stages*), sorted by position."""
-    checker = _Checker(build, df, filename, text.splitlines())
-    return checker.run(stages if stages is not None else build.stages)
+    build: Build,
+    df: Dockerfile,
+    *,
+    filename: str,
+    text: str,
+    stages: list[Stage] | None = None,
+    base_config: BaseLookup | None = None,
+) -> tuple[list[Finding], list[str]]:
+    """All findings for *build* (every stage, or *stages*), sorted by position, and notes on what
+    could not be checked."""
+    checker = _Checker(build, df, filename, text.splitlines(), base_config)
+    findings = checker.run(stages if stages is not None else build.stages)
+    return findings, checker.notes

@@ -220,17 +220,24 @@ RULES: tuple[Rule, ...] = (
     Rule(
         code="CM006",
         name="apt-mount-not-locked",
-        severity=Severity.warning,
-        summary="apt's cache directories are mounted with sharing=shared (the default) instead of sharing=locked.",
+        severity=Severity.info,
+        summary="apt's cache directories are mounted with sharing=shared (the default) instead of sharing=locked (a warning when two stages of the file can run apt on it at once).",
         message="the cache mount {target} holds apt's {kind} with sharing={sharing}; concurrent builds on this builder run apt on it at the same time",
         fix="add sharing=locked: --mount=type=cache,target={target},sharing=locked",
-        what="Flags a cache mount of `/var/cache/apt` or `/var/lib/apt` (or a directory inside them) without `sharing=locked`.",
+        what=(
+            "Flags a cache mount of `/var/cache/apt` or `/var/lib/apt` (or a directory inside them) without "
+            "`sharing=locked`. It is info, and a warning when two stages of the same Dockerfile that BuildKit "
+            "can run at the same time (neither builds on or copies from the other) mount the same apt cache "
+            "unlocked."
+        ),
         why=(
             "`sharing=shared` is the default: every concurrent RUN on the builder (parallel stages, other builds) "
             "gets the same directory at once (`solver/llbsolver/mounts/mount.go`, `CacheSharingOpt_SHARED`). apt "
             "is not safe against that: it takes `/var/cache/apt/archives/lock` and `/var/lib/apt/lists/lock` and "
             'the second process fails with "Could not get lock" or sees half-written lists. `locked` makes '
-            "BuildKit serialise the RUNs on that cache; `private` would give each concurrent RUN its own copy."
+            "BuildKit serialise the RUNs on that cache; `private` would give each concurrent RUN its own copy. "
+            "Within one Dockerfile a collision needs two independent stages (BuildKit runs those in parallel); "
+            "a single apt stage collides only with other builds on the same builder, hence info."
         ),
         example="RUN --mount=type=cache,target=/var/lib/apt apt-get update",
         use_instead="RUN --mount=type=cache,target=/var/lib/apt,sharing=locked apt-get update",
@@ -326,6 +333,42 @@ RULES: tuple[Rule, ...] = (
         ),
         example="COPY settings.xml /root/.m2/settings.xml\nRUN --mount=type=cache,target=/root/.m2 mvn package",
         use_instead="COPY settings.xml /root/.m2/settings.xml\nRUN --mount=type=cache,target=/root/.m2/repository mvn package",
+    ),
+    Rule(
+        code="CM011",
+        name="cache-mount-as-state",
+        severity=Severity.error,
+        summary="A RUN reads what an earlier RUN left in a cache mount, and nothing in the image: it works only while this builder still holds that mount.",
+        message="{reader} reads {what}, which only the RUN at line {line} ({writer}) put there, inside {where}; on a fresh builder, after a prune, or when this step re-runs without that one, it is not there",
+        fix="{fix}",
+        what=(
+            "Flags a RUN that reads from a cache mount what an earlier RUN wrote into it and nothing copied "
+            "into the image: `cp`/`mv`/`tar` of a build result left in a mounted `target/` or `node_modules` by "
+            "an earlier RUN (the second RUN mounts the same cache id), a Node run (`yarn build`) on a "
+            "`node_modules` an earlier RUN installed into a mount, and offline installs that read only their "
+            "cache (`pnpm install --offline`, `npm ci --offline`, `yarn --offline`, `cargo build "
+            "--offline/--frozen`, `mvn -o`, `gradle --offline`, `uv --offline`, `GOPROXY=off`) after an earlier "
+            "RUN filled that cache inside a mount (`pnpm fetch`, `cargo fetch`, `mvn dependency:go-offline`)."
+        ),
+        why=(
+            "A cache mount is not part of any layer and not exported with `--cache-to` (output `SkipOutput`, "
+            "see CM001). Each RUN is cached on its own: when the earlier RUN is a cache hit (imported from a "
+            "registry on a fresh CI builder, or unchanged while a `COPY` between the two changed) it does not "
+            "run, and the later RUN finds the mount empty, or holding an older build's content. BuildKit's GC "
+            "removes cache mounts first. `pnpm fetch` then `pnpm install --offline` in two RUNs with a store "
+            "mount works on a developer's machine and fails with ERR_PNPM_NO_OFFLINE_TARBALL in CI."
+        ),
+        example=(
+            "ENV PNPM_HOME=/pnpm\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm fetch\n"
+            "COPY . .\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --offline"
+        ),
+        use_instead=(
+            "ENV PNPM_HOME=/pnpm\n"
+            "COPY . .\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --frozen-lockfile --prefer-offline"
+        ),
     ),
 )
 
