@@ -12,6 +12,7 @@ from what BuildKit would certainly do.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from collections.abc import Iterable
@@ -59,6 +60,9 @@ _CONFIG_MARKERS: dict[str, tuple[str, ...]] = {
     "gradle": ("gradle.properties",),
     "ccache": ("ccache.conf", "ccache -o", "ccache --set-config"),
 }
+#: stands for a WORKDIR that comes from an unseen base image config (never a real path: it is not
+#: absolute-clean and no mount target can be under it)
+UNKNOWN_WORKDIR = "/\u2026workdir"
 _POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh"})
 _APT_DIRS = ("/var/cache/apt", "/var/lib/apt")
 _APT_SUBDIRS = frozenset({"/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apt"})
@@ -193,6 +197,8 @@ class _StageState:
     pnpm_major: int | None = None  # the pnpm version the Dockerfile installs (pnpm@6 …)
     #: ENV/ARG names whose value was built from a variable only the (unknown) base image could set
     unknown_vars: set[str] = field(default_factory=set)
+    #: the WORKDIR is known: an absolute WORKDIR was set, or the base image's config is known
+    workdir_known: bool = True
 
     def child(self) -> _StageState:
         return _StageState(
@@ -211,6 +217,7 @@ class _StageState:
             self.apk_cache_linked,
             self.pnpm_major,
             set(self.unknown_vars),
+            self.workdir_known,
         )
 
     def add_write(self, w: _Write) -> None:
@@ -436,6 +443,7 @@ class _Checker:
                 cfg = self.base_of(stage)
                 if getattr(cfg, "removes_docker_clean", None):
                     state.docker_clean_removed = True
+                state.workdir_known = self.env_known(stage)
             self.states[stage.index] = state
             for ins in stage.instrs:
                 if ins.keyword == "RUN":
@@ -446,6 +454,8 @@ class _Checker:
                     self.on_cmd(ins, stage, state)
                 elif ins.keyword in ("ENV", "ARG"):
                     self.on_env(ins, stage, state)
+                elif ins.keyword == "WORKDIR" and ins.node.args and ins.node.args[0].startswith("/"):
+                    state.workdir_known = True
         for p in self.pending:
             if not p.rescued:
                 node, at = p.node, p.at
@@ -624,9 +634,22 @@ class _Checker:
         env = dict(ins.vars)
         if user.home is not None:
             env.setdefault("HOME", user.home)
+        if not state.workdir_known:
+            # the base image's WORKDIR is unseen: relative paths land under a directory we cannot name
+            ins = dataclasses.replace(
+                ins, workdir=posixpath.join(UNKNOWN_WORKDIR, (ins.workdir or "/").lstrip("/"))
+            )
         commands = self.commands_of(ins, env, state.unknown_vars)
         env_known = self.env_known(stage)
-        unknown = [m for m in ins.mounts if self.target_unknown(m, ins, state.unknown_vars, env_known)]
+        unknown = [
+            m
+            for m in ins.mounts
+            if self.target_unknown(m, ins, state.unknown_vars, env_known)
+            or (
+                not state.workdir_known
+                and any(not v.strip().startswith("/") for v in _TARGET_VARS.findall(m.raw))
+            )
+        ]
         for m in unknown:
             self.notes.append(
                 f"line {m.line or ins.line}: the mount target of {m.raw or m.target!r} uses a variable this "
@@ -1091,6 +1114,8 @@ class _Checker:
                 for cd in u.caches:
                     if cd.image_env and not run.env_known:
                         continue  # the base image may set the variable that moves this directory
+                    if cd.path.startswith(UNKNOWN_WORKDIR):
+                        continue  # relative to a WORKDIR we cannot see
                     if (cd.looks_like(t) or cd in inner_miss) and not cd.path.startswith("~"):
                         cand = (u, cd)
                         break
@@ -1365,7 +1390,10 @@ class _Checker:
             primary = [
                 cd
                 for cd in u.caches
-                if not cd.kind.startswith("cache (Yarn") and cd.kind != "index cache" and not cd.build_dir
+                if not cd.kind.startswith("cache (Yarn")
+                and cd.kind != "index cache"
+                and not cd.build_dir
+                and not cd.path.startswith(UNKNOWN_WORKDIR)
             ]
             owner = ""
             if not run.user.is_root:

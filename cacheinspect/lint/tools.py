@@ -877,7 +877,9 @@ def analyse(
         return _cargo(ctx, args)
     if name in ("apt-get", "apt"):
         return _apt(ctx, args, name)
-    if name == "apk":
+    if name == "xx-apt-get":  # tonistiigi/xx: apt-get for the target architecture, same caches
+        return _apt(ctx, args, "apt-get")
+    if name in ("apk", "xx-apk"):
         return _apk(ctx, args)
     if name in ("dnf", "yum", "microdnf", "dnf5"):
         return _dnf(ctx, args, name)
