@@ -34,7 +34,7 @@ unit: venv  ## pytest without lint/type (fast loop)
 test: venv deps lint type  ## lint, types and the whole pytest suite against real registries on loopback
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-e2e: venv deps  ## bring up the real BuildKit test bed and run the tests marked e2e
+e2e: venv deps  ## bring up the real BuildKit test bed (both engines) and run the tests marked e2e on each
 	bash testbed/e2e.sh
 
 demo: venv  ## inspect and diff the bundled fixtures (offline, no registry)
@@ -49,7 +49,7 @@ bench: venv deps  ## benchmarks, printed as tables
 fixtures: venv deps  ## regenerate fixtures/ with real BuildKit builds (slow)
 	bash testbed/make-fixtures.sh
 
-testbed-up:  ## start dockerd 26 (BuildKit v0.13) + a registry; prints the env to source
+testbed-up:  ## start dockerd 26.1 (BuildKit v0.13) and dockerd 28.5 (BuildKit v0.25) + a registry; prints the env files
 	bash testbed/buildkit.sh up
 
 testbed-down:  ## stop everything testbed-up started

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Real BuildKit test bed: dockerd 26.1 (BuildKit v0.13) + buildx 0.13 + containerd from Debian trixie,
-# unpacked under build/testbed/prefix beside bookworm (private apt state, the system's sources untouched),
-# bookworm's runc, and a plain-HTTP docker-registry (CNCF distribution 2.8) on a free 127.0.0.1 port.
+# Real BuildKit test bed: two engines side by side, sharing one plain-HTTP docker-registry (CNCF
+# distribution 2.8) on a free 127.0.0.1 port, both on bookworm's runc:
+#   v0.13: dockerd 26.1 (BuildKit v0.13) + buildx 0.13 + containerd 1.7 from Debian trixie, unpacked under
+#          build/testbed/prefix (private apt state, the system's sources untouched); env: build/testbed/env
+#   v0.25: dockerd 28.5.2 (BuildKit v0.25.2) + docker-cli 28.5.2 + buildx 0.29.1 + containerd 2.1.9 (+ crane
+#          0.20.7) from the pinned sid/forky .debs in ../shared/testbed-debs (SHA256SUMS checked; the same
+#          versions are downloaded from forky/sid when that folder is missing), unpacked under
+#          build/testbed/prefix-v025 with its own run dir, data root, sockets and DOCKER_CONFIG;
+#          env: build/testbed/env-v025
 #
-#   bash testbed/buildkit.sh up        start (idempotent), write build/testbed/env, create base images
+#   bash testbed/buildkit.sh up        start both engines (idempotent), write the env files, base images
 #   bash testbed/buildkit.sh down      stop everything `up` started (pid files), unmount leftovers
 #   bash testbed/buildkit.sh status    print what runs
+#   TESTBED_ENGINES="v0.25" bash testbed/buildkit.sh up   only the listed engines (default "v0.13 v0.25")
 #   bash testbed/buildkit.sh up-v08    start bookworm's dockerd 20.10 (BuildKit v0.8) beside it, write env-v08
 #   bash testbed/buildkit.sh down-v08  stop it (also done by `down`)
 #
@@ -24,6 +31,18 @@ RUN08="$TB/run-v08"
 DOCKER_CONFIG_DIR="$TB/docker-config"
 ENVFILE="$TB/env"
 ENVFILE08="$TB/env-v08"
+# the v0.25 engine (dockerd 28.5.2)
+PREFIX25="$TB/prefix-v025"
+RUN25="$TB/run-v025"
+DOCKER_CONFIG25="$TB/docker-config-v025"
+ENVFILE25="$TB/env-v025"
+APTDIR25="$TB/apt-v025"
+DEBS25="$TB/debs/v025"
+PINNED_DEBS="${TESTBED_PINNED_DEBS:-$ROOT/../shared/testbed-debs}"
+# the exact versions of the pinned .debs (../shared/testbed-debs/README.md)
+PKGS_V025=(docker.io=28.5.2+dfsg4-5 docker-cli=28.5.2+dfsg4-5 docker-buildx=0.29.1+ds1-4
+  containerd=2.1.9+ds1-5 crane=0.20.7+ds1-5)
+ENGINES="${TESTBED_ENGINES:-v0.13 v0.25}"
 
 log() { echo "buildkit.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -125,6 +144,58 @@ docker_client() {  # the client to use: the machine's docker (28) if present, el
   fi
 }
 
+# ---------------------------------------------------------------------------------------------- v0.25 packages
+DEBS25_DIR=""
+fetch_debs_v025() {  # the pinned .debs, checked against SHA256SUMS; else the same versions from forky/sid
+  if [ -f "$PINNED_DEBS/SHA256SUMS" ]; then
+    (cd "$PINNED_DEBS" && sha256sum --quiet -c SHA256SUMS) || die "$PINNED_DEBS: SHA256SUMS mismatch"
+    DEBS25_DIR="$PINNED_DEBS"
+    return 0
+  fi
+  DEBS25_DIR="$DEBS25"
+  mkdir -p "$DEBS25" "$APTDIR25/lists/partial" "$APTDIR25/cache/archives/partial"
+  local want=() spec
+  for spec in "${PKGS_V025[@]}"; do
+    ls "$DEBS25/${spec%%=*}_${spec#*=}_"*.deb >/dev/null 2>&1 || want+=("$spec")
+  done
+  [ ${#want[@]} -eq 0 ] && return 0
+  log "$PINNED_DEBS missing: downloading ${want[*]} from forky/sid (private apt state $APTDIR25)"
+  cat >"$APTDIR25/sources.list" <<EOF
+deb http://deb.debian.org/debian forky main
+deb http://deb.debian.org/debian sid main
+EOF
+  local save_aptdir="$APTDIR"
+  APTDIR="$APTDIR25"
+  private_apt update -qq >/dev/null
+  for spec in "${want[@]}"; do
+    (cd "$DEBS25" && private_apt download -qq "$spec" >/dev/null) ||
+      die "download $spec failed (sid moved on? see ../shared/testbed-debs/README.md)"
+  done
+  APTDIR="$save_aptdir"
+}
+
+unpack_prefix_v025() {
+  if [ -f "$PREFIX25/.unpacked" ] && [ -x "$PREFIX25/usr/sbin/dockerd" ] && [ -x "$PREFIX25/usr/bin/crane" ]; then
+    return 0
+  fi
+  rm -rf "$PREFIX25"
+  mkdir -p "$PREFIX25"
+  local spec deb
+  for spec in "${PKGS_V025[@]}"; do
+    # dpkg-deb names files NAME_VERSION_ARCH.deb with the epoch's ':' as %3a; these versions have none
+    deb="$(ls "$DEBS25_DIR/${spec%%=*}_${spec#*=}_"*.deb 2>/dev/null | head -1)"
+    [ -n "$deb" ] || die "no .deb for $spec in $DEBS25_DIR"
+    dpkg-deb -x "$deb" "$PREFIX25"
+  done
+  touch "$PREFIX25/.unpacked"
+}
+
+setup_cli_plugin_v025() {  # buildx 0.29.1 as the plugin of docker-cli 28.5.2, in the engine's own DOCKER_CONFIG
+  mkdir -p "$DOCKER_CONFIG25/cli-plugins"
+  install -m 0755 "$PREFIX25/usr/libexec/docker/cli-plugins/docker-buildx" "$DOCKER_CONFIG25/cli-plugins/docker-buildx"
+  [ -f "$DOCKER_CONFIG25/config.json" ] || echo '{}' >"$DOCKER_CONFIG25/config.json"
+}
+
 # ---------------------------------------------------------------------------------------------- processes
 alive() {  # alive PIDFILE: the pid runs and is still the program the file is named after (not a reused pid)
   local pid name
@@ -218,24 +289,60 @@ EOF
     { tail -20 "$RUN/registry.log" >&2; die "registry did not come up"; }
 }
 
-# ---------------------------------------------------------------------------------------------- dockerd 26
-start_docker() {
-  local port="$1"
-  mkdir -p "$RUN/containerd-root" "$RUN/containerd-state" "$RUN/docker-data" "$RUN/docker-exec"
-  export PATH="$PREFIX/usr/bin:$PREFIX/usr/sbin:$PREFIX/usr/libexec/docker/cli-plugins:$PATH"
-  if ! alive "$RUN/containerd.pid"; then
-    rm -f "$RUN/containerd.sock"
-    log "starting containerd $("$PREFIX/usr/bin/containerd" --version | awk '{print $3}')"
-    start_bg "$RUN/containerd.pid" "$RUN/containerd.log" "$PREFIX/usr/bin/containerd" \
-      --address "$RUN/containerd.sock" --root "$RUN/containerd-root" --state "$RUN/containerd-state"
-    wait_for 30 containerd test -S "$RUN/containerd.sock" || { tail -20 "$RUN/containerd.log" >&2; die "containerd"; }
+# ---------------------------------------------------------------------------------------------- dockerd
+engine_dirs() {  # engine_dirs ENGINE: sets prefix, run, config, envfile of that engine
+  if [ "$1" = v0.25 ]; then
+    prefix="$PREFIX25" run="$RUN25" config="$DOCKER_CONFIG25" envfile="$ENVFILE25"
+  else
+    prefix="$PREFIX" run="$RUN" config="$DOCKER_CONFIG_DIR" envfile="$ENVFILE"
   fi
-  cat >"$RUN/daemon.json.new" <<EOF
+}
+
+engine_client() {  # engine_client ENGINE: the docker CLI used with that engine
+  if [ "$1" = v0.25 ]; then echo "$PREFIX25/usr/bin/docker"; else docker_client; fi
+}
+
+containerd_config_v025() {  # containerd_config_v025 RUN: containerd 2's config for the v0.25 engine
+  # containerd 2 loads CRI and NRI by default; NRI's socket (/var/run/nri/nri.sock) and /opt/containerd
+  # are machine-wide, so the beds of several worktrees would share them: they are turned off.
+  local run="$1"
+  cat >"$run/containerd.toml" <<EOF
+version = 3
+root = "$run/containerd-root"
+state = "$run/containerd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images",
+  "io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+EOF
+}
+
+start_docker() {  # start_docker PORT ENGINE: containerd + dockerd of one engine (v0.13 or v0.25)
+  local port="$1" engine="${2:-v0.13}" prefix run config envfile extra_json="" ctd_args=()
+  engine_dirs "$engine"
+  mkdir -p "$run/containerd-root" "$run/containerd-state" "$run/docker-data" "$run/docker-exec"
+  if [ "$engine" = v0.25 ]; then
+    containerd_config_v025 "$run"
+    ctd_args=(--config "$run/containerd.toml")
+    extra_json='"ip6tables": false, '  # dockerd 28 sets up ip6tables otherwise (not on these machines)
+  fi
+  if ! alive "$run/containerd.pid"; then
+    rm -f "$run/containerd.sock"
+    log "starting containerd $("$prefix/usr/bin/containerd" --version | awk '{print $3}') ($engine)"
+    start_bg "$run/containerd.pid" "$run/containerd.log" env PATH="$prefix/usr/bin:$prefix/usr/sbin:$PATH" \
+      "$prefix/usr/bin/containerd" "${ctd_args[@]}" \
+      --address "$run/containerd.sock" --root "$run/containerd-root" --state "$run/containerd-state"
+    wait_for 30 containerd test -S "$run/containerd.sock" ||
+      { tail -20 "$run/containerd.log" >&2; die "containerd ($engine) did not come up"; }
+  fi
+  cat >"$run/daemon.json.new" <<EOF
 {
   "features": {"containerd-snapshotter": true},
-  "iptables": false, "ip-forward": false, "ip-masq": false, "bridge": "none",
-  "data-root": "$RUN/docker-data", "exec-root": "$RUN/docker-exec",
-  "pidfile": "$RUN/dockerd-own.pidfile", "hosts": ["unix://$RUN/docker.sock"],
+  "iptables": false, ${extra_json}"ip-forward": false, "ip-masq": false, "bridge": "none",
+  "data-root": "$run/docker-data", "exec-root": "$run/docker-exec",
+  "pidfile": "$run/dockerd-own.pidfile", "hosts": ["unix://$run/docker.sock"],
   "insecure-registries": ["127.0.0.1:$port", "localhost:$port"]
 }
 EOF
@@ -253,53 +360,60 @@ if not isinstance(extra, dict):
 base.update(extra)
 with open(path, "w") as f:
     json.dump(base, f, indent=2)
-' "$RUN/daemon.json.new" || die "TESTBED_DAEMON_EXTRA_JSON must be a JSON object"
+' "$run/daemon.json.new" || die "TESTBED_DAEMON_EXTRA_JSON must be a JSON object"
   fi
-  if alive "$RUN/dockerd.pid" && [ -f "$RUN/dockerd.port" ] && [ "$(cat "$RUN/dockerd.port")" = "$port" ] &&
-    cmp -s "$RUN/daemon.json.new" "$RUN/daemon.json"; then
-    rm -f "$RUN/daemon.json.new"
+  if alive "$run/dockerd.pid" && [ -f "$run/dockerd.port" ] && [ "$(cat "$run/dockerd.port")" = "$port" ] &&
+    cmp -s "$run/daemon.json.new" "$run/daemon.json"; then
+    rm -f "$run/daemon.json.new"
     return 0
   fi
-  stop_pid "$RUN/dockerd.pid" dockerd
-  mv "$RUN/daemon.json.new" "$RUN/daemon.json"
-  rm -f "$RUN/docker.sock"
-  log "starting dockerd $("$PREFIX/usr/sbin/dockerd" --version | awk '{print $3}' | tr -d ,)"
-  start_bg "$RUN/dockerd.pid" "$RUN/dockerd.log" "$PREFIX/usr/sbin/dockerd" \
-    --config-file "$RUN/daemon.json" --containerd "$RUN/containerd.sock"
-  echo "$port" >"$RUN/dockerd.port"
-  wait_for 60 dockerd env DOCKER_HOST="unix://$RUN/docker.sock" "$(docker_client)" info ||
-    { tail -30 "$RUN/dockerd.log" >&2; die "dockerd did not come up"; }
+  stop_pid "$run/dockerd.pid" "dockerd ($engine)"
+  mv "$run/daemon.json.new" "$run/daemon.json"
+  rm -f "$run/docker.sock"
+  log "starting dockerd $("$prefix/usr/sbin/dockerd" --version | awk '{print $3}' | tr -d ,) ($engine)"
+  # dockerd and containerd find runc / containerd-shim-runc-v2 on PATH: this engine's prefix first
+  start_bg "$run/dockerd.pid" "$run/dockerd.log" env PATH="$prefix/usr/bin:$prefix/usr/sbin:$PATH" \
+    "$prefix/usr/sbin/dockerd" --config-file "$run/daemon.json" --containerd "$run/containerd.sock"
+  echo "$port" >"$run/dockerd.port"
+  wait_for 60 dockerd env DOCKER_HOST="unix://$run/docker.sock" "$(engine_client "$engine")" info ||
+    { tail -30 "$run/dockerd.log" >&2; die "dockerd ($engine) did not come up"; }
 }
 
-write_env() {
-  local port="$1" docker buildkit dver bxver
-  docker="$(docker_client)"
-  dver="$(DOCKER_HOST="unix://$RUN/docker.sock" "$docker" version --format '{{.Server.Version}}')"
-  buildkit="$(DOCKER_HOST="unix://$RUN/docker.sock" DOCKER_CONFIG="$DOCKER_CONFIG_DIR" "$docker" buildx inspect default 2>/dev/null |
+write_env() {  # write_env PORT ENGINE: the env file of one engine (v0.13: $ENVFILE, v0.25: $ENVFILE25)
+  local port="$1" engine="${2:-v0.13}" prefix run config envfile docker buildkit dver bxver extra=""
+  engine_dirs "$engine"
+  [ "$engine" = v0.25 ] && extra="export TESTBED_CRANE=\"$PREFIX25/usr/bin/crane\""
+  docker="$(engine_client "$engine")"
+  dver="$(DOCKER_HOST="unix://$run/docker.sock" "$docker" version --format '{{.Server.Version}}')"
+  buildkit="$(DOCKER_HOST="unix://$run/docker.sock" DOCKER_CONFIG="$config" "$docker" buildx inspect default 2>/dev/null |
     awk '/BuildKit version:/{print $3; exit}')"
-  bxver="$(DOCKER_CONFIG="$DOCKER_CONFIG_DIR" "$docker" buildx version | awk '{print $2}')"
+  bxver="$(DOCKER_CONFIG="$config" "$docker" buildx version | awk '{print $2}')"
   local bkderived="$buildkit"
   case "$buildkit:$dver" in
     v0.0.0*:26.1.*) bkderived="v0.13" ;;
+    v0.0.0*:28.5.2*) bkderived="v0.25.2" ;;
   esac
-  cat >"$ENVFILE.tmp" <<EOF
+  cat >"$envfile.tmp" <<EOF
 # written by testbed/buildkit.sh up; source it
 export TESTBED_DIR="$TB"
-export DOCKER_HOST="unix://$RUN/docker.sock"
-export DOCKER_CONFIG="$DOCKER_CONFIG_DIR"
-export PATH="$PREFIX/usr/bin:$PREFIX/usr/sbin:\$PATH"
+export TESTBED_ENGINE="$engine"
+export DOCKER_HOST="unix://$run/docker.sock"
+export DOCKER_CONFIG="$config"
+export PATH="$prefix/usr/bin:$prefix/usr/sbin:\$PATH"
 export TESTBED_DOCKER="$docker"
 export TESTBED_REGISTRY="127.0.0.1:$port"
 # dockerd's embedded BuildKit; Debian's build leaves its version string unset (v0.0.0+unknown), so
-# BUILDKIT_VERSION is derived from the engine line (moby 26.1 vendors the BuildKit v0.13 line)
+# BUILDKIT_VERSION is derived from the engine line (moby 26.1 vendors the BuildKit v0.13 line; the
+# source package of docker.io 28.5.2+dfsg4-5 vendors BuildKit v0.25.2)
 export BUILDKIT_VERSION_REPORTED="$buildkit"
 export BUILDKIT_VERSION="$bkderived"
 export DOCKER_VERSION="$dver"
 export BUILDX_VERSION="$bxver"
 export TESTBED_BASE_IMAGE="127.0.0.1:$port/base/busybox:1"
 export TESTBED_BASE_IMAGE2="127.0.0.1:$port/base/busybox:2"
+$extra
 EOF
-  mv "$ENVFILE.tmp" "$ENVFILE"
+  mv "$envfile.tmp" "$envfile"
 }
 
 # ---------------------------------------------------------------------------------------------- base images
@@ -332,9 +446,9 @@ r=urllib.request.Request('http://$TESTBED_REGISTRY/v2/$1/manifests/$2',method='H
 urllib.request.urlopen(r)"
 }
 
-make_base_images() {  # base/busybox:1 (imported rootfs) and :2 (= :1 plus one small layer), pushed
+make_base_images() {  # make_base_images ENVFILE: base/busybox:1 (imported rootfs), :2 (= :1 + a layer), pushed
   # shellcheck disable=SC1090
-  source "$ENVFILE"
+  source "$1"
   local docker="$TESTBED_DOCKER" dir="$TB/busybox-root" ctx="$TB/busybox2-ctx"
   if image_in_registry base/busybox 1 2>/dev/null && image_in_registry base/busybox 2 2>/dev/null; then
     return 0
@@ -403,44 +517,76 @@ down_v08() {
 }
 
 # ---------------------------------------------------------------------------------------------- main
+want_engine() { case " $ENGINES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 up() {
   [ "$(id -u)" = 0 ] || die "must run as root (dockerd, containerd)"
-  mkdir -p "$TB" "$RUN"
+  mkdir -p "$TB" "$RUN" "$RUN25"
   system_apt_install runc:runc docker-registry:docker-registry setfattr:attr
-  fetch_debs
-  unpack_prefix
-  setup_cli_plugin
+  fetch_debs  # trixie's engine, busybox-static (base images) and bookworm's 20.10 (up-v08)
   start_registry
-  local port
+  local port envf
   port="$(cat "$RUN/registry.port")"
-  start_docker "$port"
-  write_env "$port"
-  make_base_images
-  # shellcheck disable=SC1090
-  source "$ENVFILE"
-  log "up: dockerd $DOCKER_VERSION, BuildKit $BUILDKIT_VERSION, buildx $BUILDX_VERSION, registry $TESTBED_REGISTRY"
-  log "env: source $ENVFILE"
+  if want_engine v0.13; then
+    unpack_prefix
+    setup_cli_plugin
+    start_docker "$port" v0.13
+    write_env "$port" v0.13
+  fi
+  if want_engine v0.25; then
+    fetch_debs_v025
+    unpack_prefix_v025
+    setup_cli_plugin_v025
+    start_docker "$port" v0.25
+    write_env "$port" v0.25
+  fi
+  # base images: pushed once into the shared registry, by the first engine that is up
+  for envf in "$ENVFILE" "$ENVFILE25"; do
+    if [ -f "$envf" ]; then
+      make_base_images "$envf"
+      break
+    fi
+  done
+  for envf in "$ENVFILE" "$ENVFILE25"; do
+    [ -f "$envf" ] || continue
+    (
+      # shellcheck disable=SC1090
+      source "$envf"
+      log "up $TESTBED_ENGINE: dockerd $DOCKER_VERSION, BuildKit $BUILDKIT_VERSION, buildx $BUILDX_VERSION, registry $TESTBED_REGISTRY"
+      log "env: source $envf"
+    )
+  done
+}
+
+down_engine() {  # down_engine RUN NAME ENVFILE
+  local run="$1" name="$2" envfile="$3" p
+  stop_pid "$run/dockerd.pid" "dockerd ($name)"
+  for p in $(shim_pids "$run"); do kill -KILL "$p" 2>/dev/null || true; done
+  stop_pid "$run/containerd.pid" "containerd ($name)"
+  unmount_under "$run"
+  rm -f "$envfile" "$run/dockerd.port"
 }
 
 down() {
   down_v08
-  stop_pid "$RUN/dockerd.pid" dockerd
-  local p
-  for p in $(shim_pids "$RUN"); do kill -KILL "$p" 2>/dev/null || true; done
-  stop_pid "$RUN/containerd.pid" containerd
+  down_engine "$RUN25" v0.25 "$ENVFILE25"
+  down_engine "$RUN" v0.13 "$ENVFILE"
   stop_pid "$RUN/registry.pid" docker-registry
-  unmount_under "$RUN"
-  rm -f "$ENVFILE" "$RUN/dockerd.port"
   log "down"
 }
 
 status() {
   local f
-  for f in "$RUN"/*.pid "$RUN08"/*.pid; do
+  for f in "$RUN"/*.pid "$RUN25"/*.pid "$RUN08"/*.pid; do
     [ -f "$f" ] || continue
-    if alive "$f"; then echo "$(basename "$f" .pid): running (pid $(cat "$f"))"; else echo "$(basename "$f" .pid): dead"; fi
+    if alive "$f"; then
+      echo "$(basename "$(dirname "$f")")/$(basename "$f" .pid): running (pid $(cat "$f"))"
+    else
+      echo "$(basename "$(dirname "$f")")/$(basename "$f" .pid): dead"
+    fi
   done
   [ -f "$ENVFILE" ] && cat "$ENVFILE"
+  [ -f "$ENVFILE25" ] && cat "$ENVFILE25"
   return 0
 }
 
@@ -450,6 +596,6 @@ case "${1:-}" in
   status) status ;;
   up-v08) up_v08 ;;
   down-v08) down_v08 ;;
-  base-images) make_base_images ;;
+  base-images) make_base_images "$ENVFILE" ;;
   *) echo "usage: $0 up|down|status|up-v08|down-v08|base-images" >&2; exit 2 ;;
 esac

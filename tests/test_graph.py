@@ -45,7 +45,9 @@ def test_synthetic_max_cache_decodes_in_every_registry_shape(tmp_path: Path, sha
     with_results = sum(1 for r in cfg["records"] if r.get("layers"))
     assert sum(1 for r in g.records if r.live_results) == with_results
     assert not [f for f in g.findings if f.severity == "error"]
-    assert g.mode == "max"
+    # every step has a result: what mode=max exports, and also (byte for byte, seen on v0.13 and v0.25)
+    # what mode=min exports after a build that took every step from an imported cache
+    assert g.mode == "min-or-max"
 
 
 def test_missing_parent_means_layer_zero_and_minus_one_means_none(tmp_path: Path) -> None:

@@ -765,19 +765,55 @@ def _label(records: list[Record], cache: LoadedCache) -> None:
 def _estimate_mode(
     cache: LoadedCache, records: list[Record], layer_ok: bytearray, n_stages: int
 ) -> tuple[Mode, str]:
-    """min exports carry only the final image's stack; max gives every non-root step a result.
+    """Decide min only from what only a mode=min export lacks; otherwise say that it cannot be told.
 
-    Evidence, strongest first: inline cache is always min; non-root records without results mean min
-    (max gives every step a layer); stacks that branch (one blob with two different children) mean max;
-    a single unbranched stack with every step cached is what both modes produce for a one-stage build.
+    What BuildKit exports (solver/exporter.go, ``ExportTo``): mode=max loads every record's result; mode=min
+    exports the final result and, below a record that got one, only results that are already remote
+    (``CacheExportModeRemoteOnly``: blobs of the final image's chain, of pulled images, of an imported
+    cache). Real builds on v0.13 and v0.25 (tests/e2e/test_mode_evidence.py) show what follows:
+
+    * a mode=min export after a build that took every step from an imported cache is byte-identical to
+      the mode=max export (same config digest): no shape proves max, so "every step has a result" is
+      ``min-or-max``, never ``max``;
+    * mode=max exports carry key-only records too: alternatives kept from an imported cache (another
+      record of the same digest has the result; the README's CI recipe after a ``chmod``), and on v0.13
+      steps whose result stayed in the imported cache (their parent, or a record built on them, has one);
+    * v0.13's mode=max after ``--cache-from`` leaves a varying subset of the steps it took from the import
+      key-only (runs of them too), so a single key-only step proves nothing;
+    * what only a min export lacks: a whole builder stage without any result (a min export gives builder
+      stages keys, not layers), whose key-only steps have no same-digest twin with a result, no cached step
+      on them and no cached step under them.
     """
     if not records:
         return "empty", "no records"
     if cache.kind == "inline":
         return "inline", "inline cache is always exported in mode=min"
-    keyonly = sum(1 for r in records if r.inputs and not r.has_results)
+    keyonly = [r for r in records if r.inputs and not r.has_results]
     if keyonly:
-        return "min", f"{keyonly} non-root record(s) carry no result (mode=max gives every step a layer)"
+        with_result = {r.digest for r in records if r.inputs and r.has_results}
+        covered: set[int] = set()  # records a resulted record stands on (its input 0, no selector)
+        for r in records:
+            if r.inputs and r.has_results:
+                covered.update(lk.link for lk in r.inputs[0] if not lk.selector)
+        n = len(records)
+        unexplained = [
+            r
+            for r in keyonly
+            if r.digest not in with_result
+            and r.index not in covered
+            and not any(0 <= lk.link < n and records[lk.link].has_results for lk in r.inputs[0])
+        ]
+        bare = _stages_without_results(records)
+        proof = [r for r in unexplained if r.stage in bare]
+        if proof:
+            return "min", (
+                f"{len({r.stage for r in proof})} builder stage(s) carry keys but no layer, with no cached "
+                "alternative, no cached step on them and none under them (mode=max gives them layers)"
+            )
+        return "min-or-max", (
+            f"{len(keyonly)} key-only record(s), but every stage has cached steps (mode=max after "
+            "--cache-from keeps key-only steps too): min and max cannot be told apart here"
+        )
     # Leaf stacks: stacks no other stack extends. min exports one image stack per platform.
     layers = cache.config.layers or []
     is_parent = bytearray(len(layers) + 1)  # index -1 (no parent) lands on the spare last slot
@@ -794,7 +830,21 @@ def _estimate_mode(
         )
     if leaves > per_platform:
         return (
-            "max",
-            f"{leaves} separate layer stacks for {per_platform} platform(s): several stages are cached",
+            "min-or-max",
+            f"every step carries a result ({leaves} separate layer stacks for {per_platform} platform(s)): "
+            "what mode=max exports, and byte for byte what mode=min exports when every step came from an "
+            "imported cache",
         )
     return "min-or-max", "a single unbranched stack with every step cached: min and max export the same here"
+
+
+def _stages_without_results(records: list[Record]) -> set[int]:
+    """Stages (by head index) none of whose non-root records carries a result."""
+    seen: set[int] = set()
+    cached: set[int] = set()
+    for r in records:
+        if r.inputs and r.stage is not None:
+            seen.add(r.stage)
+            if r.has_results:
+                cached.add(r.stage)
+    return seen - cached

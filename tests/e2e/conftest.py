@@ -2,8 +2,14 @@
 
 `make e2e` (testbed/e2e.sh) starts the test bed, runs `pytest -m e2e tests/e2e` and stops it again.
 Running these tests by hand: `bash testbed/buildkit.sh up`, then `.venv/bin/pytest -m e2e tests/e2e`.
-The `testbed` fixture fails (never skips) when the test bed is not up: an e2e run that silently tested
-nothing would look green.
+
+The bed has two engines side by side (one shared registry): `v0.13` (dockerd 26.1, BuildKit v0.13) and
+`v0.25` (dockerd 28.5.2, BuildKit v0.25.2, docker-cli 28.5.2 + buildx 0.29.1). The `testbed` fixture is
+parametrised over both, session-scoped per engine: every test that uses it runs once per engine, the engine
+in its id (`test_x[v0.13]`, `test_x[v0.25]`), and pytest orders the run so all tests of one engine run, then
+all of the other, each engine's daemon shared by its tests. `-k v0.25` runs one engine only.
+The fixture fails (never skips) when a bed is not up: an e2e run that silently tested nothing would look
+green. A test meaningful on one engine only skips on the other with the reason in the skip message.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVFILE = Path(os.environ.get("TESTBED_ENV_FILE", ROOT / "build" / "testbed" / "env"))
+ENVFILE_V025 = Path(os.environ.get("TESTBED_ENV_FILE_V025", ROOT / "build" / "testbed" / "env-v025"))
+#: engine id (as in test ids) -> the env file `testbed/buildkit.sh up` writes for it
+ENGINES: dict[str, Path] = {"v0.13": ENVFILE, "v0.25": ENVFILE_V025}
 CASES = ROOT / "testbed" / "cases"
 
 MANIFEST_ACCEPT = ", ".join(
@@ -77,10 +86,38 @@ class Testbed:
     env: dict[str, str]
     registry: str  # 127.0.0.1:PORT, plain HTTP
     http: httpx.Client = field(repr=False)
+    engine: str = "v0.13"  # "v0.13" | "v0.25": the test-id of the engine
 
     @property
     def buildkit_version(self) -> str:
+        """BuildKit's version as the bed derives it ("v0.13", "v0.25.2"): Debian's dockerd reports v0.0.0."""
         return self.env.get("BUILDKIT_VERSION", "")
+
+    @property
+    def buildkit_minor(self) -> int:
+        """The BuildKit minor version (13, 25): for engine facts such as "v0.21+ default to image-manifest"."""
+        parts = self.buildkit_version.lstrip("v").split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+    @property
+    def run_dir(self) -> Path:
+        """This engine's run directory (daemon.json, sockets, logs, data root)."""
+        return Path(self.env["TESTBED_DIR"]) / ("run-v025" if self.engine == "v0.25" else "run")
+
+    def restart(self, daemon_extra: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        """Restart this engine's dockerd (only this one) with DAEMON_EXTRA's top-level keys merged into
+        daemon.json; None restores the bed's own daemon.json. Returns the `buildkit.sh up` run."""
+        env = {**os.environ, "TESTBED_DIR": self.env["TESTBED_DIR"], "TESTBED_ENGINES": self.engine}
+        env.pop("TESTBED_DAEMON_EXTRA_JSON", None)
+        if daemon_extra is not None:
+            env["TESTBED_DAEMON_EXTRA_JSON"] = json.dumps(daemon_extra)
+        return subprocess.run(
+            ["bash", str(ROOT / "testbed" / "buildkit.sh"), "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         docker = self.env.get("TESTBED_DOCKER", "docker")
@@ -155,21 +192,28 @@ def copy_case(case: str, dest: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def testbed() -> Iterator[Testbed]:
-    if not ENVFILE.is_file():
+@pytest.fixture(scope="session", params=list(ENGINES), ids=list(ENGINES))
+def testbed(request: pytest.FixtureRequest) -> Iterator[Testbed]:
+    """The live bed of one engine (parametrised: every e2e test runs on v0.13 and on v0.25)."""
+    engine: str = request.param
+    envfile = ENGINES[engine]
+    if not envfile.is_file():
         pytest.fail(
-            f"test bed is not up: {ENVFILE} missing (run `bash testbed/buildkit.sh up` or `make e2e`)"
+            f"test bed {engine} is not up: {envfile} missing (run `bash testbed/buildkit.sh up` or `make e2e`)"
         )
-    env = read_env(ENVFILE)
+    env = read_env(envfile)
     registry = env.get("TESTBED_REGISTRY", "")
     if not registry:
-        pytest.fail(f"{ENVFILE} has no TESTBED_REGISTRY")
+        pytest.fail(f"{envfile} has no TESTBED_REGISTRY")
+    if env.get("TESTBED_ENGINE", "v0.13") != engine:
+        pytest.fail(f"{envfile} is the env of engine {env.get('TESTBED_ENGINE')!r}, not {engine}")
     with httpx.Client(timeout=30.0) as http:
-        bed = Testbed(env=env, registry=registry, http=http)
+        bed = Testbed(env=env, registry=registry, http=http, engine=engine)
         info = bed.docker("info", "--format", "{{.ServerVersion}}", check=False)
         if info.returncode != 0:
-            pytest.fail(f"test bed dockerd not reachable at {env.get('DOCKER_HOST')}: {info.stderr.strip()}")
+            pytest.fail(
+                f"test bed {engine} dockerd not reachable at {env.get('DOCKER_HOST')}: {info.stderr.strip()}"
+            )
         try:
             http.get(f"http://{registry}/v2/").raise_for_status()
         except httpx.HTTPError as exc:

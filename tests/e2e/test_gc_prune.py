@@ -264,17 +264,10 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
     now = time.time_ns()
     policy = parse_daemon_json(daemon, SEM, source="daemon.json")
     res = simulate(before, policy, now_ns=now, semantics=SEM)
-    tbdir = testbed.env["TESTBED_DIR"]
-    script = ROOT / "testbed" / "buildkit.sh"
     try:
-        up = subprocess.run(
-            ["bash", str(script), "up"],
-            env={**os.environ, "TESTBED_DIR": tbdir, "TESTBED_DAEMON_EXTRA_JSON": json.dumps(daemon)},
-            capture_output=True,
-            text=True,
-        )
+        up = testbed.restart(daemon)
         assert up.returncode == 0, up.stderr[-3000:]
-        conf = json.loads((Path(tbdir) / "run" / "daemon.json").read_text())
+        conf = json.loads((testbed.run_dir / "daemon.json").read_text())
         assert conf["builder"] == daemon["builder"]
         deadline = time.monotonic() + 30
         after = _snapshot(testbed)
@@ -284,12 +277,7 @@ def test_gc_daemon_json_policy_on_restart(testbed: Testbed, tmp_path: Path) -> N
         time.sleep(2)  # let the GC run finish all rules
         after = _snapshot(testbed)
     finally:
-        down = subprocess.run(
-            ["bash", str(script), "up"],
-            env={**os.environ, "TESTBED_DIR": tbdir},
-            capture_output=True,
-            text=True,
-        )
+        down = testbed.restart(None)
         assert down.returncode == 0, down.stderr[-3000:]
     deleted = _assert_prediction(before, after, res)
     assert deleted
