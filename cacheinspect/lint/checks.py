@@ -307,13 +307,13 @@ class _Checker:
         self.bases = bases
         self.notes: list[str] = []
         #: cache id → (line, what) of the last RUN that filled that cache mount with a download or build
-        self.fills: dict[str, tuple[int, str]] = {}
+        self.fills: dict[tuple[object, ...], tuple[int, str]] = {}
         self.apt_unlocked: list[tuple[Node, Mount, Stage, str, tuple[int, int]]] = []
         self.findings: list[Finding] = []
         self.states: dict[int, _StageState] = {}
         self.ids: dict[str, tuple[tuple[str, int | None, int | None, int | None], int]] = {}
         self.pending: list[_Pending] = []
-        self.pending_by_id: dict[str, list[_Pending]] = {}
+        self.pending_by_id: dict[tuple[object, ...], list[_Pending]] = {}
         self.runs: list[_Run] = []
 
     # --- reporting ------------------------------------------------------------------------------
@@ -775,7 +775,7 @@ class _Checker:
             for cd in u.caches:
                 for m in run.cache_mounts:
                     if covers(m.target, cd.path) or covers(cd.path, m.target):
-                        self.fills[m.id] = (run.instr.line, f"{u.tool} {u.action}".strip())
+                        self.fills[_cache_key(m)] = (run.instr.line, f"{u.tool} {u.action}".strip())
 
     def check_state_reads(self, run: _Run, state: _StageState) -> None:
         """An offline install (``pnpm install --offline``, ``cargo build --offline``) reads only what is
@@ -798,7 +798,7 @@ class _Checker:
                     None,
                 )
                 if mounted is not None:
-                    filled = self.fills.get(mounted.id)
+                    filled = self.fills.get(_cache_key(mounted))
                     if filled is None:
                         continue
                     where = f"the cache mount {mounted.target}"
@@ -811,7 +811,7 @@ class _Checker:
                     if key is None or cd.path in state.content:
                         continue
                     ev = state.events[key][-1]
-                    filled = self.fills.get(ev.mount.id)
+                    filled = self.fills.get(_cache_key(ev.mount))
                     if filled is None:
                         continue
                     where = f"the cache mount {key} of line {filled[0]} (this RUN does not even mount it)"
@@ -915,12 +915,12 @@ class _Checker:
                     cmd.index,
                 )
             )
-            self.pending_by_id.setdefault(m.id, []).append(pend)
+            self.pending_by_id.setdefault(_cache_key(m), []).append(pend)
 
     def check_pending_rescue(self, run: _Run) -> None:
         """A later RUN that mounts the same cache and reads the output rescues an earlier CM001."""
         for m in run.cache_mounts:
-            waiting = self.pending_by_id.get(m.id)
+            waiting = self.pending_by_id.get(_cache_key(m))
             if not waiting:
                 continue
             reads = [r for c in run.commands if not is_non_rescue(c) for r in generic_reads(c)]
@@ -950,7 +950,7 @@ class _Checker:
                             f"(… && cp -r {path} <a path in the image>), and read that copy here"
                         ),
                     )
-            self.pending_by_id[m.id] = [p for p in waiting if not p.rescued]
+            self.pending_by_id[_cache_key(m)] = [p for p in waiting if not p.rescued]
 
     # --- CM002 from later RUNs -------------------------------------------------------------------
 
@@ -1457,6 +1457,12 @@ def _runs_node_modules(c: Command) -> bool:
         return False
     args = [w.text for w in c.argv[1:]]
     return not args or args[0] not in ("ci", "install", "i", "add", "cache")
+
+
+def _cache_key(m: Mount) -> tuple[object, ...]:
+    """What BuildKit keys a cache mount by: its id and its base (``from``, or the permissions step
+    that uid/gid/mode add) — two mounts that differ there are two caches (see CM008)."""
+    return (m.id or m.target, m.from_, m.uid, m.gid, m.mode)
 
 
 _SCRIPT_RUNNERS = frozenset({"sh", "bash", "dash", "ash", "zsh", "source", "."})

@@ -20,7 +20,7 @@ import pytest
 
 from cacheinspect.lint.engine import lint_text
 
-from .conftest import Testbed
+from .conftest import Testbed, parse_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -278,12 +278,15 @@ def test_cm008_same_id_with_other_options_is_another_cache(bed: Bed, other: str)
         + f"RUN --mount=type=cache,id={cid},target=/c sh -c 'echo one > /c/data'\n"
         + f"RUN --mount=type=cache,id={cid},target=/c,{other} sh -c 'cat /c/data > /seen || echo missing > /seen'\n"
     )
-    assert lint_codes(flagged) == ["CM008"]
+    # CM001 too: the second RUN mounts the other cache, so nothing ever reads /c/data (the build shows it)
+    assert lint_codes(flagged) == ["CM001", "CM008"]
     out, _ = bed.build(flagged)
     assert (out / "seen").read_text() == "missing\n"
 
     fixed = flagged.replace("target=/c sh", f"target=/c,{other} sh")
-    assert lint_codes(fixed) == []
+    # one cache now; this test device passes data from one RUN to the next through it, which is what
+    # CM011 flags (it works here only because both RUNs run on this builder, in this build)
+    assert lint_codes(fixed) == ["CM011"]
     out, _ = bed.build(fixed)
     assert (out / "seen").read_text() == "one\n"
 
@@ -328,3 +331,178 @@ def test_cm010_mount_hides_files_of_the_image(bed: Bed) -> None:
     assert lint_codes(fixed) == []
     out, _ = bed.build(fixed)
     assert (out / "listing").read_text().split() == ["foo"]
+
+
+# --- issue 18: the changed and new rules ----------------------------------------------------------
+#
+# More emulated tools (busybox sh, installed next to the fake pip; each is an emulation of the named
+# tool's documented behaviour, not the tool): FAKE_GO keeps its build cache flat in GOCACHE (two-hex-digit
+# directories, as cmd/go/internal/cache does) and reports a hit or a compile; FAKE_CARGO builds into
+# --target-dir / CARGO_TARGET_DIR / ./target (with --target TRIPLE: target/TRIPLE/release) and says
+# "fresh" when its fingerprint from an earlier build is there; FAKE_CURL "downloads" (writes -o FILE).
+# What BuildKit contributes — which directory a cache mount keeps, what a later RUN and the image see —
+# is real.
+
+FAKE_GO = r"""#!/bin/sh
+set -e
+cache=${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/go-build}
+key=$2
+d="$cache/$(echo "$key" | cut -c1-2)"
+if [ -f "$d/$key-a" ]; then echo "cache hit"; else echo "compiled"; mkdir -p "$d"; echo obj > "$d/$key-a"; fi
+"""
+
+FAKE_CARGO = r"""#!/bin/sh
+set -e
+shift
+tdir=${CARGO_TARGET_DIR:-./target}
+triple=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target-dir) shift; tdir=$1;;
+    --target) shift; triple=$1;;
+  esac
+  shift
+done
+out="$tdir/${triple:+$triple/}release"
+if [ -f "$out/.fingerprint" ]; then echo fresh; else echo compiled; fi
+mkdir -p "$out"; echo fp > "$out/.fingerprint"; echo binary > "$out/app"
+"""
+
+FAKE_CURL = r"""#!/bin/sh
+set -e
+while [ $# -gt 0 ]; do case $1 in -o) shift; out=$1;; esac; shift; done
+echo "downloaded" > "$out"
+"""
+
+
+def _tools(bed: Bed) -> str:
+    for name, text in (("fakego", FAKE_GO), ("fakecargo", FAKE_CARGO), ("fakecurl", FAKE_CURL)):
+        (bed.ctx / name).write_text(text)
+        (bed.ctx / name).chmod(0o755)
+    return (
+        bed.header()
+        + "COPY fakego /usr/local/bin/go\nCOPY fakecargo /usr/local/bin/cargo\nCOPY fakecurl /usr/local/bin/curl\n"
+    )
+
+
+def test_cm011_a_later_run_reading_the_mount_fails_on_a_fresh_builder(bed: Bed) -> None:
+    """A fresh CI builder with the exported cache: the writer RUN is a cache hit (imported, not run),
+    a COPY between the two changed, so the reader runs alone and finds an empty mount. Copying out in
+    the writer RUN survives that. (Pruning only the cache mount on the same builder is not the same:
+    BuildKit then re-runs the writer too — observed on both engines.)"""
+    stamp = bed.ctx / "stamp"
+    flagged = (
+        bed.header()
+        + "RUN --mount=type=cache,target=/cache sh -c 'echo binary > /cache/app'\n"
+        + "COPY stamp /stamp\n"
+        + "RUN --mount=type=cache,target=/cache cp /cache/app /app\n"
+    )
+    fixed = (
+        bed.header()
+        + "RUN --mount=type=cache,target=/cache sh -c 'echo binary > /cache/app && cp /cache/app /app'\n"
+        + "COPY stamp /stamp\n"
+        + "RUN cp /app /app2\n"
+    )
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"cache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        out, _ = bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")
+        assert (out / "app").read_text() == "binary\n"  # one builder, both RUNs: works either way
+        bed.bed.prune()  # a fresh builder: no layers, no cache mounts
+        stamp.write_text(uuid.uuid4().hex)  # invalidates the reader only
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        steps = parse_steps(log)
+        assert any("echo binary" in s["vertex"] and s["status"] == "CACHED" for s in steps), log
+        if works:
+            assert (out / "app2").read_text() == "binary\n"
+        else:
+            assert "cp: can't stat '/cache/app': No such file or directory" in log
+
+
+def test_cm004_gocache_mount_one_level_deep_never_fills(bed: Bed) -> None:
+    key = "ab" + uuid.uuid4().hex[:8]
+    head = _tools(bed) + "ENV GOCACHE=/.cache\nARG BUST\n"
+    flagged = head + f"RUN --mount=type=cache,target=/.cache/go-build go build {key} > /result\n"
+    assert lint_codes(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "compiled\n"  # go wrote /.cache/ab/…, beside the mount
+
+    fixed = head + f"RUN --mount=type=cache,target=/.cache go build {key} > /result\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "cache hit\n"
+
+
+def test_cm004_cargo_target_dir_elsewhere_leaves_the_target_mount_unused(bed: Bed) -> None:
+    head = _tools(bed) + "WORKDIR /app\nARG BUST\n"
+    registry = "--mount=type=cache,target=/root/.cargo/registry"
+    flagged = (
+        head + f"RUN {registry} --mount=type=cache,target=/app/target "
+        "cargo build --release --target-dir /app/out > /result\n"
+    )
+    assert lint_codes(flagged) == ["CM004"]
+    first, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "compiled\n"  # nothing kept: the build tree went to /app/out
+    assert (first / "app" / "out" / "release" / "app").is_file()  # … into the image instead
+    assert not (first / "app" / "target" / "release").exists()
+
+    fixed = (
+        head + f"RUN {registry} --mount=type=cache,target=/app/out "
+        "cargo build --release --target-dir /app/out > /result && cp /app/out/release/app /usr/local/bin/app\n"
+    )
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "fresh\n"
+    assert (second / "usr" / "local" / "bin" / "app").read_text() == "binary\n"
+
+
+def test_cm001_copy_out_with_an_unknown_path_part_reaches_the_image(bed: Bed) -> None:
+    text = (
+        _tools(bed)
+        + "WORKDIR /src\nRUN echo x86_64-unknown-linux-musl > /triple\n"
+        + "RUN --mount=type=cache,target=/root/.cargo/registry --mount=type=cache,target=target/ \\\n"
+        + '    cargo build --release --target "$(cat /triple)" && cp "target/$(cat /triple)/release/app" /app\n'
+    )
+    assert lint_codes(text) == []
+    out, _ = bed.build(text)
+    assert (out / "app").read_text() == "binary\n"
+    lost = text.replace('cp "target/$(cat /triple)/release/app" /app', "echo built")
+    assert lint_codes(lost) == ["CM001"]
+    out, _ = bed.build(lost)
+    assert not (out / "src" / "target").exists() or not any((out / "src" / "target").iterdir())
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "pip install {p} || pip install --no-cache-dir {p}",  # a fallback that does not run
+        'pip install {p} && if [ -n "$CI" ]; then rm -rf /root/.cache/pip/*; fi',  # a CI-only clean-up
+    ],
+)
+def test_cm003_conditional_cleanups_keep_the_cache_when_they_do_not_run(bed: Bed, step: str) -> None:
+    p = pkg()
+    text = (
+        bed.header() + "ARG BUST\n" + f"RUN --mount=type=cache,target=/root/.cache/pip {step.format(p=p)}\n"
+    )
+    assert lint_codes(text) == []
+    _, second = bed.twice(text)
+    assert source(second, "/usr/local/lib/site-packages", p) == "cache"
+
+
+def test_cm003_rm_of_a_download_kept_in_the_mount_downloads_again(bed: Bed) -> None:
+    head = _tools(bed) + "ARG BUST\n"
+    get = "test -f /downloads/tool.tgz && echo cached > /how || { curl -o /downloads/tool.tgz https://example.invalid/tool.tgz && echo downloaded > /how; }"
+    flagged = (
+        head
+        + f"RUN --mount=type=cache,target=/downloads {get} && cp /downloads/tool.tgz /tool && rm /downloads/tool.tgz\n"
+    )
+    assert lint_codes(flagged) == ["CM003"]
+    _, second = bed.twice(flagged)
+    assert (second / "how").read_text() == "downloaded\n"
+
+    fixed = head + f"RUN --mount=type=cache,target=/downloads {get} && cp /downloads/tool.tgz /tool\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "how").read_text() == "cached\n"
