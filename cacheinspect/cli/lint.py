@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cacheinspect.cli._common import parse_build_args
+from cacheinspect.cli._common import CaFile, Insecure, PlainHttp, Timeout, parse_build_args, registry_options
 from cacheinspect.lint.rules import RULES
 
 __all__ = ["register"]
@@ -35,6 +35,10 @@ def _epilog() -> str:
         "cacheinspect lint                                   # ./Dockerfile\n\n"
         "cacheinspect lint -f sarif docker/*.Dockerfile > lint.sarif\n\n"
         "cat Dockerfile | cacheinspect lint - --fail-on error\n\n"
+        "cacheinspect lint --resolve-base Dockerfile         # base images' ENV from the registry\n\n"
+        "Base images: the official images' ENV/WORKDIR (golang GOPATH, rust CARGO_HOME, …) are built in; "
+        "--resolve-base fetches every FROM image's config instead (docker login credentials apply). "
+        "What depends on an image neither knows is reported as a note on stderr, never guessed.\n\n"
         "A comment line '# cacheinspect: ignore=CM009' right above an instruction silences that rule there.\n\n"
         f"Rules:\n\n{rules}"
     )
@@ -73,6 +77,18 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--target", metavar="STAGE", help="Check only the stages this target needs."),
         ] = None,
+        resolve_base: Annotated[
+            bool,
+            typer.Option(
+                "--resolve-base",
+                help="Fetch each base image's config (Env, WorkingDir, User) from its registry, as "
+                "`context check` resolves images; without it only the built-in table of official images is used.",
+            ),
+        ] = False,
+        insecure: Insecure = False,
+        plain_http: PlainHttp = False,
+        ca_file: CaFile = None,
+        timeout: Timeout = 30.0,
     ) -> None:
         """Check Dockerfiles for RUN --mount=type=cache misuse: outputs lost in a cache mount, caches
         that are mounted but never used, turned off, emptied or split, and installs without a cache.
@@ -92,6 +108,7 @@ def register(app: typer.Typer) -> None:
         report = LintReport()
         errors: list[str] = []
         stdin_used = False
+        inputs: list[tuple[str, bytes]] = []
         for name in files or ["Dockerfile"]:
             if name == "-":
                 if stdin_used:
@@ -110,8 +127,30 @@ def register(app: typer.Typer) -> None:
                 except OSError as e:
                     errors.append(f"{name}: cannot read: {e.strerror or e}")
                     continue
+            inputs.append((label, data))
+        bases = None
+        if resolve_base:
+            import contextlib
+
+            from cacheinspect.lint.images import BaseConfig, fetch_configs, lookup, table_config
+
+            wanted: set[str] = set()
+
+            def record(ref: str) -> BaseConfig | None:
+                wanted.add(ref)
+                return table_config(ref)
+
+            for label, data in inputs:  # a first pass only to learn the FROM images (cheap: pure)
+                with contextlib.suppress(DockerfileError):
+                    lint_text(data, filename=label, build_args=args, target=target, base_config=record)
+            refs = sorted(r for r in wanted if not r.startswith("unset-arg-"))
+            opts = registry_options(None, False, insecure, plain_http, ca_file, 8, timeout, list(refs))
+            bases = lookup(fetch_configs(refs, opts))
+        for label, data in inputs:
             try:
-                report.files.append(lint_text(data, filename=label, build_args=args, target=target))
+                report.files.append(
+                    lint_text(data, filename=label, build_args=args, target=target, base_config=bases)
+                )
             except DockerfileError as e:
                 errors.append(e.diagnostics())  # the message, and "hint: …" on a second line if any
         if report.files or not errors:
