@@ -128,7 +128,10 @@ RULES: tuple[Rule, ...] = (
             "Flags `pip --no-cache-dir`/`PIP_NO_CACHE_DIR`, `uv --no-cache`/`UV_NO_CACHE`, `poetry --no-cache`, "
             "`apk add --no-cache`, `GOCACHE=off`, and clean-ups (`npm cache clean`, `yarn cache clean`, "
             "`pip cache purge`, `go clean -cache`, `apt-get clean`, `dnf clean`, `rm -rf /var/lib/apt/lists/*`, "
-            "`rm -rf <target>/*`) in a RUN that mounts that tool's cache directory."
+            "`rm -rf <target>/*`, `zypper clean`) in a RUN that mounts that tool's cache directory, and an `rm` "
+            "of a file this RUN downloaded (`curl -o`, `wget -O/-P`) into a cache mount. Commands that run only "
+            "on a condition (an `if`/`case` branch, after `||`, in a `[ … ] &&` chain) are deliberate and not "
+            "flagged: a fallback `|| pip install --no-cache-dir` or a CI-only clean-up."
         ),
         why=(
             "`--no-cache-dir` and clean-ups exist to keep caches out of image layers. Under a cache mount they "
@@ -164,7 +167,14 @@ RULES: tuple[Rule, ...] = (
             "`/home/app/.cache/pip`), or `PIP_CACHE_DIR`, `UV_CACHE_DIR`, `GOCACHE`, `GOMODCACHE`, `GOPATH`, "
             "`npm_config_cache`, `YARN_CACHE_FOLDER`, `CARGO_HOME`, `GRADLE_USER_HOME`, `CCACHE_DIR`, "
             "`XDG_CACHE_HOME`, or a `--cache-dir` flag point elsewhere. Yarn 1 running as root uses "
-            "`/usr/local/share/.cache/yarn`, not `/root/.cache/yarn`."
+            "`/usr/local/share/.cache/yarn`, not `/root/.cache/yarn`; pnpm >= 7 keeps its store in "
+            "`~/.local/share/pnpm/store` (`$PNPM_HOME/store`), not `~/.pnpm-store`; cargo builds into "
+            "`--target-dir`/`CARGO_TARGET_DIR` when given; microdnf uses `/var/cache/yum`. A mount one level "
+            "inside a flat cache is flagged too (`GOCACHE=/.cache` with a mount at `/.cache/go-build`: go writes "
+            "`/.cache/00…ff`; a mount at `~/.npm/cache`: npm writes `~/.npm/_cacache`). Variables a base "
+            "image sets (golang `GOPATH`, rust `CARGO_HOME`) come from the official images' table or, with "
+            "`--resolve-base`, the image's own config; a value that depends on a variable nobody can know "
+            "makes the rule say nothing (a note says what was skipped)."
         ),
         why=(
             "BuildKit mounts exactly the target path. runc sets `HOME` from the `/etc/passwd` entry of the "
@@ -184,13 +194,17 @@ RULES: tuple[Rule, ...] = (
         code="CM005",
         name="package-cache-emptied",
         severity=Severity.warning,
-        summary="apt (docker-clean hook) or dnf/yum (keepcache=0) deletes the downloaded packages the mount is meant to keep.",
+        summary="apt (docker-clean hook), dnf/yum/microdnf (keepcache=0), zypper (keeppackages=0) or apk (no /etc/apk/cache) drops the downloaded packages the mount is meant to keep.",
         message="{message}",
         fix="{fix}",
         what=(
             "Flags a RUN that mounts apt's `/var/cache/apt` and installs with apt-get/apt when no earlier step "
             "removed `/etc/apt/apt.conf.d/docker-clean` (and, for `apt`, set `Keep-Downloaded-Packages`); and a "
-            "RUN that mounts `/var/cache/dnf` (or yum's cache) and installs without `keepcache=1`."
+            "RUN that mounts `/var/cache/dnf` (or yum's/microdnf's `/var/cache/yum`) and installs without "
+            "`keepcache=1`; zypper under a `/var/cache/zypp` mount without `--keep-packages`/`keeppackages=1`; "
+            "`apk add` under a `/var/cache/apk` mount when nothing created `/etc/apk/cache`. Not flagged when "
+            "the base image removed docker-clean (its history, with `--resolve-base`) or when an earlier step "
+            "ran a script the linter cannot read (a note says so)."
         ),
         why=(
             "Debian and Ubuntu images ship `/etc/apt/apt.conf.d/docker-clean` (written by the scripts that build "
@@ -200,7 +214,11 @@ RULES: tuple[Rule, ...] = (
             "empty. The `apt` binary (unlike `apt-get`) also keeps no downloaded packages unless "
             "`Binary::apt::APT::Keep-Downloaded-Packages` is true (apt >= 1.2). BuildKit's own "
             "Dockerfile reference shows the fix (`RUN --mount=type=cache` example for apt). dnf and yum delete "
-            "packages after a successful transaction unless `keepcache=1` (dnf.conf(5), `keepcache`, default False)."
+            "packages after a successful transaction unless `keepcache=1` (dnf.conf(5), `keepcache`, default False); "
+            "microdnf sets `keep_cache` FALSE (microdnf `dnf-main.c`). zypper deletes packages of repositories "
+            "with `keeppackages=0`, the default (zypper(8), `modifyrepo --keep-packages`). apk stores packages "
+            "only when `/etc/apk/cache` exists (Alpine wiki, Local APK cache); `/var/cache/apk` alone keeps "
+            "the indexes."
         ),
         example=(
             "FROM debian:bookworm\n"
