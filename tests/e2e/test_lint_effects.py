@@ -506,3 +506,66 @@ def test_cm003_rm_of_a_download_kept_in_the_mount_downloads_again(bed: Bed) -> N
     assert lint_codes(fixed) == []
     _, second = bed.twice(fixed)
     assert (second / "how").read_text() == "cached\n"
+
+
+# FAKE_PNPM: an emulation of pnpm's store use (pnpm >= 7 defaults: --store-dir / npm_config_store_dir,
+# $PNPM_HOME/store, $XDG_DATA_HOME/pnpm/store, ~/.local/share/pnpm/store); `install --offline` fails
+# like ERR_PNPM_NO_OFFLINE_TARBALL when the store lacks the package.
+FAKE_PNPM = r"""#!/bin/sh
+set -e
+cmd=$1; shift
+store=${npm_config_store_dir:-${PNPM_HOME:+$PNPM_HOME/store}}
+store=${store:-${XDG_DATA_HOME:-$HOME/.local/share}/pnpm/store}
+offline=""
+for a in "$@"; do [ "$a" = --offline ] && offline=1; done
+pkg=$(cat /pkgname)
+if [ -f "$store/$pkg" ]; then how="from store"
+elif [ -n "$offline" ]; then echo "ERR_PNPM_NO_OFFLINE_TARBALL $pkg not in $store" >&2; exit 1
+else how=downloaded; mkdir -p "$store"; echo tgz > "$store/$pkg"
+fi
+if [ "$cmd" = install ]; then mkdir -p "node_modules/$pkg"; echo "$how" > "node_modules/$pkg/HOW"; fi
+"""
+
+
+def _pnpm(bed: Bed) -> str:
+    (bed.ctx / "fakepnpm").write_text(FAKE_PNPM)
+    (bed.ctx / "fakepnpm").chmod(0o755)
+    (bed.ctx / "pkgname").write_text(pkg())
+    return bed.header() + "COPY fakepnpm /usr/local/bin/pnpm\nCOPY pkgname /pkgname\nWORKDIR /app\n"
+
+
+def test_cm004_pnpm_7_store_is_not_dot_pnpm_store(bed: Bed) -> None:
+    head = _pnpm(bed) + "ARG BUST\n"
+    flagged = head + "RUN --mount=type=cache,target=/root/.pnpm-store pnpm install\n"
+    assert lint_codes(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    name = (bed.ctx / "pkgname").read_text()
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "downloaded\n"
+
+    fixed = head + "RUN --mount=type=cache,target=/root/.local/share/pnpm/store pnpm install\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "from store\n"
+
+
+def test_cm011_pnpm_fetch_then_offline_install_fails_on_a_fresh_builder(bed: Bed) -> None:
+    stamp = bed.ctx / "stamp"
+    head = _pnpm(bed) + "ENV PNPM_HOME=/pnpm\n"
+    mount = "--mount=type=cache,id=pnpm,target=/pnpm/store"
+    flagged = head + f"RUN {mount} pnpm fetch\nCOPY stamp /stamp\nRUN {mount} pnpm install --offline\n"
+    fixed = head + f"COPY stamp /stamp\nRUN {mount} pnpm install --prefer-offline\n"
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"pnpm-cache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")  # one builder: works
+        bed.bed.prune()  # a fresh CI builder
+        stamp.write_text(uuid.uuid4().hex)
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        if works:
+            name = (bed.ctx / "pkgname").read_text()
+            assert (out / "app" / "node_modules" / name / "HOW").read_text() == "downloaded\n"
+        else:
+            assert "pnpm fetch" in log and "ERR_PNPM_NO_OFFLINE_TARBALL" in log
+            assert any("pnpm fetch" in s["vertex"] and s["status"] == "CACHED" for s in parse_steps(log))
