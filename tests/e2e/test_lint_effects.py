@@ -345,6 +345,11 @@ def test_cm010_mount_hides_files_of_the_image(bed: Bed) -> None:
 
 FAKE_GO = r"""#!/bin/sh
 set -e
+if [ "$1" = mod ]; then  # go mod download KEY: the module cache, GOMODCACHE or $GOPATH/pkg/mod
+  mc=${GOMODCACHE:-${GOPATH:-$HOME/go}/pkg/mod}
+  if [ -f "$mc/cache/download/$3" ]; then echo "cache hit"; else echo "downloaded"; mkdir -p "$mc/cache/download"; echo zip > "$mc/cache/download/$3"; fi
+  exit 0
+fi
 cache=${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/go-build}
 key=$2
 d="$cache/$(echo "$key" | cut -c1-2)"
@@ -569,3 +574,34 @@ def test_cm011_pnpm_fetch_then_offline_install_fails_on_a_fresh_builder(bed: Bed
         else:
             assert "pnpm fetch" in log and "ERR_PNPM_NO_OFFLINE_TARBALL" in log
             assert any("pnpm fetch" in s["vertex"] and s["status"] == "CACHED" for s in parse_steps(log))
+
+
+def test_cm004_with_the_base_images_env_resolved_from_the_registry(bed: Bed) -> None:
+    """A base image that sets GOPATH=/work (pushed to the bed's registry): BuildKit expands
+    `ENV GOMODCACHE=$GOPATH/pkg/mod` with it. Unresolved, lint claims nothing; with the image's config
+    fetched (the `--resolve-base` path) it finds that the /go/pkg/mod mount misses, as the build shows."""
+    from cacheinspect.lint.images import fetch_configs, lookup
+    from cacheinspect.registry.options import RegistryOptions
+
+    _tools(bed)
+    base_ref = bed.bed.ref(bed.bed.unique_repo("lint-gobase"), "1")
+    (bed.dir / "Dockerfile.base").write_text(f"FROM {bed.base}\nENV GOPATH=/work\n")
+    bed.bed.build(bed.ctx, "-f", str(bed.dir / "Dockerfile.base"), "-t", base_ref, "--push")
+    key = uuid.uuid4().hex[:10]
+    head = (
+        f"FROM {base_ref} AS build\nCOPY fakego /usr/local/bin/go\nENV GOMODCACHE=$GOPATH/pkg/mod\nARG BUST\n"
+    )
+    flagged = head + f"RUN --mount=type=cache,target=/go/pkg/mod go mod download {key} > /result\n"
+    fixed = head + f"RUN --mount=type=cache,target=/work/pkg/mod go mod download {key} > /result\n"
+    bases = lookup(fetch_configs([base_ref], RegistryOptions()))
+
+    def resolved(text: str) -> list[str]:
+        return [f.code for f in lint_text(text, base_config=bases).findings]
+
+    assert lint_codes(flagged) == []  # the image is unknown: nothing is guessed
+    assert resolved(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "downloaded\n"
+    assert resolved(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "cache hit\n"
