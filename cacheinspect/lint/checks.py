@@ -1261,38 +1261,49 @@ class _Checker:
         """CM006 is a warning when two stages that BuildKit can run at the same time (neither depends
         on the other) mount the same apt cache unlocked; otherwise only other builds on the same
         builder can collide with it, and it is info."""
-        deps: dict[int, set[int]] = {}
-
-        def needs(st: Stage) -> set[int]:
-            if st.index in deps:
-                return deps[st.index]
-            deps[st.index] = set()
-            out: set[int] = set()
-            direct = [st.base_stage] if st.base_stage is not None else []
-            direct += list(st.deps)
-            direct += [i.from_stage for i in st.instrs if i.from_stage is not None]
-            for d in direct:
-                if d is not None and d.index != st.index:
-                    out.add(d.index)
-                    out |= needs(d)
-            deps[st.index] = out
-            return out
-
-        for node, m, stage, kind, at in self.apt_unlocked:
-            parallel = any(
-                m2.id == m.id
-                and s2.index != stage.index
-                and s2.index not in needs(stage)
-                and stage.index not in needs(s2)
-                for _n2, m2, s2, _k2, _a2 in self.apt_unlocked
-            )
+        groups: dict[str, list[Stage]] = {}
+        for _node, m, stage, _kind, _at in self.apt_unlocked:
+            lst = groups.setdefault(m.id, [])
+            if stage not in lst:
+                lst.append(stage)
+        parallel_ids = {i for i, stages in groups.items() if self._independent_pair(stages)}
+        for node, m, _stage, kind, at in self.apt_unlocked:
             self.emit(
                 "CM006",
                 node,
                 at,
-                Severity.warning if parallel else None,
+                Severity.warning if m.id in parallel_ids else None,
                 {"target": m.target, "kind": kind, "sharing": m.sharing},
             )
+
+    _MAX_PARALLEL_STAGES = 64
+
+    def _independent_pair(self, stages: list[Stage]) -> bool:
+        """Two of *stages* where neither builds on or copies from the other (BuildKit may run them at
+        once). Bounded: beyond 64 stages of one cache the answer is "not shown" (info stays info)."""
+        if len(stages) < 2 or len(stages) > self._MAX_PARALLEL_STAGES:
+            return False
+        deps = {st.index: self._deps_of(st) for st in stages}
+        return any(
+            b.index not in deps[a.index] and a.index not in deps[b.index]
+            for i, a in enumerate(stages)
+            for b in stages[i + 1 :]
+        )
+
+    @staticmethod
+    def _deps_of(stage: Stage) -> set[int]:
+        """Every stage *stage* needs (FROM, COPY --from, mount from=), transitively; iterative."""
+        seen: set[int] = set()
+        todo: list[Stage] = [stage]
+        while todo:
+            st = todo.pop()
+            direct: list[Stage | None] = [st.base_stage, *st.deps]
+            direct += [i.from_stage for i in st.instrs]
+            for d in direct:
+                if d is not None and d.index != stage.index and d.index not in seen:
+                    seen.add(d.index)
+                    todo.append(d)
+        return seen
 
     # --- CM007 ----------------------------------------------------------------------------------
 
