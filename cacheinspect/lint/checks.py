@@ -1113,7 +1113,16 @@ class _Checker:
                     continue
                 for cd in u.caches:
                     if cd.image_env and not run.env_known:
-                        continue  # the base image may set the variable that moves this directory
+                        # the base image may set the variable that moves this directory: say so
+                        if cd.looks_like(t) and not covers(t, cd.path) and not covers(cd.path, t):
+                            note = (
+                                f"line {ins.line}: CM004 not checked for the mount {t}: {u.tool}'s {cd.kind} "
+                                f"depends on ${cd.image_env}, which the base image may set "
+                                "(--resolve-base reads it from the image)"
+                            )
+                            if note not in self.notes:
+                                self.notes.append(note)
+                        continue
                     if cd.path.startswith(UNKNOWN_WORKDIR):
                         continue  # relative to a WORKDIR we cannot see
                     if (cd.looks_like(t) or cd in inner_miss) and not cd.path.startswith("~"):
