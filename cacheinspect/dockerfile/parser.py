@@ -394,6 +394,75 @@ def _fix_surrogates(s: str) -> str:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+#: encoding/json's scanner: maxNestingDepth
+_JSON_MAX_DEPTH = 10000
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
+_JSON_SCALAR = re.compile(
+    r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+    r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null"
+)
+
+
+def _json_value_end(s: str) -> int | None:
+    """Where the JSON value at the start of *s* (after white space) ends, or None when it is not valid
+    JSON or nests deeper than encoding/json allows. Iterative (an explicit stack), linear in ``len(s)``:
+    the fallback for input too deep for Python's recursive decoder."""
+    stack: list[str] = []
+    i = _JSON_WS.match(s).end()  # type: ignore[union-attr]  # * always matches
+    want_value = True
+    while True:
+        if want_value:
+            c = s[i : i + 1]
+            if c in ("[", "{"):
+                stack.append("]" if c == "[" else "}")
+                if len(stack) > _JSON_MAX_DEPTH:
+                    return None
+                i = _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+                if s.startswith(stack[-1], i):
+                    stack.pop()
+                    i += 1
+                    want_value = False
+                elif c == "{":
+                    i = _json_key(s, i)
+                    if i is None:
+                        return None
+                continue
+            m = _JSON_SCALAR.match(s, i)
+            if m is None:
+                return None
+            i = m.end()
+            want_value = False
+            continue
+        if not stack:
+            return i
+        i = _JSON_WS.match(s, i).end()  # type: ignore[union-attr]
+        c = s[i : i + 1]
+        if c == ",":
+            i = _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+            if stack[-1] == "}":
+                i = _json_key(s, i)
+                if i is None:
+                    return None
+            want_value = True
+        elif c == stack[-1]:
+            stack.pop()
+            i += 1
+        else:
+            return None
+
+
+def _json_key(s: str, i: int) -> int | None:
+    """After an object's ``"key" :`` (and white space), or None."""
+    m = _JSON_STRING.match(s, i)
+    if m is None:
+        return None
+    i = _JSON_WS.match(s, m.end()).end()  # type: ignore[union-attr]
+    if not s.startswith(":", i):
+        return None
+    return _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+
+
 def _parse_json(rest: str, dialect: str) -> list[str]:
     rest = _trim_left_space(rest)
     if not rest.startswith("["):
@@ -406,6 +475,14 @@ def _parse_json(rest: str, dialect: str) -> list[str]:
             value = _DECODER.decode(rest)
     except ValueError:
         raise _NotJSON from None
+    except RecursionError:
+        # Python's decoder recurses per level; Go's is iterative and refuses more than 10,000 levels
+        # ("exceeded max depth"). Decide as Go would without recursing: invalid or too deep is not
+        # JSON (the shell form), valid is an array with a non-string element (it is nested).
+        end = _json_value_end(rest)
+        if end is None or (dialect != "v0.13" and rest[end:].strip(" \t\n\r")):
+            raise _NotJSON from None
+        raise _NotStringArray from None
     if not isinstance(value, list):
         raise _NotJSON
     out: list[str] = []
