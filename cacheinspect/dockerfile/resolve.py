@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import cast
 
-from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
+from cacheinspect.dockerfile._lex import Lexer, LexError, expansion_budget, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction, suggest
 from cacheinspect.dockerfile.model import Build, CopySource, Dockerfile, DockerfileError, Instr, Node, Stage
 from cacheinspect.dockerfile.mount import csv_fields, go_path_clean, parse_mount
@@ -216,6 +216,20 @@ def resolve(
     the builder's (``BUILDPLATFORM``…). Raises :class:`DockerfileError` for what BuildKit rejects
     before or while dispatching the stages the target needs.
     """
+    with expansion_budget():  # all expansions of this Dockerfile share one cap (_lex.MAX_TOTAL_CHARS)
+        return _resolve(
+            df, build_args=build_args, target=target, platform=platform, build_platform=build_platform
+        )
+
+
+def _resolve(
+    df: Dockerfile,
+    *,
+    build_args: Mapping[str, str] | None,
+    target: str | None,
+    platform: str,
+    build_platform: str,
+) -> Build:
     bargs = dict(build_args or {})
     memo = df._checked
     if memo is not None and memo[0] == id(df.nodes) and memo[1] == df.dialect:
