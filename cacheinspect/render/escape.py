@@ -9,10 +9,8 @@ keeps printable text as it is and shows every control character as a visible esc
 * ``\\n`` ``\\r`` ``\\t`` for the usual three, ``\\xNN`` for the other C0 controls and DEL;
 * ``\\u0080``..``\\u009f`` (C1 controls: U+009B is a one-character CSI on some terminals), the bidi
   overrides and isolates (U+202A..U+202E, U+2066..U+2069, "Trojan Source") and the line/paragraph
-  separators U+2028/U+2029 as ``\\uNNNN``;
-* a lone surrogate (a byte that was not UTF-8, kept by ``surrogateescape`` as U+DC80..U+DCFF) as
-  ``\\xNN``, the byte it stands for (any other lone surrogate as ``\\uNNNN``): it cannot be encoded
-  to UTF-8, so printing it raw would crash the writer;
+  separators U+2028/U+2029 as ``\\uNNNN``; so are lone surrogates (a non-UTF-8 file-name byte kept as a
+  ``surrogateescape`` code point), which no UTF-8 stream could write;
 * a backslash is left alone: it is printable, and doubling it would make every Windows path noisy.
 
 JSON output needs no help for C0 (the encoder escapes it); :func:`esc_json` adds the rest.
@@ -34,8 +32,6 @@ def _one(m: re.Match[str]) -> str:
     if named is not None:
         return named
     o = ord(c)
-    if 0xDC80 <= o <= 0xDCFF:
-        return f"\\x{o - 0xDC00:02x}"
     return f"\\x{o:02x}" if o < 0x80 else f"\\u{o:04x}"
 
 
