@@ -175,3 +175,62 @@ def test_output_file(tmp_path: Path) -> None:
     p = lint("-f", "json", "-o", "out.json", "--fail-on", "never", cwd=tmp_path)
     assert p.returncode == 0 and p.stdout == b""
     assert json.loads((tmp_path / "out.json").read_text())["files"][0]["findings"]
+
+
+# -- the ignore comment is parsed in linear time ------------------------------------------------------
+
+
+def test_a_long_ignore_comment_is_read_in_linear_time(tmp_path: Path) -> None:
+    # "# cacheinspect: ignore=" and 60,000 spaces: the old expression backtracked cubically (2,000
+    # spaces took 9 s); the child's timeout turns a regression into a failure, not a hang
+    comment = "# cacheinspect: ignore=" + " " * 60000 + "!"
+    (tmp_path / "Dockerfile").write_text(f"FROM python:3.12\n{comment}\nRUN pip install flask\n")
+    p = lint("-f", "json", "--fail-on", "never", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["files"][0]["findings"]  # not an ignore comment: the finding stays
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "cacheinspect: ignore",
+        "  cacheinspect : ignore  ",
+        "cacheinspect:ignore=CM009",
+        "cacheinspect: ignore = cm009, CM004 ",
+        "cacheinspect: ignore=CM004",
+        "cacheinspect: ignore=",
+        "cacheinspect: ignore= ",
+        "cacheinspect: ignore=CM009!",
+        "cacheinspect: ignored",
+        "cacheinspect: ignore CM009",
+        "cacheinspect: ignore=\tCM009\n",
+        "not cacheinspect: ignore",
+    ],
+)
+def test_ignore_comment_verdicts_are_unchanged(comment: str) -> None:
+    # the expression the parser replaced, as the oracle on short comments
+    old = re.compile(r"^\s*cacheinspect\s*:\s*ignore(?:\s*=\s*([A-Za-z0-9,\s]+))?\s*$")
+    from cacheinspect.lint.checks import _ignore_codes
+
+    m = old.match(comment)
+    expected = m is not None and (
+        m.group(1) is None or "CM009" in {c.strip().upper() for c in m.group(1).split(",")}
+    )
+    codes = _ignore_codes(comment)
+    assert (codes is None or (codes is not False and "CM009" in codes)) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# syntax=docker/dockerfile:1" + " " * 60000 + "x",  # the directive's lazy value before \s*$
+        "#" + " " * 60000 + "x",  # strings.TrimSpace as a search for [spaces]+\Z
+        "ENV A=b" + " " * 60000 + "c",
+    ],
+)
+def test_long_runs_of_spaces_are_read_in_linear_time(tmp_path: Path, line: str) -> None:
+    # each of these took minutes (quadratic backtracking); a regression times the child out
+    (tmp_path / "Dockerfile").write_text(f"{line}\nFROM python:3.12\nRUN pip install flask\n")
+    p = lint("-f", "json", "--fail-on", "never", cwd=tmp_path)
+    assert p.returncode in (0, 2), p.stderr
+    assert p.stderr.count(b"\n") <= 1
