@@ -40,8 +40,9 @@ e2e: venv deps  ## bring up the real BuildKit test bed (both engines) and run th
 demo: venv  ## inspect and diff the bundled fixtures (offline, no registry)
 	bash testbed/demo.sh
 
-fuzz: venv  ## the long fuzz run: 100,000 mutated caches through every entry point, 2 workers
+fuzz: venv  ## the long fuzz runs: 100,000 mutated caches, then 100,000 hostile inputs over every CLI surface
 	$(BIN)/python -m tests.fuzz.run --cases 100000 --workers 2
+	$(BIN)/python -m tests.fuzz.surfaces --cases 100000 --workers 2
 
 bench: venv deps  ## benchmarks, printed as tables
 	$(BIN)/python -m benchmarks

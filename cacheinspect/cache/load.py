@@ -393,6 +393,19 @@ def merge_configs(parts: list[CacheConfig]) -> CacheConfig:
 async def load_cache(
     source: Source, *, image: Source | None = None, platform: str | None = None
 ) -> LoadedCache:
+    """Fetch and normalise the cache at *source* (:func:`_load_cache`), with the root manifest's size
+    as BuildKit's importer sees it: a layout's index.json may declare more than the blob holds, and
+    ``readBlob`` refuses a declared size over its 1 MiB cap before reading (gate parity, issue 17)."""
+    out = await _load_cache(source, image=image, platform=platform)
+    declared = getattr(source, "root_declared_size", None)
+    if isinstance(declared, int) and out.manifest_size is not None and declared > out.manifest_size:
+        out.manifest_size = declared
+    return out
+
+
+async def _load_cache(
+    source: Source, *, image: Source | None = None, platform: str | None = None
+) -> LoadedCache:
     """Fetch and normalise the cache at *source*; ``image`` supplies step labels for a registry cache.
 
     *platform* (``--platform os/arch[/variant]``) keeps one platform of an inline cache's image index

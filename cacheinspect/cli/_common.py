@@ -153,7 +153,12 @@ class output:
     def write(self, data: str | bytes) -> None:
         b = data.encode() if isinstance(data, str) else data
         if self._fh is None:
-            sys.stdout.buffer.write(b)
+            try:
+                sys.stdout.buffer.write(b)
+            except BrokenPipeError:
+                raise  # `| head`: cli.main ends quietly with 141
+            except OSError as e:  # `> /dev/full`: ENOSPC is the user's disk, not a bug
+                raise UsageError(f"cannot write standard output: {e.strerror or e}") from None
         else:
             try:
                 self._fh.write(b)  # type: ignore[attr-defined]
@@ -161,10 +166,21 @@ class output:
                 raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def __exit__(self, *exc: object) -> None:
+        # A buffered write fails only when the buffer is flushed (``-o /dev/full``): at close/flush.
         if self._fh is not None:
-            self._fh.close()  # type: ignore[attr-defined]
+            try:
+                self._fh.close()  # type: ignore[attr-defined]
+            except OSError as e:
+                if exc[0] is None:
+                    raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
         else:
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                if exc[0] is None:
+                    raise UsageError(f"cannot write standard output: {e.strerror or e}") from None
 
 
 def setup_logging(verbose: bool, quiet: bool = False) -> None:

@@ -109,10 +109,7 @@ def load_build(
             f"{context}: no such directory" if not context.exists() else f"{context}: not a directory"
         )
     df_path = dockerfile if dockerfile is not None else context / "Dockerfile"
-    try:
-        text = df_path.read_bytes()
-    except OSError as e:
-        raise ContextPathError(f"{df_path}: {e.strerror or e}") from None
+    text = read_input(df_path, "Dockerfile")
     args = parse_build_args(build_args)
     df = parse_dockerfile(text, filename=str(df_path))
     build = resolve(df, build_args=args, target=target)
@@ -131,11 +128,11 @@ def _check_sources(steps: list[CopyStep], paths: list[str], df_path: Path) -> No
 
     for s in steps:
         try:
-            PatternMatcher(context_paths(s.sources) or [])
+            PatternMatcher(context_paths(s.sources) or []).check()
         except PatternError as e:
             raise ContextError(f"{df_path}:{s.line}: {s.instruction.split()[0]}: {e}") from None
     try:
-        PatternMatcher(context_paths(paths) or [])
+        PatternMatcher(context_paths(paths) or []).check()
     except PatternError as e:
         raise ContextError(f"{df_path}: {e}") from None
 
@@ -231,6 +228,10 @@ def fingerprint_cmd(
         from cacheinspect.context.fingerprint import dumps_json
 
         text = (dumps_json(doc) + "\n").encode()
+    from cacheinspect.render.escape import esc_json
+
+    # a file name may hold U+202E or C1 controls: \uNNNN escapes, the same JSON value (issue 17)
+    text = esc_json(text)
     if push is not None:
         from cacheinspect.context.push import push_fingerprint
 
@@ -256,14 +257,24 @@ def fingerprint_cmd(
 
 
 def _read_fp(path: Path) -> dict[str, Any]:
-    from cacheinspect.context.errors import ContextPathError
     from cacheinspect.context.fingerprint import load_fingerprint
 
+    return load_fingerprint(read_input(path, "fingerprint"), name=str(path))
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """A local input file through the one bounded-read rule (:mod:`cacheinspect.safeio`): a FIFO or a
+    device is refused before it can block or never end, the bytes read are capped."""
+    from cacheinspect.context.errors import ContextPathError
+    from cacheinspect.errors import UsageError
+    from cacheinspect.safeio import read_local_file
+
+    if not path.exists() and not path.is_symlink():
+        raise ContextPathError(f"{path}: No such file or directory")
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ContextPathError(f"{path}: {e.strerror or e}") from None
-    return load_fingerprint(data, name=str(path))
+        return read_local_file(path, what=what)
+    except UsageError as e:
+        raise ContextPathError(e.message) from None
 
 
 @context_app.command("diff", epilog="Example: cacheinspect context diff host-a.fp.json host-b.fp.json")
@@ -398,6 +409,11 @@ def check_cmd(
 
             reason = st.cause.removeprefix("BuildKit fails this step: ")
             raise ContextError(f"{df_path}:{st.line}: {st.keyword}: {reason}")
-    sys.stdout.write(render_check(report, fmt.value, dockerfile=str(df_path)))
+    out = render_check(report, fmt.value, dockerfile=str(df_path))
+    if fmt.value == "json":  # DEL, C1 and bidi controls from file names as \uNNNN (same JSON value)
+        from cacheinspect.render.escape import esc_json
+
+        out = esc_json(out.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+    sys.stdout.write(out)
     if exit_code and report.misses:
         raise typer.Exit(1)

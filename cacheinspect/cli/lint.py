@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from cacheinspect.cli._common import CaFile, Insecure, PlainHttp, Timeout, parse_build_args, registry_options
+from cacheinspect.cli._common import (
+    CaFile,
+    Insecure,
+    Output,
+    PlainHttp,
+    Timeout,
+    parse_build_args,
+    registry_options,
+)
 from cacheinspect.lint.rules import RULES
 
 __all__ = ["register"]
@@ -89,6 +97,7 @@ def register(app: typer.Typer) -> None:
         plain_http: PlainHttp = False,
         ca_file: CaFile = None,
         timeout: Timeout = 30.0,
+        out: Output = None,
     ) -> None:
         """Check Dockerfiles for RUN --mount=type=cache misuse: outputs lost in a cache mount, caches
         that are mounted but never used, turned off, emptied or split, and installs without a cache.
@@ -98,11 +107,13 @@ def register(app: typer.Typer) -> None:
         """
         import os
 
+        from cacheinspect.cli._common import output
         from cacheinspect.dockerfile import DockerfileError
-        from cacheinspect.errors import EXIT_FINDINGS, UsageError
+        from cacheinspect.errors import EXIT_FINDINGS, CacheInspectError, UsageError
         from cacheinspect.lint.engine import LintReport, lint_text
         from cacheinspect.lint.render import render_lint
         from cacheinspect.lint.rules import Severity
+        from cacheinspect.safeio import DEFAULT_MAX_INPUT_BYTES, read_local_file
 
         args = parse_build_args(build_arg)
         report = LintReport()
@@ -114,18 +125,19 @@ def register(app: typer.Typer) -> None:
                 if stdin_used:
                     raise UsageError("- (stdin) given more than once")
                 stdin_used = True
-                data = sys.stdin.buffer.read()
+                # bounded like a named file: a pipe from /dev/zero must end in an error, not MemoryError
+                data = sys.stdin.buffer.read(DEFAULT_MAX_INPUT_BYTES + 1)
                 label = "<stdin>"
+                if len(data) > DEFAULT_MAX_INPUT_BYTES:
+                    errors.append(f"Dockerfile on stdin is over the {DEFAULT_MAX_INPUT_BYTES}-byte cap")
+                    continue
             else:
                 label = name
                 try:
-                    with open(name, "rb") as fh:
-                        data = fh.read()
-                except IsADirectoryError:
-                    errors.append(f"{name}: is a directory, not a Dockerfile")
-                    continue
-                except OSError as e:
-                    errors.append(f"{name}: cannot read: {e.strerror or e}")
+                    # one rule for every local input: FIFOs and devices refused, reads capped
+                    data = read_local_file(name, what="Dockerfile")
+                except CacheInspectError as e:
+                    errors.append(e.message)
                     continue
             inputs.append((label, data))
         bases = None
@@ -154,13 +166,21 @@ def register(app: typer.Typer) -> None:
             except DockerfileError as e:
                 errors.append(e.diagnostics())  # the message, and "hint: …" on a second line if any
         if report.files or not errors:
-            sys.stdout.write(render_lint(report, fmt.value, root=os.getcwd()))
-        for fr in report.files:  # what could not be checked: on stderr, so stdout stays one format
-            for note in fr.skipped:
-                sys.stderr.write(f"note: {fr.file}: {note}\n")
+            text = render_lint(report, fmt.value, root=os.getcwd())
+            with output(out) as w:
+                w.write(text)
+        if report.files:
+            from cacheinspect.render.escape import esc
+
+            for fr in report.files:  # what could not be checked: on stderr, so stdout stays one format
+                for note in fr.skipped:
+                    sys.stderr.write(f"note: {esc(fr.file)}: {esc(note)}\n")
         if errors:
-            for msg in errors[:-1]:
-                sys.stderr.write(f"error: {msg}\n")
+            from cacheinspect.render.escape import esc
+
+            for msg in errors[:-1]:  # escaped like the last one, which cli.main prints
+                first, _, more = msg.partition("\nhint: ")
+                sys.stderr.write(f"error: {esc(first)}\n" + (f"hint: {esc(more)}\n" if more else ""))
             message, _, hint = errors[-1].partition("\nhint: ")
             raise UsageError(message, hint=hint or None)
         worst = report.worst()

@@ -318,7 +318,7 @@ class _Checker:
         roots: Mapping[tuple[str, int], StepRoots],
         fingerprint: Mapping[str, Any] | None,
         full_tree: ContextTree | None,
-        search_budget: int,
+        search_budget: int | None,
         progress: Progress | None = None,
     ) -> None:
         self.g = _Graph(graph)
@@ -841,7 +841,7 @@ def check_context(
     cache_label: str = "",
     context_label: str = "",
     fingerprint_label: str | None = None,
-    search_budget: int = 3_000_000,
+    search_budget: int | None = None,
     progress: Progress | None = None,
 ) -> CheckReport:
     """Predict every step of ``build`` against A's cache ``graph`` (pure).

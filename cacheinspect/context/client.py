@@ -221,17 +221,20 @@ def read_dockerignore(
     if dockerfile is not None:
         candidates.append(os.fspath(dockerfile) + ".dockerignore")
     candidates.append(os.path.join(os.fspath(context), ".dockerignore"))
+    from cacheinspect.errors import UsageError
+    from cacheinspect.safeio import read_local_file
+
     for c in candidates:
-        try:
-            with open(c, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
+        if not os.path.exists(c):  # missing, or a dangling link: Go's os.IsNotExist, no patterns
             continue
-        except OSError as e:
-            raise ContextPathError(f"{c}: {e.strerror or e}") from None
+        try:
+            # a FIFO would block and a link to /dev/zero never end: the one bounded-read rule
+            data = read_local_file(c, what=".dockerignore")
+        except UsageError as e:
+            raise ContextPathError(e.message) from None
         patterns = read_ignorefile(data)
         try:
-            PatternMatcher(patterns)
+            PatternMatcher(patterns).check()
         except PatternError as e:
             # the client fails the same way before sending anything (fsutil NewFS -> patternmatcher.New)
             raise ContextError(f"{c}: {e}") from None

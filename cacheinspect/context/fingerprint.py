@@ -305,15 +305,133 @@ def load_fingerprint(data: bytes, *, name: str = "fingerprint") -> dict[str, Any
     """Parse and check a fingerprint document (schema and shape); raises :class:`ContextError`."""
     import json
 
+    from cacheinspect.render.escape import esc
+
+    def no_constant(c: str) -> Any:
+        raise ValueError(f"{c} is not a JSON number")
+
+    def finite(text: str) -> float:
+        v = float(text)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"{text[:20]} is out of range")
+        return v
+
     try:
-        doc = json.loads(data)
-    except ValueError as e:
-        raise ContextError(f"{name}: not JSON ({e})") from None
+        doc = json.loads(data, parse_constant=no_constant, parse_float=finite)
+    except RecursionError:
+        raise ContextError(f"{name}: malformed fingerprint (nested too deeply)") from None
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity, an integer of more than 4300 digits
+        raise ContextError(f"{name}: not JSON ({esc(str(e)[:200])})") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise ContextError(f"{name}: not a {SCHEMA} document")
     if not isinstance(doc.get("files"), dict) or not isinstance(doc.get("steps"), list):
         raise ContextError(f"{name}: malformed fingerprint (files/steps missing)")
+    problem = _shape_problem(doc)
+    if problem:
+        raise ContextError(f"{name}: malformed fingerprint ({esc(problem)})")
     return doc
+
+
+#: A fingerprint is 5 levels deep (steps -> step -> selectors -> selector -> patterns); anything much
+#: deeper is not one, and must not reach code that recurses.
+_MAX_DEPTH = 16
+_MAX_INT = 1 << 63
+
+
+def _bad_string(s: str) -> bool:
+    """A lone surrogate that is no ``surrogateescape`` byte (U+DC80..U+DCFF, a non-UTF-8 file name
+    byte as the walker keeps it): no encoder can write it, and no walk produces it."""
+    if s.isascii():
+        return False
+    for c in s:
+        o = ord(c)
+        if 0xD800 <= o <= 0xDFFF and not 0xDC80 <= o <= 0xDCFF:
+            return True
+    return False
+
+
+def _shape_problem(doc: dict[str, Any]) -> str | None:
+    """Why *doc* is not a fingerprint this tool wrote (types of every field the commands read), or None.
+
+    Iterative (no recursion on hostile depth), one pass over the values."""
+    stack: list[tuple[object, int, str]] = [(doc, 0, "")]
+    while stack:
+        v, depth, where = stack.pop()
+        if depth > _MAX_DEPTH:
+            return f"nested deeper than {_MAX_DEPTH} levels at {where[:80]}"
+        if isinstance(v, str):
+            if _bad_string(v):
+                return f"invalid surrogate escape at {where[:80]}"
+        elif isinstance(v, bool) or v is None:
+            pass
+        elif isinstance(v, int):
+            if not -_MAX_INT < v < _MAX_INT:
+                return f"number out of range at {where[:80]}"
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if _bad_string(k):
+                    return f"invalid surrogate escape in a key at {where[:80]}"
+                stack.append((x, depth + 1, f"{where}.{k[:40]}"))
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1, f"{where}[{i}]") for i, x in enumerate(v))
+    for path, rec in doc["files"].items():
+        if not path.startswith("/"):
+            return f"file path {path[:80]!r} is not absolute"
+        if rec is None or isinstance(rec, str):
+            continue  # lean: the entry digest, or None when unreadable
+        if not isinstance(rec, dict):
+            return f"files[{path[:80]!r}] is not an object"
+        for key, types in _RECORD_FIELDS.items():
+            if key in rec and not isinstance(rec[key], types):
+                return f"files[{path[:80]!r}].{key} has the wrong type"
+        if isinstance(rec.get("size"), bool) or (isinstance(rec.get("size"), int) and rec["size"] < 0):
+            return f"files[{path[:80]!r}].size is not a size"
+        x = rec.get("xattrs")
+        if isinstance(x, dict) and not all(isinstance(h, str | None) for h in x.values()):
+            return f"files[{path[:80]!r}].xattrs has a value of the wrong type"
+    for i, step in enumerate(doc["steps"]):
+        if not isinstance(step, dict):
+            return f"steps[{i}] is not an object"
+        for key, types in _STEP_FIELDS.items():
+            if not isinstance(step.get(key), types):
+                return f"steps[{i}].{key} is missing or has the wrong type"
+        if isinstance(step["line"], bool) or not 0 <= step["line"] < (1 << 31):
+            return f"steps[{i}].line is not a line number"
+        for key in ("sources", "checksums"):
+            if not all(isinstance(x, str) for x in step[key]):
+                return f"steps[{i}].{key} holds a value that is not a string"
+        for j, sel in enumerate(step["selectors"]):
+            if not isinstance(sel, dict) or not isinstance(sel.get("path"), str):
+                return f"steps[{i}].selectors[{j}] is not a selector"
+        if "error" in step and not isinstance(step["error"], str | None):
+            return f"steps[{i}].error has the wrong type"
+    for key, types in _TOP_FIELDS.items():
+        if key in doc and not isinstance(doc[key], types):
+            return f"{key} has the wrong type"
+    return None
+
+
+_RECORD_FIELDS: dict[str, Any] = {
+    "type": str,
+    "mode": str,
+    "size": int,
+    "linkname": str,
+    "xattrs": dict,
+    "content": str | None,
+    "digest": str | None,
+    "error": str | None,
+    "ignored_xattrs": list,
+}
+_STEP_FIELDS: dict[str, Any] = {
+    "stage": str,
+    "line": int,
+    "instruction": str,
+    "sources": list,
+    "selectors": list,
+    "checksums": list,
+    "root": str | None,
+}
+_TOP_FIELDS: dict[str, Any] = {"buildkit_rules": str, "lean": bool, "dockerignore": list, "tool": str}
 
 
 FingerprintDiff = tuple[str, str, Any, Any]

@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Explanation", "SearchResult", "read_source", "search_single_change"]
 
+#: The search's work is counted in units of about one nanosecond of CPU: one byte hashed (or read, or
+#: joined) is one unit, and the fixed Python cost of one candidate (new entry, header digest, lookups)
+#: is CANDIDATE_COST. The budget is FLOOR_WORK plus WORK_PER_ENTRY per entry of the tree the client sends
+#: plus the bytes of its files: about what fingerprinting that tree costs, so a check with a search costs
+#: at most about twice a fingerprint however wide a directory is (a flat directory of n files makes each
+#: candidate there cost O(n): the directory's digest hashes every child's name and digest).
+CANDIDATE_COST = 15_000
+FLOOR_WORK = 30_000_000
+WORK_PER_ENTRY = 10_000
 #: Files above this size are not re-read for line-ending candidates (a text file that large is rare).
 MAX_TEXT_BYTES = 4 << 20
 #: Total bytes the search may read back from disk (mode candidates need the content again).
@@ -72,10 +81,12 @@ def read_source(e: Entry) -> bytes | None:
         return e.content
     if e.source is None:
         return None
-    try:
-        with open(e.source, "rb") as f:
-            return f.read()
-    except OSError:
+    from cacheinspect.errors import CacheInspectError
+    from cacheinspect.safeio import read_local_file
+
+    try:  # bounded: the walk saw a regular file of e.size bytes; a swapped-in FIFO or device is refused
+        return read_local_file(e.source, what="file", max_bytes=max(e.size, 0))
+    except CacheInspectError:
         return None
 
 
@@ -147,6 +158,8 @@ class _Incremental:
         #: so one changed child costs one C-level join per ancestor (see ``_one``)
         self.chunks: dict[str, list[bytes]] = {}
         self.pos: dict[str, int] = {}
+        #: per directory: the bytes its digest hashes (what one changed child below costs to re-hash)
+        self.dir_bytes: dict[str, int] = {}
         for p, e in reversed(order):
             if e.type is EntryType.DIR:
                 names = self.view.children(p)
@@ -156,6 +169,7 @@ class _Incremental:
                     chunks.append(b"\0" + n.encode("utf-8", "surrogateescape") + self.digest[c].encode())
                     self.pos[c] = i
                 self.chunks[p] = chunks
+                self.dir_bytes[p] = 80 + sum(map(len, chunks))
                 self.digest[p] = self._dir(
                     p, self._header(p, e), [(n, self.digest[f"{p}/{n}"]) for n in names]
                 )
@@ -199,6 +213,16 @@ class _Incremental:
 
     def covers(self, path: str) -> bool:
         return _under(path, self.top)
+
+    def cost(self, path: str) -> int:
+        """Work units to re-hash the directories from ``path``'s parent up to the selector's top."""
+        work = 0
+        while path != self.top and "/" in path:
+            path = path.rsplit("/", 1)[0]
+            work += self.dir_bytes.get(path, 80)
+            if not _under(path, self.top):
+                break
+        return work
 
     def changed(self, changes: Mapping[str, Entry | None]) -> str:
         """The selector's checksum with ``changes`` applied (paths below the selector only)."""
@@ -264,6 +288,10 @@ class _Roots:
         self.rules = rules
         self.budget = budget
         self.work = 0
+        #: a whole-tree recomputation (the fallback when no incremental form applies)
+        self.full_cost = 3_000 * len(view) + sum(
+            e.size for _, e in view.items() if e.type is EntryType.FILE and e.digest is None
+        )
         cs = Checksummer(view, rules)
         try:
             self.base: list[str] | None = [cs.checksum(s) for s in selectors]
@@ -281,11 +309,16 @@ class _Roots:
                 assert inc is not None
                 mine = {p: e for p, e in changes.items() if inc.covers(p)}
                 if mine:
-                    self.work += sum(p.count("/") + 1 for p in mine) * (1 if len(mine) == 1 else 8)
+                    # the bytes re-hashed: the changed entries' own (mode/content candidates hash the
+                    # content again) and every directory from them up to the selector's top
+                    self.work += CANDIDATE_COST + sum(
+                        inc.cost(p) + (e.size if e is not None and e.digest is None else 0)
+                        for p, e in mine.items()
+                    )
                     sums[k] = inc.changed(mine)
             return root_digest(sums)
         tree = _apply(self.view, changes)
-        self.work += len(tree)
+        self.work += self.full_cost
         cs = Checksummer(tree, self.rules)
         try:
             return root_digest([cs.checksum(s) for s in self.selectors])
@@ -298,8 +331,9 @@ class _Roots:
 
 
 class _Reader:
-    def __init__(self, read: Callable[[Entry], bytes | None]) -> None:
+    def __init__(self, read: Callable[[Entry], bytes | None], roots: _Roots | None = None) -> None:
         self.read = read
+        self.roots = roots  # reading back counts against the search's budget
         self.spent = 0
         self.cache: dict[str, bytes | None] = {}
 
@@ -312,6 +346,8 @@ class _Reader:
             return None
         data = self.read(e)
         self.spent += e.size
+        if self.roots is not None:
+            self.roots.work += e.size + CANDIDATE_COST
         if data is not None and len(data) != e.size:
             data = None  # changed since it was walked
         self.cache[path] = data
@@ -335,18 +371,24 @@ def search_single_change(
     *,
     full_tree: ContextTree | None = None,
     read: Callable[[Entry], bytes | None] = read_source,
-    budget: int = 3_000_000,
+    budget: int | None = None,
     progress: Progress | None = None,
 ) -> SearchResult:
     """Try single changes to ``view`` (the tree the client sends here) until one gives ``target_root``.
 
     ``full_tree`` is the whole walked context (before ``.dockerignore`` and the named-paths filter):
     entries it has and ``view`` lacks are candidates for "sent in A, left out here". ``budget`` bounds
-    the work (tree entries visited over all candidates) so a huge context cannot stall a check;
-    ``progress`` hears every 10,000th candidate (a 50,000-file context takes ~10 s of them).
+    the work (in the units of :data:`CANDIDATE_COST`: about a nanosecond each; default: about what a
+    fingerprint of ``view`` costs, see :data:`FLOOR_WORK`) so that neither a huge context nor a wide
+    directory can stall a check: when it runs out the result says ``stopped`` and explains nothing;
+    ``progress`` hears every 10,000th candidate.
     """
+    if budget is None:
+        budget = FLOOR_WORK + sum(
+            WORK_PER_ENTRY + (e.size if e.type is EntryType.FILE else 0) for _, e in view.items()
+        )
     roots = _Roots(view, selectors, rules, budget)
-    reader = _Reader(read)
+    reader = _Reader(read, roots)
     scopes = [_scope(s) for s in selectors]
     selected = [
         (p, e)

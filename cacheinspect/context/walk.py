@@ -162,10 +162,13 @@ def _hash_raw(e: Entry) -> tuple[str | None, str]:
     """Read one regular file once: (BuildKit digest hex, content sha256 hex), or (None, error)."""
     assert e.source is not None
     try:
-        fd = os.open(e.source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a file swapped for a FIFO since the walk must not block the open
+        fd = os.open(e.source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         return None, err.strerror or str(err)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, "file changed while it was read"
         bk = hashlib.sha256(entry_header(e))
         plain = hashlib.sha256()
         size = 0

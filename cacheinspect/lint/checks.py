@@ -12,11 +12,14 @@ from what BuildKit would certainly do.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
 
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
 from cacheinspect.lint.images import BaseLookup
@@ -185,6 +188,12 @@ class _StageState:
     content: dict[str, _Write] = field(default_factory=dict)  # any image content (outputs and caches)
     outputs: dict[str, _Write] = field(default_factory=dict)  # outputs only (for CM010)
     events: dict[str, list[_CacheEvent]] = field(default_factory=dict)  # cache mount target → RUNs
+    # index of ``events`` so a read looks at the targets around its path, not at every target so far
+    # (n RUNs with their own cache mount made CM002 n²): each target's position in ``events``, the
+    # targets strictly under each directory, and targets that are not clean absolute paths
+    event_order: dict[str, int] = field(default_factory=dict)
+    events_under: dict[str, list[str]] = field(default_factory=dict)
+    odd_targets: list[str] = field(default_factory=list)
     configured: set[str] = field(default_factory=set)  # tools whose configuration was changed
     keep_downloaded: bool = False  # some step set APT::Keep-Downloaded-Packages
     keepcache: bool = False  # some step set dnf/yum keepcache=1
@@ -207,6 +216,9 @@ class _StageState:
             dict(self.content),
             dict(self.outputs),
             {k: list(v) for k, v in self.events.items()},
+            dict(self.event_order),
+            {k: list(v) for k, v in self.events_under.items()},
+            list(self.odd_targets),
             set(self.configured),
             self.keep_downloaded,
             self.keepcache,
@@ -231,7 +243,35 @@ class _StageState:
             p = posixpath.dirname(p) or "/"
 
     def add_event(self, ev: _CacheEvent) -> None:
-        self.events.setdefault(ev.mount.target, []).append(ev)
+        t = ev.mount.target
+        if t not in self.events:
+            self.event_order[t] = len(self.event_order)
+            if not t.startswith("/") or posixpath.normpath(t) != t or t.startswith("//"):
+                self.odd_targets.append(t)
+            else:
+                p = t
+                while p != "/":
+                    p = posixpath.dirname(p)
+                    self.events_under.setdefault(p, []).append(t)
+        self.events.setdefault(t, []).append(ev)
+
+    def event_targets_near(self, path: str) -> list[str]:
+        """The targets that may cover *path* or lie under it, in ``events`` order (what a scan of
+        every target with :func:`covers` would visit)."""
+        found = list(self.odd_targets)
+        p = path
+        if p.startswith("/") and posixpath.normpath(p) == p and not p.startswith("//"):
+            while True:
+                if p in self.events:
+                    found.append(p)
+                if p == "/":
+                    break
+                p = posixpath.dirname(p)
+            found += self.events_under.get(path, ())
+        else:
+            return list(self.events)  # not a clean path: no index applies
+        found.sort(key=self.event_order.__getitem__)
+        return found
 
     def add_text(self, text: str) -> None:
         """A RUN script, heredoc or COPY description: note the configuration it changes."""
@@ -279,20 +319,39 @@ class _Run:
     #: an image variable could move is then known too
     env_known: bool = False
     unknown_mounts: list[Mount] = field(default_factory=list)  # target depends on an unseen variable
+    rescue: _RescueIndex | None = None  # built on first use by _Checker._rescued
 
 
-_IGNORE = re.compile(r"^\s*cacheinspect\s*:\s*ignore(?:\s*=\s*([A-Za-z0-9,\s]+))?\s*$")
+# "# cacheinspect: ignore" [ "=" codes ]. Parsed in two linear steps: the one regular expression this
+# replaced had three overlapping whitespace quantifiers and backtracked cubically (a comment of 2,000
+# spaces after "ignore=" took 9 s, a 64 KiB one hours).
+_IGNORE_HEAD = re.compile(r"\s*cacheinspect\s*:\s*ignore")
+_IGNORE_CODES = re.compile(r"[A-Za-z0-9,\s]+")
+
+
+def _ignore_codes(comment: str) -> set[str] | Literal[False] | None:
+    """For an ignore comment: None (every rule) or the codes it names; False for any other comment."""
+    m = _IGNORE_HEAD.match(comment)
+    if m is None:
+        return False
+    rest = comment[m.end() :]
+    if rest.endswith("\n"):  # the "$" of the expression this replaced
+        rest = rest[:-1]
+    rest = rest.strip()
+    if rest == "":
+        return None
+    if not rest.startswith("=") or not _IGNORE_CODES.fullmatch(rest[1:]):
+        return False
+    return {c.strip().upper() for c in rest[1:].split(",")}
 
 
 def _ignored(node: Node, code: str) -> bool:
     """``# cacheinspect: ignore=CM009,CM004`` (or a bare ``# cacheinspect: ignore``) in the comment
     lines right above an instruction silences those findings for that instruction."""
     for comment in node.comments:
-        m = _IGNORE.match(comment)
-        if m:
-            codes = m.group(1)
-            if codes is None or code in {c.strip().upper() for c in codes.split(",")}:
-                return True
+        codes = _ignore_codes(comment)
+        if codes is None or (codes is not False and code in codes):
+            return True
     return False
 
 
@@ -309,10 +368,12 @@ class _Checker:
         #: cache id → (line, what) of the last RUN that filled that cache mount with a download or build
         self.fills: dict[tuple[object, ...], tuple[int, str]] = {}
         self.apt_unlocked: list[tuple[Node, Mount, Stage, str, tuple[int, int]]] = []
+        self.sources: dict[int, _Source] = {}  # id(node) → its source text, for locate()
         self.findings: list[Finding] = []
         self.states: dict[int, _StageState] = {}
         self.ids: dict[str, tuple[tuple[str, int | None, int | None, int | None], int]] = {}
         self.pending: list[_Pending] = []
+        self.pending_at: set[tuple[int, int]] = set()  # (id(node), command index) of each pending CM001
         self.pending_by_id: dict[tuple[object, ...], list[_Pending]] = {}
         self.runs: list[_Run] = []
 
@@ -351,15 +412,13 @@ class _Checker:
     def locate(self, node: Node, needle: str) -> tuple[int, int]:
         """Line and column of the first occurrence of *needle* within the instruction's source lines,
         outside its ``--mount=`` flags (which name the same paths)."""
-        if needle:
-            for ln in range(node.line, min(node.end_line, len(self.lines)) + 1):
-                line = self.lines[ln - 1]
-                col = line.find(needle)
-                while col >= 0:
-                    token_start = max(line.rfind(" ", 0, col), line.rfind("\t", 0, col)) + 1
-                    if not line.startswith("--mount", token_start):
-                        return ln, col + 1
-                    col = line.find(needle, col + 1)
+        if needle and "\n" not in needle:
+            src = self.sources.get(id(node))
+            if src is None:
+                src = self.sources[id(node)] = _Source(self.lines[node.line - 1 : node.end_line])
+            found = src.find(needle)
+            if found is not None:
+                return node.line + found[0], found[1] + 1
         return node.line, node.column
 
     @staticmethod
@@ -543,7 +602,7 @@ class _Checker:
                     ins.from_stage,
                     spath,
                     f"COPY --from={ins.from_}",
-                    self.locate(ins.node, src.path),
+                    partial(self.locate, ins.node, src.path),
                 )
         state.add_text(f"{ins.keyword} {' '.join(s.path for s in ins.sources)} {dest}")
         if dest == _DOCKER_CLEAN or (
@@ -570,15 +629,23 @@ class _Checker:
             ]
         for w in words:
             self.check_cache_only_read(
-                ins.node, state, stage, resolve_path(w, "/"), ins.keyword, self.locate(ins.node, w)
+                ins.node, state, stage, resolve_path(w, "/"), ins.keyword, partial(self.locate, ins.node, w)
             )
 
     # --- CM002 ----------------------------------------------------------------------------------
 
     def check_cache_only_read(
-        self, node: Node, state: _StageState, stage: Stage, path: str, reader: str, at: tuple[int, int]
+        self,
+        node: Node,
+        state: _StageState,
+        stage: Stage,
+        path: str,
+        reader: str,
+        at: tuple[int, int] | Callable[[], tuple[int, int]],
     ) -> bool:
-        for t, evs in state.events.items():
+        """*at* may be a function: locating a word in the instruction's text is paid only for a finding."""
+        for t in state.event_targets_near(path):
+            evs = state.events[t]
             direct = covers(t, path)
             if not direct and not covers(path, t):
                 continue
@@ -595,7 +662,7 @@ class _Checker:
             self.report(
                 "CM002",
                 node,
-                at=at,
+                at=at if isinstance(at, tuple) else at(),
                 reader=reader,
                 path=path if direct else lost[0].path,
                 target=t,
@@ -845,6 +912,14 @@ class _Checker:
         return any(covers(path, r) or covers(r, path) for r in generic_reads(c))
 
     def _rescued(self, run: _Run, out: Output, after: int) -> bool:
+        """Does a command after *after* read *out* (and not just copy it into a mount)?
+
+        Answered from a per-RUN index (:class:`_RescueIndex`) when *out* is a clean absolute path: a
+        heredoc of n commands each writing into the cache made the scan below n²."""
+        if _is_clean(out.path):
+            if run.rescue is None:
+                run.rescue = _RescueIndex(self, run)
+            return run.rescue.rescued(out, after)
         targets = [m.target for m in run.all_mounts]
         for c in run.commands:
             if c.index <= after or not c.argv or is_non_rescue(c):
@@ -867,6 +942,8 @@ class _Checker:
             ev = _CacheEvent(m, ins.line, run.stage)
             events[id(m)] = ev
             state.add_event(ev)
+        tool_caches: dict[int, CacheDir] | None = None
+        tools: dict[int, str] = {}
         for out, cmd in self._outputs(run):
             covering = [m for m in run.cache_mounts if covers(m.target, out.path)]
             if not covering:
@@ -877,11 +954,17 @@ class _Checker:
             ev.outputs.append((out, rescued))
             if rescued:
                 continue
-            tool_cache = next(
-                (cd for u in run.uses if u.command is cmd for cd in u.caches if not cd.path.startswith("~")),
-                None,
-            )
-            tool = next((u.tool for u in run.uses if u.command is cmd), "")
+            if tool_caches is None:  # the first such cache of each command's tool uses, built once
+                tool_caches = {}
+                for u in run.uses:
+                    for cd in u.caches:
+                        if not cd.path.startswith("~"):
+                            tool_caches.setdefault(id(u.command), cd)
+                tools = {}
+                for u in reversed(run.uses):
+                    tools[id(u.command)] = u.tool
+            tool_cache = tool_caches.get(id(cmd))
+            tool = tools.get(id(cmd), "")
             if tool == "poetry":
                 fix = (
                     "set POETRY_VIRTUALENVS_IN_PROJECT=true (or POETRY_VIRTUALENVS_CREATE=false) so that the "
@@ -916,6 +999,7 @@ class _Checker:
                 )
             )
             self.pending_by_id.setdefault(_cache_key(m), []).append(pend)
+            self.pending_at.add((id(ins.node), cmd.index))
 
     def check_pending_rescue(self, run: _Run) -> None:
         """A later RUN that mounts the same cache and reads the output rescues an earlier CM001."""
@@ -976,7 +1060,7 @@ class _Checker:
                     run.stage,
                     path,
                     f"{c.name} in RUN",
-                    self.locate(run.instr.node, path),
+                    partial(self.locate, run.instr.node, path),
                 ):
                     return
 
@@ -1401,7 +1485,7 @@ class _Checker:
                 if not cd.build_dir
             ):
                 continue  # covered, or a mount meant for it that CM004 judges
-            if any(p.node is ins.node and p.index == u.command.index for p in self.pending):
+            if (id(ins.node), u.command.index) in self.pending_at:
                 continue  # CM001 already says what to mount instead
             if targets and self.configured(u.tool, state):
                 continue  # its cache dir was configured somewhere we cannot read: a mount may be it
@@ -1468,6 +1552,111 @@ class _Checker:
 
 
 _NODE_RUNNERS = frozenset({"npm", "npx", "yarn", "pnpm", "node", "bun", "tsc", "next", "vite"})
+
+
+class _Source:
+    """The source lines of one instruction, searched by :meth:`_Checker.locate`.
+
+    A finding is located by the first occurrence of a word in its instruction. A RUN heredoc of n lines
+    can carry n findings, and scanning from the top for each made that n²: past a few searches of a
+    long instruction, the offsets of every 4-character substring are indexed, and a search checks only
+    the offsets of the needle's rarest one (each occurrence of the needle holds it, in the same order)."""
+
+    _Q = 4
+    _INDEX_AFTER = 8  # searches before the index is built
+    _INDEX_MIN = 4096  # characters: shorter text is scanned
+
+    def __init__(self, lines: list[str]) -> None:
+        self.text = "\n".join(lines)
+        self.starts = [0]
+        for ln in lines[:-1]:
+            self.starts.append(self.starts[-1] + len(ln) + 1)
+        self.searches = 0
+        self.grams: dict[str, list[int]] | None = None
+
+    def find(self, needle: str) -> tuple[int, int] | None:
+        """(line offset, 0-based column) of the first occurrence outside a ``--mount`` word, or None."""
+        self.searches += 1
+        if self.grams is None and self.searches > self._INDEX_AFTER and len(self.text) >= self._INDEX_MIN:
+            grams: dict[str, list[int]] = {}
+            text, q = self.text, self._Q
+            for i in range(len(text) - q + 1):
+                grams.setdefault(text[i : i + q], []).append(i)
+            self.grams = grams
+        for pos in self._occurrences(needle):
+            ln = bisect.bisect_right(self.starts, pos) - 1
+            start = self.starts[ln]
+            token_start = max(self.text.rfind(" ", start, pos), self.text.rfind("\t", start, pos)) + 1
+            if not self.text.startswith("--mount", max(token_start, start)):
+                return ln, pos - start
+        return None
+
+    def _occurrences(self, needle: str) -> Iterator[int]:
+        text = self.text
+        if self.grams is None or len(needle) < self._Q:
+            pos = text.find(needle)
+            while pos >= 0:
+                yield pos
+                pos = text.find(needle, pos + 1)
+            return
+        q = self._Q
+        k = min(range(len(needle) - q + 1), key=lambda j: len(self.grams.get(needle[j : j + q], ())))  # type: ignore[union-attr]
+        for at in self.grams.get(needle[k : k + q], ()):
+            if at >= k and text.startswith(needle, at - k):
+                yield at - k
+
+
+def _is_clean(path: str) -> bool:
+    return path.startswith("/") and not path.startswith("//") and posixpath.normpath(path) == path
+
+
+class _RescueIndex:
+    """:meth:`_Checker._rescued` for every output of one RUN in O(depth): for each path read by a
+    command that can rescue (it runs, is no copy into a mount), the last such command that reads it,
+    and for each directory, the last one that reads something at or under it."""
+
+    def __init__(self, checker: _Checker, run: _Run) -> None:
+        targets = [m.target for m in run.all_mounts]
+        self.read_at: dict[str, int] = {}  # read path → last command index reading exactly it
+        self.read_under: dict[str, int] = {}  # directory → last command index reading at/under it
+        self.node_runner = -1  # last command index that runs node_modules
+        for c in run.commands:
+            if not c.argv or is_non_rescue(c):
+                continue
+            if _runs_node_modules(c):
+                self.node_runner = max(self.node_runner, c.index)
+            dest = copy_destination(c)
+            if dest is not None and any(covers(t, dest) for t in targets):
+                continue
+            for r in generic_reads(c):
+                if self.read_at.get(r, -1) < c.index:
+                    self.read_at[r] = c.index
+                self._under(r, c.index)
+            # a word only partly known ("./target/$T/release/app") still reads inside its known start:
+            # it counts for an output at or above that start, as a read under it would
+            for d in dynamic_prefixes(c):
+                self._under(d, c.index)
+
+    def _under(self, r: str, index: int) -> None:
+        p = r
+        while self.read_under.get(p, -1) < index:
+            self.read_under[p] = index
+            if p == "/" or not p.startswith("/"):
+                break
+            p = posixpath.dirname(p)
+
+    def rescued(self, out: Output, after: int) -> bool:
+        if out.node_modules and self.node_runner > after:
+            return True
+        if self.read_under.get(out.path, -1) > after:  # a read at or under the output
+            return True
+        p = out.path
+        while True:  # a read of the output's directory or an ancestor (covers(r, out))
+            if self.read_at.get(p, -1) > after:
+                return True
+            if p == "/":
+                return False
+            p = posixpath.dirname(p)
 
 
 def _runs_node_modules(c: Command) -> bool:

@@ -306,6 +306,19 @@ class RegistryAuth(httpx.Auth):
             self._tokens[key] = token
             return token.header
 
+    def check_token_redirect(self, target: str) -> None:
+        """A token request's redirect target must pass the realm rule, as if the challenge had named it:
+        a loopback token service redirecting to ``http://elsewhere/`` would otherwise carry the account
+        and scopes (and a plain-HTTP hop) where a realm naming it directly is refused."""
+        try:
+            self._check_realm(target)
+        except AuthError as e:
+            raise AuthError(
+                f"{self.registry}'s token service redirected to {target[:200]!r}: refusing a non-HTTPS "
+                "token service",
+                hint=e.hint,
+            ) from None
+
     def _check_realm(self, realm: str) -> None:
         """Credentials go to the realm: never over plain HTTP unless the registry itself is plain loopback."""
         try:
@@ -367,6 +380,7 @@ class RegistryAuth(httpx.Auth):
 
     async def _token_send(self, request: httpx.Request) -> httpx.Response:
         self.token_requests += 1
+        request.extensions["cacheinspect.redirect_check"] = self.check_token_redirect
         log.debug("token %s %s", request.method, request.url)
         return await self._send(request)
 

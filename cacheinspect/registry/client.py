@@ -52,7 +52,8 @@ import random
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -215,6 +216,11 @@ def _redirect_target(current: str, location: str, what: str) -> tuple[str, urlli
     if nparts.scheme not in ("http", "https") or not nparts.hostname or port == 0:
         shown = location[:200].encode("ascii", "backslashreplace").decode()
         raise RegistryError(f"{what}: the registry redirected to an unusable location {shown!r}")
+    if "@" in nparts.netloc:
+        # ``user:pw@`` in a Location would become Basic credentials for the next host (httpx builds them
+        # from the URL); browsers and Go's client drop the userinfo of a redirect target: so do we.
+        nparts = nparts._replace(netloc=nparts.netloc.rsplit("@", 1)[1])
+        nxt = urllib.parse.urlunsplit(nparts)
     return nxt, nparts
 
 
@@ -699,6 +705,7 @@ class RegistryClient:
             max_bytes=_TOKEN_BODY_CAP,
             want_body=True,
             what="token request",
+            redirect_check=request.extensions.get("cacheinspect.redirect_check"),
         )
         return httpx.Response(ans.status, headers=ans.headers, content=ans.body, request=request)
 
@@ -715,6 +722,7 @@ class RegistryClient:
         what: str,
         sink: _Sink | None = None,
         budget: float | None = None,
+        redirect_check: Callable[[str], None] | None = None,
     ) -> _Answer:
         o = self.options
         total = o.retry_budget if budget is None else budget
@@ -735,7 +743,16 @@ class RegistryClient:
                     try:
                         async with limit:
                             ans = await self._attempt(
-                                method, url, headers, content, host, max_bytes, want_body, what, sink
+                                method,
+                                url,
+                                headers,
+                                content,
+                                host,
+                                max_bytes,
+                                want_body,
+                                what,
+                                sink,
+                                redirect_check,
                             )
                     except TimeoutError:
                         if not limit.expired():
@@ -812,6 +829,7 @@ class RegistryClient:
         want_body: bool,
         what: str,
         sink: _Sink | None = None,
+        redirect_check: Callable[[str], None] | None = None,
     ) -> _Answer:
         """One request, following redirects by hand; reads the body when asked (capped), or streams a
         2xx body into *sink* (reset first, so a retried attempt starts over)."""
@@ -831,6 +849,8 @@ class RegistryClient:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     nxt, nparts = _redirect_target(current, location, what)
+                    if redirect_check is not None:  # a token request: the realm rule holds for the target
+                        redirect_check(nxt)
                     if parts.scheme == "https" and nparts.scheme != "https":
                         raise RegistryError(
                             f"{what}: refusing redirect from {origin} to {nparts.scheme}://{nparts.netloc}: "
@@ -1006,6 +1026,91 @@ class _Sink:
         return f"{self.algorithm}:{self._h.hexdigest()}"
 
 
+#: Decoded output is produced in pieces of at most this many bytes, so the cap stops a compression bomb
+#: after one piece past it (httpx's decoders inflate a whole network chunk at once: one 1 MiB chunk of a
+#: ``gzip, gzip`` body is a gigabyte).
+_DECODE_PIECE = 1 << 16
+_INFLATE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class _Inflater:
+    """One gzip/deflate layer of a Content-Encoding, inflating in bounded pieces."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.wbits = _INFLATE[coding]
+        self.d = zlib.decompressobj(self.wbits)
+        self.started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self.d.decompress(data, _DECODE_PIECE)
+            except zlib.error as e:
+                if self.coding == "deflate" and not self.started and self.wbits > 0:
+                    # "deflate" is raw DEFLATE on some servers (httpx and browsers accept both)
+                    self.wbits = -zlib.MAX_WBITS
+                    self.d = zlib.decompressobj(self.wbits)
+                    continue
+                raise httpx.DecodingError(str(e)) from None
+            self.started = True
+            data = self.d.unconsumed_tail
+            if out:
+                yield out
+            if self.d.eof:
+                rest = self.d.unused_data
+                if self.wbits > 16 and rest[:2] == b"\x1f\x8b":  # a further gzip member
+                    self.d = zlib.decompressobj(self.wbits)
+                    data = rest
+                    continue
+                return  # anything after the stream is ignored, as httpx does
+            if not data and len(out) < _DECODE_PIECE:
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        if not self.started:
+            return
+        while True:
+            out = self.d.decompress(b"", _DECODE_PIECE) if not self.d.eof else b""
+            if not out:
+                return
+            yield out
+
+
+def _through(stages: list[_Inflater], data: bytes) -> Iterator[bytes]:
+    """*data* through every layer in turn, never holding more than one piece per layer."""
+    if not stages:
+        yield data
+        return
+    for piece in stages[0].feed(data):
+        yield from _through(stages[1:], piece)
+
+
+async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body decoded as its Content-Encoding says, gzip/deflate layers inflated piece by piece so
+    that a byte cap on the output stops a bomb before it is in memory; other codings (br, zstd) go
+    through httpx's decoders."""
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    try:
+        response.content  # noqa: B018 - read already (an auth flow reads its 401): decoded in memory
+        already = True
+    except httpx.ResponseNotRead:
+        already = False
+    if already or (codings and not all(c in _INFLATE for c in codings)):
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    stages = [_Inflater(c) for c in reversed(codings)]  # the last coding applied is undone first
+    async for raw in response.aiter_raw():
+        for piece in _through(stages, raw):
+            yield piece
+    for i, st in enumerate(stages):
+        for piece in st.flush():
+            for out in _through(stages[i + 1 :], piece):
+                yield out
+
+
 async def _stream_into(response: httpx.Response, sink: _Sink, what: str) -> None:
     """Feed the body into *sink*, decoded like :func:`_read_capped` (a Content-Encoding a CDN added is
     not part of the blob); a body cut short raises :class:`_CutShort`, never hashed as if complete."""
@@ -1014,7 +1119,7 @@ async def _stream_into(response: httpx.Response, sink: _Sink, what: str) -> None
     encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
     sink.reset()
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in _decoded(response):
             sink.update(chunk)
     except (httpx.RemoteProtocolError, httpx.ReadError) as e:
         raise _CutShort(f"{what} was cut short after {sink.size} bytes: {_describe(e, 0)}") from None
@@ -1035,8 +1140,9 @@ async def _read_capped(response: httpx.Response, cap: int, what: str, *, truncat
     chunks: list[bytes] = []
     got = 0
     try:
-        # Decoded bytes: the cap counts what we hold in memory, so a gzip bomb stops at the cap too.
-        async for chunk in response.aiter_bytes():
+        # Decoded bytes: the cap counts what we hold in memory, so a gzip bomb stops at the cap too
+        # (decoded in bounded pieces: one piece past the cap at most, see _decoded).
+        async for chunk in _decoded(response):
             got += len(chunk)
             if got > cap:
                 if truncate:

@@ -16,7 +16,9 @@ from typing import Any, Literal
 from cacheinspect.render.escape import esc, esc_json
 
 __all__ = [
+    "MAX_CELL",
     "Format",
+    "elide",
     "heading",
     "human_bytes",
     "md_cell",
@@ -63,14 +65,30 @@ def md_code(v: Any) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
+#: The widest a table cell is printed. A column is as wide as its widest cell, so one 100,000-character
+#: value (a step label, an image reference) padded every row of the table to it: 6 MB of table, and 42 s
+#: for 2 M characters (issue 17). Longer cells keep their start and end with the count of what is left
+#: out between them; ``-f json`` keeps every value whole.
+MAX_CELL = 240
+_TAIL = 40
+
+
+def elide(text: str, limit: int = MAX_CELL) -> str:
+    """*text* as is when at most *limit* characters, else its start, ``…(N more)…`` and its end."""
+    if len(text) <= limit:
+        return text
+    head = limit - _TAIL - 20
+    return f"{text[:head]}…({len(text) - head - _TAIL} more)…{text[-_TAIL:]}"
+
+
 def table(rows: list[list[Any]], headers: list[str], fmt: Format) -> str:
     if not rows:
         return "(none)\n"
     if fmt == "markdown":
-        rows = [[md_cell(c) for c in row] for row in rows]
+        rows = [[md_cell(elide(esc(c))) for c in row] for row in rows]
         headers = [md_cell(h) for h in headers]
     else:
-        rows = [[esc(c) for c in row] for row in rows]
+        rows = [[elide(esc(c)) for c in row] for row in rows]
     from tabulate import tabulate
 
     tf = "github" if fmt == "markdown" else "simple"

@@ -9,7 +9,8 @@ keeps printable text as it is and shows every control character as a visible esc
 * ``\\n`` ``\\r`` ``\\t`` for the usual three, ``\\xNN`` for the other C0 controls and DEL;
 * ``\\u0080``..``\\u009f`` (C1 controls: U+009B is a one-character CSI on some terminals), the bidi
   overrides and isolates (U+202A..U+202E, U+2066..U+2069, "Trojan Source") and the line/paragraph
-  separators U+2028/U+2029 as ``\\uNNNN``;
+  separators U+2028/U+2029 as ``\\uNNNN``; so are lone surrogates (a non-UTF-8 file-name byte kept as a
+  ``surrogateescape`` code point), which no UTF-8 stream could write;
 * a backslash is left alone: it is printable, and doubling it would make every Windows path noisy.
 
 JSON output needs no help for C0 (the encoder escapes it); :func:`esc_json` adds the rest.
@@ -21,7 +22,7 @@ import re
 
 __all__ = ["esc", "esc_json"]
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

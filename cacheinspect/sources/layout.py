@@ -69,6 +69,8 @@ class LayoutSource:
         if digest is not None:
             digestmod.parse(digest)
         self.path = path
+        #: the size index.json declares for the root manifest (set by fetch_manifest())
+        self.root_declared_size: int | None = None
         #: Follow symlinks that leave the layout (off: a layout is untrusted, and /dev/zero is a file too).
         self.follow_links = follow_links
         try:
@@ -248,6 +250,9 @@ class LayoutSource:
                 return await self_tag.fetch_manifest()
             desc = self.root_descriptor()
             dig = desc.digest
+            # BuildKit's readBlob refuses a manifest whose descriptor *declares* over 1 MiB before
+            # reading a byte, whatever the blob's real size: the loader reports the larger of the two.
+            self.root_declared_size = desc.size if isinstance(desc.size, int) else None
         else:
             desc, dig = Descriptor(digest=reference), reference
         data = self._read(dig, DEFAULT_MAX_BYTES, "manifest")

@@ -171,7 +171,12 @@ def test_a_long_search_reports_progress() -> None:
     a = b.replace_entries({"/data/f0000": Entry.file(b"x\n"), "/data/f0001": Entry.file(b"y\n")})
     calls: list[tuple[str, int, int]] = []
     res = search_single_change(
-        b, [DATA], root_of(a, DATA), RULES, progress=lambda k, d, t: calls.append((k, d, t))
+        b,
+        [DATA],
+        root_of(a, DATA),
+        RULES,
+        budget=10**12,  # every candidate (the default budget stops a wide directory early)
+        progress=lambda k, d, t: calls.append((k, d, t)),
     )
     assert res.explanations == () and res.tried > 10_000
     assert calls[0] == ("search", 10_000, 0)

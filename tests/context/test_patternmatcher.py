@@ -283,3 +283,42 @@ def test_read_ignorefile_bom_crlf_and_cleaning() -> None:
         "c",
         "#not-a-comment",
     ]
+
+
+# Issue 17: the matcher runs on RE2, like Go's regexp. Python's backtracking ``re`` needed minutes for a
+# short pattern against a 40-character name; RE2 is linear. The watchdog below is no timing assertion:
+# the backtracking engine does not finish this batch within the hour, the linear one in microseconds.
+BACKTRACK_PATTERNS = ["*a" * 20 + "b", "**/" * 12 + "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "?*" * 20 + "b"]
+
+
+def test_backtracking_patterns_are_linear() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from cacheinspect.context.patternmatcher import PatternMatcher\n"
+        f"for p in {BACKTRACK_PATTERNS!r}:\n"
+        "    pm = PatternMatcher([p])\n"
+        "    for n in (40, 200, 5000):\n"
+        "        assert not pm.matches_or_parent_matches('a' * n)\n"
+        "        assert pm.matches_or_parent_matches('a' * n + 'b')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout == "ok\n", out.stderr
+
+
+def test_go_regexp_syntax_inside_brackets() -> None:
+    """Go's regexp syntax inside ``[...]``: POSIX classes and Unicode classes (re rejected both)."""
+    assert PatternMatcher(["[[:digit:]]x"]).matches_or_parent_matches("1x")
+    assert not PatternMatcher(["[[:digit:]]x"]).matches_or_parent_matches("ax")
+    assert PatternMatcher(["[\\pL]"]).matches_or_parent_matches("é")
+    assert not PatternMatcher(["[\\pL]"]).matches_or_parent_matches("1")
+
+
+def test_non_utf8_names_read_as_replacement_characters() -> None:
+    """Go reads a non-UTF-8 byte as one U+FFFD rune: ``?`` matches it, a literal does not."""
+    name = b"a\xffb".decode("utf-8", "surrogateescape")
+    assert PatternMatcher(["a?b"]).matches_or_parent_matches(name)
+    assert PatternMatcher(["a*"]).matches_or_parent_matches(name)
+    assert not PatternMatcher(["a??b"]).matches_or_parent_matches(name)
