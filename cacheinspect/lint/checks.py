@@ -368,6 +368,8 @@ class _Checker:
         #: cache id → (line, what) of the last RUN that filled that cache mount with a download or build
         self.fills: dict[tuple[object, ...], tuple[int, str]] = {}
         self.apt_unlocked: list[tuple[Node, Mount, Stage, str, tuple[int, int]]] = []
+        #: cache id → (line, what) of the last RUN whose apt-get update wrote the package lists into it
+        self.apt_lists: dict[tuple[object, ...], tuple[int, str]] = {}
         self.sources: dict[int, _Source] = {}  # id(node) → its source text, for locate()
         self.findings: list[Finding] = []
         self.states: dict[int, _StageState] = {}
@@ -837,6 +839,10 @@ class _Checker:
     def note_fills(self, run: _Run) -> None:
         """Remember which cache mounts this RUN fills (a download or build into a mounted cache)."""
         for u in run.uses:
+            if u.tool in _APT_TOOLS and u.action == "update":
+                for m in run.cache_mounts:
+                    if covers(m.target, _APT_LISTS):
+                        self.apt_lists[_cache_key(m)] = (run.instr.line, f"{u.tool} update")
             if not u.installs or u.offline or u.disabled:
                 continue
             for cd in u.caches:
@@ -849,6 +855,7 @@ class _Checker:
         in its cache. When an earlier RUN filled that cache inside a cache mount and nothing in this
         RUN fetches, the step works only while this builder's mount still holds it."""
         ins = run.instr
+        self.check_apt_lists(run)
         for u in run.uses:
             if not u.offline:
                 continue
@@ -897,6 +904,42 @@ class _Checker:
                     ),
                 )
                 break
+
+    def check_apt_lists(self, run: _Run) -> None:
+        """``apt-get install`` without ``apt-get update`` in the same RUN reads only the package lists
+        (Dir::State::lists, /var/lib/apt/lists). When those are in a cache mount that an earlier RUN's
+        ``apt-get update`` filled, they exist only there: Debian and Ubuntu images ship the directory
+        empty, so on a fresh builder the install cannot locate its packages."""
+        for u in run.uses:
+            if u.tool not in _APT_TOOLS or u.action not in _APT_READS_LISTS:
+                continue
+            if u.command.name.startswith("xx-"):
+                # tonistiigi/xx's xx-apt runs apt-get update itself whenever dpkg does not list the
+                # target architecture yet (src/xx-apt: `dpkg --print-foreign-architectures | grep`)
+                continue
+            if any(
+                v.tool in _APT_TOOLS and v.action == "update" and v.command.index < u.command.index
+                for v in run.uses
+            ):
+                return  # the lists are fetched in this same RUN
+            mounted = next((m for m in run.cache_mounts if covers(m.target, _APT_LISTS)), None)
+            if mounted is None:
+                return
+            filled = self.apt_lists.get(_cache_key(mounted))
+            if filled is None or filled[0] == run.instr.line:
+                return
+            self.report(
+                "CM011",
+                run.instr.node,
+                at=self.locate(run.instr.node, u.command.argv[0].raw or u.tool),
+                reader=f"{u.tool} {u.action}",
+                what=f"apt's package lists {_APT_LISTS}",
+                where=f"the cache mount {mounted.target}",
+                writer=filled[1],
+                line=filled[0],
+                fix=f"run {u.tool} update in this RUN before {u.tool} {u.action}",
+            )
+            return
 
     # --- CM001 ----------------------------------------------------------------------------------
 
@@ -1666,6 +1709,12 @@ def _runs_node_modules(c: Command) -> bool:
         return False
     args = [w.text for w in c.argv[1:]]
     return not args or args[0] not in ("ci", "install", "i", "add", "cache")
+
+
+_APT_TOOLS = frozenset({"apt-get", "apt"})
+_APT_LISTS = "/var/lib/apt/lists"  # Dir::State::lists (apt.conf(5))
+# subcommands that resolve packages from the lists (and fail with "Unable to locate package" without)
+_APT_READS_LISTS = frozenset({"install", "build-dep", "source", "download", "reinstall"})
 
 
 def _cache_key(m: Mount) -> tuple[object, ...]:

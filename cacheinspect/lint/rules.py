@@ -366,7 +366,9 @@ RULES: tuple[Rule, ...] = (
             "`node_modules` an earlier RUN installed into a mount, and offline installs that read only their "
             "cache (`pnpm install --offline`, `npm ci --offline`, `yarn --offline`, `cargo build "
             "--offline/--frozen`, `mvn -o`, `gradle --offline`, `uv --offline`, `GOPROXY=off`) after an earlier "
-            "RUN filled that cache inside a mount (`pnpm fetch`, `cargo fetch`, `mvn dependency:go-offline`)."
+            "RUN filled that cache inside a mount (`pnpm fetch`, `cargo fetch`, `mvn dependency:go-offline`), and "
+            "`apt-get install` without `apt-get update` on package lists (`/var/lib/apt/lists`) that only an "
+            "earlier RUN's `apt-get update` wrote into a mount (`xx-apt-get` updates by itself: not flagged)."
         ),
         why=(
             "A cache mount is not part of any layer and not exported with `--cache-to` (output `SkipOutput`, "

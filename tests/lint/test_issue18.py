@@ -263,3 +263,43 @@ def test_build_result_read_from_the_mount_by_a_later_run() -> None:
         "cargo build --release && cp /app/target/release/blog /usr/bin/\n"
     )
     assert codes(fixed) == []
+
+
+def test_apt_install_on_package_lists_an_earlier_run_left_in_the_mount() -> None:
+    # mastodon/mastodon Dockerfile: `apt-get update` in one stage's RUN with /var/lib/apt cache-mounted,
+    # `apt-get install` without an update in a later RUN on the same mount. The lists exist only in the
+    # mount (Debian images ship /var/lib/apt/lists empty): on a builder where the first RUN is a cache
+    # hit and the mount is empty, apt-get says "Unable to locate package".
+    text = (
+        "FROM debian:12 AS base\n"
+        "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+        "--mount=type=cache,target=/var/lib/apt,sharing=locked "
+        "rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && apt-get install -y curl\n"
+        "FROM base AS build\n"
+        "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+        "--mount=type=cache,target=/var/lib/apt,sharing=locked apt-get install -y gcc\n"
+    )
+    assert codes(text) == [("CM011", 4)]  # line 4: the RUN with apt-get install alone
+    # an update in the same RUN, or lists that are not mounted (they are in the image): no finding
+    assert codes(text.replace("apt-get install -y gcc", "apt-get update && apt-get install -y gcc")) == []
+    no_lists = text.replace("--mount=type=cache,target=/var/lib/apt,sharing=locked ", "")
+    assert codes(no_lists) == []
+    # the same mount with another id is another cache: nothing was left in it by this file
+    other = text.replace(
+        "--mount=type=cache,target=/var/lib/apt,sharing=locked apt-get install",
+        "--mount=type=cache,id=other,target=/var/lib/apt,sharing=locked apt-get install",
+    )
+    assert codes(other) == []
+
+
+def test_xx_apt_get_updates_the_lists_itself() -> None:
+    # moby/moby Dockerfile: `xx-apt-get install` after `apt-get update` in an earlier RUN on the same
+    # lists mount. tonistiigi/xx src/xx-apt runs `apt-get update` itself when dpkg does not list the
+    # target architecture as foreign (always so for a native build): nothing is read from the mount alone
+    text = (
+        "FROM debian:12 AS base\n"
+        "RUN --mount=type=cache,id=lib,target=/var/lib/apt,sharing=locked apt-get update && apt-get install -y cmake\n"
+        "RUN --mount=type=cache,id=lib,target=/var/lib/apt,sharing=locked xx-apt-get install -y gcc\n"
+    )
+    assert [c for c in codes(text) if c[0] == "CM011"] == []
+    assert ("CM011", 3) in codes(text.replace("xx-apt-get", "apt-get"))
