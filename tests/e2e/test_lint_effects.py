@@ -605,3 +605,60 @@ def test_cm004_with_the_base_images_env_resolved_from_the_registry(bed: Bed) -> 
     assert resolved(fixed) == []
     _, second = bed.twice(fixed)
     assert (second / "result").read_text() == "cache hit\n"
+
+
+FAKE_APT_GET = r"""#!/bin/sh
+# An emulation of apt-get's use of its package lists (Dir::State::lists = /var/lib/apt/lists,
+# apt.conf(5)): `update` writes them, `install` resolves packages from them only and fails with
+# apt-get's message when they are missing. Nothing is downloaded.
+set -e
+lists=/var/lib/apt/lists
+cmd=$1; shift
+case $cmd in
+  update) mkdir -p "$lists" && echo "Package: tool" > "$lists/index_Packages";;
+  install)
+    for p in "$@"; do
+      case $p in -*) continue;; esac
+      if ! grep -q "Package: $p" "$lists/index_Packages" 2>/dev/null; then
+        echo "E: Unable to locate package $p" >&2; exit 100
+      fi
+      echo "installed $p" > "/installed-$p"
+    done;;
+esac
+"""
+
+
+def test_cm011_apt_install_on_lists_an_earlier_run_left_in_the_mount(bed: Bed) -> None:
+    """mastodon/mastodon's pattern: `apt-get update` in one RUN with /var/lib/apt cache-mounted,
+    `apt-get install` alone in a later RUN on the same mount. On a fresh builder with the exported
+    cache, the update RUN is a cache hit (not run), a COPY between them changed, so the install runs
+    on an empty mount. BuildKit's part (which RUN runs, what the mount holds) is real; apt-get is the
+    emulation above."""
+    (bed.ctx / "fakeapt").write_text(FAKE_APT_GET)
+    (bed.ctx / "fakeapt").chmod(0o755)
+    stamp = bed.ctx / "stamp"
+    head = bed.header() + "COPY fakeapt /usr/bin/apt-get\n"
+    mount = "--mount=type=cache,target=/var/lib/apt,sharing=locked"
+    flagged = (
+        head
+        + f"RUN {mount} apt-get update\n"
+        + "COPY stamp /stamp\n"
+        + f"RUN {mount} apt-get install -y tool\n"
+    )
+    fixed = flagged.replace("apt-get install", "apt-get update && apt-get install")
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"aptcache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        out, _ = bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")
+        assert (out / "installed-tool").read_text() == "installed tool\n"  # one builder: works either way
+        bed.bed.prune()  # a fresh builder: no layers, no cache mounts
+        stamp.write_text(uuid.uuid4().hex)  # invalidates the install RUN only
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        steps = parse_steps(log)
+        assert any(s["vertex"].endswith("apt-get update") and s["status"] == "CACHED" for s in steps), log
+        if works:
+            assert (out / "installed-tool").read_text() == "installed tool\n"
+        else:
+            assert "E: Unable to locate package tool" in log
