@@ -154,7 +154,12 @@ class output:
     def write(self, data: str | bytes) -> None:
         b = data.encode() if isinstance(data, str) else data
         if self._tmp is None:
-            sys.stdout.buffer.write(b)
+            try:
+                sys.stdout.buffer.write(b)
+            except BrokenPipeError:
+                raise  # `| head`: cli.main ends quietly with 141
+            except OSError as e:  # `> /dev/full`: ENOSPC is the user's disk, not a bug
+                raise UsageError(f"cannot write standard output: {e.strerror or e}") from None
         else:
             try:
                 self._tmp.fh.write(b)
@@ -162,8 +167,15 @@ class output:
                 raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        # A buffered write fails only when the buffer is flushed (``> /dev/full``): at flush/close.
         if self._tmp is None:
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                if exc_type is None:
+                    raise UsageError(f"cannot write standard output: {e.strerror or e}") from None
         elif exc_type is None:
             self._tmp.commit()
         else:

@@ -406,9 +406,25 @@ class _Redirect:
     so an interrupted or failed run never leaves a partial FILE."""
 
     def __init__(self, path: Path) -> None:
+        import stat
         import tempfile
 
         self.path = path
+        self.tmp: Path | None = None
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            # a device, FIFO or socket (-o /dev/null, /dev/stdout, /dev/full, a pipe): written in place;
+            # renaming a temporary file over it would replace the device node itself (as root)
+            if stat.S_ISDIR(mode):
+                raise UsageError(f"cannot write {path}: Is a directory")
+            try:
+                self.fh = open(path, "wb")  # noqa: SIM115 - closed in commit/discard
+            except OSError as e:
+                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+            return
         parent = path.parent if str(path.parent) else Path(".")
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
@@ -418,7 +434,13 @@ class _Redirect:
         self.fh = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
-        self.fh.close()
+        try:
+            self.fh.close()
+        except OSError as e:  # a buffered write fails at close (-o /dev/full)
+            self.discard()
+            raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
+        if self.tmp is None:
+            return
         try:
             if self.path.exists():
                 with contextlib.suppress(OSError):
@@ -432,10 +454,12 @@ class _Redirect:
 
     def discard(self) -> None:
         try:
-            self.fh.close()
-        finally:
             with contextlib.suppress(OSError):
-                self.tmp.unlink()
+                self.fh.close()
+        finally:
+            if self.tmp is not None:
+                with contextlib.suppress(OSError):
+                    self.tmp.unlink()
 
 
 def _umask() -> int:

@@ -10,15 +10,95 @@ the exact result matters: it is what ends up in cache keys.
 Go's ``text/scanner`` decodes UTF-8 and turns each invalid byte into U+FFFD; Python text that was
 decoded with ``surrogateescape`` carries such bytes as lone surrogates, which :func:`_scan_chars`
 maps to U+FFFD the same way.
+
+Two things are bounded here that BuildKit leaves to Go's runtime:
+
+* The shell patterns of ``#`` ``##`` ``%`` ``%%`` ``/`` ``//`` become regular expressions that BuildKit
+  runs with Go's ``regexp`` (RE2: linear time). Python's ``re`` backtracks (``${a#*a*a*a…b}`` against
+  40 characters ran for minutes), so they run on RE2 itself (the ``google-re2`` package): the same
+  syntax, the same leftmost-first semantics, ``.`` not matching a newline, linear time.
+* Expansion output. ``ENV e1=${e0}${e0}`` doubles a value per line; 63 lines ask for 2^63 bytes. BuildKit
+  has no explicit cap: its frontend builds the string until Go's allocator fails, and a build
+  definition holding the result cannot be sent anyway, since BuildKit's gRPC messages are capped at
+  16 MiB (``defaults.DefaultMaxRecvMsgSize``/``DefaultMaxSendMsgSize``, containerd's defaults that
+  buildkitd, the gateway frontend and the client all set). So one expanded word over
+  :data:`MAX_WORD_CHARS` is refused as a build BuildKit cannot run, with a ``failed to process``
+  error like BuildKit's own, and the expansions of one front-end run together are capped at
+  :data:`MAX_TOTAL_CHARS` (:func:`expansion_budget`).
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import contextvars
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["LexError", "Lexer", "WordResult", "go_quote"]
+import re2
+
+__all__ = [
+    "MAX_TOTAL_CHARS",
+    "MAX_WORD_CHARS",
+    "LexError",
+    "Lexer",
+    "WordResult",
+    "expansion_budget",
+    "go_quote",
+]
+
+#: One expanded word may not be longer than BuildKit's gRPC message cap (16 MiB): the build
+#: definition carrying it could not be sent to or from buildkitd.
+MAX_WORD_CHARS = 16 << 20
+#: All expansions of one :func:`expansion_budget` (one resolve of a Dockerfile) together.
+MAX_TOTAL_CHARS = 64 << 20
+
+
+class _Budget:
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("expansion_budget", default=None)
+
+
+@contextlib.contextmanager
+def expansion_budget() -> Iterator[None]:
+    """Within this block, the results of every word processed count against :data:`MAX_TOTAL_CHARS`
+    (``resolve`` opens one per Dockerfile): n lines of ``ENV x=${big}${big}`` each under the word cap
+    would otherwise still hold n × 16 MiB."""
+    token = _BUDGET.set(_Budget())
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def _too_long(source: str) -> LexError:
+    short = go_quote(source[:60]) + ("…" if len(source) > 60 else "")
+    return LexError(
+        f"failed to process {short}: expansion is longer than {MAX_WORD_CHARS} characters, "
+        "over BuildKit's 16 MiB gRPC message cap (the build definition could not be sent)"
+    )
+
+
+def _charge(source: str, result: str) -> None:
+    budget = _BUDGET.get()
+    if budget is None:
+        return
+    budget.used += len(result)
+    if budget.used > MAX_TOTAL_CHARS:
+        short = go_quote(source[:60]) + ("…" if len(source) > 60 else "")
+        raise LexError(
+            f"failed to process {short}: the Dockerfile's variable expansions add up to more than "
+            f"{MAX_TOTAL_CHARS} characters (cacheinspect's cap; BuildKit's build definition is capped "
+            "at 16 MiB)"
+        )
+
 
 _EOF = ""
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
@@ -26,6 +106,10 @@ _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
 class LexError(Exception):
     """An expansion error, with BuildKit's message text."""
+
+
+class _TooLong(LexError):
+    """An expansion past :data:`MAX_WORD_CHARS`; reported once, for the whole word."""
 
 
 @dataclass
@@ -153,11 +237,15 @@ class Lexer:
         the character loop (the front end's hottest path on big Dockerfiles)."""
         if self.escape_token not in word and not _ACTIVE.search(word):
             return WordResult(word, _NoWords().get_words())
-        return _ShellWord(self, word, env, want_words=False).process()
+        res = _ShellWord(self, word, env, want_words=False).process()
+        _charge(word, res.result)
+        return res
 
     def process_words(self, word: str, env: Mapping[str, str]) -> list[str]:
         """``ProcessWords``: expand, then split into words on unquoted whitespace."""
-        return _ShellWord(self, word, env).process().words
+        res = _ShellWord(self, word, env).process()
+        _charge(word, res.result)
+        return res.words
 
 
 class _ShellWord:
@@ -187,6 +275,8 @@ class _ShellWord:
     def process(self) -> WordResult:
         try:
             result, words = self.process_stop_on(_EOF, self.raw_escapes)
+        except _TooLong:
+            raise _too_long(self.source) from None
         except LexError as e:
             raise LexError(f"failed to process {go_quote(self.source)}: {e}") from None
         except RecursionError:
@@ -215,6 +305,7 @@ class _ShellWord:
             funcs['"'] = self.process_double_quote
         saved = self.raw_escapes
         self.raw_escapes = raw_escapes
+        size = 0  # characters that came from expansions (the rest is bounded by the source)
         try:
             while self.peek() != _EOF:
                 ch = self.peek()
@@ -224,6 +315,9 @@ class _ShellWord:
                 fn = funcs.get(ch)
                 if fn is not None:
                     tmp = fn()
+                    size += len(tmp)
+                    if size > MAX_WORD_CHARS:
+                        raise _TooLong
                     result.append(tmp)
                     if ch == "$":
                         words.add_string(tmp)
@@ -279,6 +373,8 @@ class _ShellWord:
                 return "".join(out)
             if p == "$":
                 out.append(self.process_dollar())
+                if len(out[-1]) > MAX_WORD_CHARS:
+                    raise _TooLong
                 continue
             ch = self.next()
             if ch == self.lex.escape_token:
@@ -397,14 +493,13 @@ class _ShellWord:
         value, is_set = self.get_env(name)
         if self.lex.skip_unset_env and not is_set:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        rx = _shell_pattern_to_regex(pattern, greedy=True, anchored=False)
+        rx = _compile(pattern, greedy=True, anchored=False)
+        subject = _Subject(value)
         if replace_all:
-            # Go's ReplaceAllString expands $1 in the replacement; the shell pattern has no groups,
-            # so only "$$" → "$" and "${name}"/"$name" → "" matter. Mirror that.
-            return rx.sub(lambda _m: _go_expand_replacement(replacement), value)
-        m = rx.search(value)
-        if m:
-            value = value[: m.start()] + replacement + value[m.end() :]
+            return subject.replace_all(rx, replacement)
+        span = subject.search(rx, 0)
+        if span is not None:
+            value = subject.text(0, span[0]) + replacement + subject.text(span[1], None)
         return value
 
     def process_possible_heredoc(self) -> str:
@@ -418,36 +513,17 @@ class _ShellWord:
         return "<<" + "".join(space)
 
 
-def _go_expand_replacement(template: str) -> str:
-    # regexp.Expand with no capture groups: "$$" is a literal "$", "$name"/"${name}" expand to "".
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        c = template[i]
-        if c != "$" or i + 1 >= len(template):
-            out.append(c)
-            i += 1
-            continue
-        nxt = template[i + 1]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-            continue
-        m = re.match(r"\{(\w+)\}|(\w+)", template[i + 1 :])
-        if m is None:
-            out.append(c)
-            i += 1
-            continue
-        i += 1 + m.end()
-    return "".join(out)
+_GO_META = frozenset("[]{}.+()|^$")
 
 
-def _shell_pattern_to_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """``convertShellPatternToRegex``: ``*`` and ``?`` wildcards, no bracket expressions."""
+def _shell_pattern_to_regex(pattern: str, *, greedy: bool, anchored: bool) -> str:
+    """``convertShellPatternToRegex``: the Go regular expression for a shell pattern (``*`` and ``?``
+    wildcards, ``\\`` escapes, no bracket expressions), as its source text."""
     out: list[str] = ["^"] if anchored else []
     star = ".*" if greedy else ".*?"
     i = 0
-    while i < len(pattern):
+    n = len(pattern)
+    while i < n:
         tok = pattern[i]
         i += 1
         if tok == "*":
@@ -457,24 +533,144 @@ def _shell_pattern_to_regex(pattern: str, *, greedy: bool, anchored: bool) -> re
             out.append(".")
             continue
         if tok == "\\":
-            nxt = pattern[i] if i < len(pattern) else ""
+            nxt = pattern[i] if i < n else ""
             if nxt in ("}", "/"):
                 continue
-            tok = pattern[i] if i < len(pattern) else ""
+            out.append("\\")
+            tok = nxt or "\ufffd"  # Go: %c of scanner.EOF prints U+FFFD
             i += 1
             if tok not in ("*", "?", "\\"):
                 raise LexError(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{tok}'")
-            out.append(re.escape(tok))
+        elif tok in _GO_META:
+            out.append("\\")
+        out.append(tok)
+    return "".join(out)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 64 << 20  # RE2's default 8 MiB refuses patterns of a few 10,000 wildcards
+
+
+def _compile(pattern: str, *, greedy: bool, anchored: bool) -> Any:
+    """The shell pattern compiled by RE2 (Go's engine: same syntax and leftmost-first semantics)."""
+    source = _shell_pattern_to_regex(pattern, greedy=greedy, anchored=anchored)
+    try:
+        return re2.compile(source, _RE2_OPTIONS)
+    except re2.error as e:  # only a pattern too large for the memory cap above
+        raise LexError(f"invalid pattern ({pattern[:60]}) in substitution: {e}") from None
+
+
+def _rune_width(lead: int) -> int:
+    return 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
+
+class _Subject:
+    """A value being matched, as the UTF-8 bytes RE2 reads, with offsets mapped back to the text.
+
+    Go matches a string's bytes, decoding an invalid byte as U+FFFD (which ``.`` matches); RE2 does
+    not match invalid bytes at all. A value carrying such bytes (lone surrogates here) is matched
+    with U+FFFD in their place, and the result is cut from the original text, so the bytes survive
+    where Go keeps them."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.starts: list[int] | None = None
+        try:
+            self.data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.data = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value).encode()
+            starts = []
+            off = 0
+            for c in value:
+                starts.append(off)
+                off += 3 if "\ud800" <= c <= "\udfff" else len(c.encode())
+            self.starts = starts
+
+    def _char(self, off: int) -> int:
+        assert self.starts is not None
+        return bisect.bisect_left(self.starts, off)
+
+    def text(self, start: int, end: int | None) -> str:
+        """The original text between two byte offsets of :attr:`data`."""
+        if self.starts is None:
+            return self.data[start:end].decode()
+        return self.value[self._char(start) : None if end is None else self._char(end)]
+
+    def search(self, rx: Any, pos: int) -> tuple[int, int] | None:
+        m = rx.search(self.data, pos)
+        return None if m is None else m.span()
+
+    def replace_all(self, rx: Any, template: str) -> str:
+        """``regexp.ReplaceAllString``: Go's loop (an empty match right after a match is skipped),
+        with ``$`` in the replacement expanded as ``regexp.Expand`` does."""
+        data = self.data
+        end = len(data)
+        out: list[str] = []
+        size = 0
+        last = 0
+        pos = 0
+        while pos <= end:
+            span = self.search(rx, pos)
+            if span is None:
+                break
+            a, b = span
+            out.append(self.text(last, a))
+            if b > last or a == 0:
+                piece = _go_expand(template, self.text(a, b))
+                out.append(piece)
+                size += len(piece)
+                if size > MAX_WORD_CHARS:
+                    raise _TooLong
+            last = b
+            width = _rune_width(data[pos]) if pos < end else 0
+            if pos + width > b:
+                pos += width
+            elif pos + 1 > b:
+                pos += 1
+            else:
+                pos = b
+        out.append(self.text(last, None))
+        return "".join(out)
+
+
+def _go_expand(template: str, match: str) -> str:
+    """``regexp.Expand`` for a regular expression without groups: ``$$`` is ``$``, ``$0``/``${0}`` the
+    match, any other ``$name``/``${name}`` empty, a ``$`` that starts no reference stays."""
+    if "$" not in template:
+        return template
+    out: list[str] = []
+    i = 0
+    n = len(template)
+    while True:
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            return "".join(out)
+        out.append(template[i:j])
+        i = j + 1
+        if template.startswith("$", i):
+            out.append("$")
+            i += 1
             continue
-        out.append(re.escape(tok))
-    # Go's "." does not match a newline either: no DOTALL.
-    return re.compile("".join(out))
+        brace = template.startswith("{", i)
+        k = i + 1 if brace else i
+        start = k
+        while k < n and (template[k].isalpha() or template[k].isdecimal() or template[k] == "_"):
+            k += 1
+        name = template[start:k]
+        if not name or (brace and not template.startswith("}", k)):
+            out.append("$")  # malformed: the $ is raw text
+            continue
+        i = k + 1 if brace else k
+        if name == "0":
+            out.append(match)
 
 
 def _trim_prefix(word: str, value: str, greedy: bool) -> str:
-    rx = _shell_pattern_to_regex(word, greedy=greedy, anchored=True)
-    m = rx.search(value)
-    return value[m.end() :] if m else value
+    rx = _compile(word, greedy=greedy, anchored=True)
+    subject = _Subject(value)
+    span = subject.search(rx, 0)
+    return subject.text(span[1], None) if span is not None else value
 
 
 def _reverse_pattern(pattern: str) -> str:
@@ -496,7 +692,9 @@ def _reverse_pattern(pattern: str) -> str:
 
 
 def _trim_suffix(pattern: str, word: str, greedy: bool) -> str:
-    return _trim_prefix(_reverse_pattern(pattern), word[::-1], greedy)[::-1]
+    # Go reverses the value as runes ([]rune(str)): every invalid byte is U+FFFD from here on
+    runes = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in word)
+    return _trim_prefix(_reverse_pattern(pattern), runes[::-1], greedy)[::-1]
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}

@@ -6,6 +6,7 @@ instructions, stages, ARG/ENV expansion).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cacheinspect.errors import UsageError
@@ -199,8 +200,8 @@ class Instr:
     keyword: str
     line: int
     column: int
-    env: dict[str, str]
-    args_in_scope: dict[str, str]
+    env: Mapping[str, str]  # read-only snapshots (built on first read: resolve._Snapshot)
+    args_in_scope: Mapping[str, str]
     workdir: str
     user: str
     shell: list[str]
@@ -227,7 +228,7 @@ class Instr:
     values: list[tuple[str, str | None]] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     #: the expansion environment before this instruction (image ENV + ENV + valued ARGs, in order)
-    vars: dict[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
     #: an ONBUILD trigger of the base stage, run before the stage's own instructions
     onbuild: bool = False
 

@@ -36,7 +36,11 @@ __all__ = ["DIALECTS", "KNOWN_INSTRUCTIONS", "chomp_heredoc", "dump", "parse_her
 # Go's RE2 \s is [\t\n\f\r ]; unicode.IsSpace is wider (\v, U+0085, U+00A0 …).
 _GO_S = "[\t\n\f\r ]"
 _RE_WHITESPACE = re.compile("[\t\v\f\r ]+")
-_RE_DIRECTIVE = re.compile(rf"([a-zA-Z][a-zA-Z0-9]*){_GO_S}*={_GO_S}*(.+?){_GO_S}*\Z", re.DOTALL)
+# The directive expression of parser.go is ([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$; the key part is
+# matched here and the value cut by _directive_value (the lazy value before \s*$ backtracks
+# quadratically in Python's re on a value holding a long run of spaces).
+_RE_DIRECTIVE_KEY = re.compile(rf"([a-zA-Z][a-zA-Z0-9]*){_GO_S}*=")
+_GO_S_CHARS = "\t\n\f\r "
 _RE_HEREDOC = re.compile(rf"([0-9]*)<<(-?){_GO_S}*([^<]*)\Z", re.DOTALL)
 _RE_HEREDOC_V013 = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z", re.DOTALL)
 _RE_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
@@ -76,8 +80,10 @@ def go_is_space(ch: str) -> bool:
 #: ``unicode.IsSpace`` as a character class: Latin-1's spaces plus the White_Space code points above
 #: U+00FF (Python's ``str.isspace`` also takes U+001C..U+001F, which Go does not).
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE_CHARS = (
+    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 _LEFT_SPACE = re.compile(f"[{_GO_SPACE}]+")
-_RIGHT_SPACE = re.compile(f"[{_GO_SPACE}]+\\Z")
 
 
 def _trim_left_space(s: str) -> str:
@@ -88,9 +94,9 @@ def _trim_left_space(s: str) -> str:
 
 def _trim_space(s: str) -> str:
     """``strings.TrimSpace``."""
-    s = _trim_left_space(s)
-    m = _RIGHT_SPACE.search(s)
-    return s[: m.start()] if m else s
+    # str.rstrip, not a search for "[spaces]+\\Z": that search retries at every space of a long run
+    # that does not end the line (quadratic: a 60,000-space comment took over a minute)
+    return _trim_left_space(s).rstrip(_GO_SPACE_CHARS)
 
 
 def _trim_newline(s: str) -> str:
@@ -103,6 +109,16 @@ def _is_comment(s: str) -> bool:
 
 def _is_empty_continuation(s: str) -> bool:
     return _trim_left_space(_trim_newline(s)) == ""
+
+
+def _directive_value(rest: str) -> str | None:
+    """What ``\\s*(.+?)\\s*$`` captures of the text after ``key=`` (None: no match), in linear time:
+    the text without its leading and trailing white space, or, when it is all white space, its last
+    character (the lazy group must take one)."""
+    value = rest.strip(_GO_S_CHARS)
+    if value:
+        return value
+    return rest[-1:] or None
 
 
 class _Directives:
@@ -128,8 +144,10 @@ class _Directives:
         if not line.startswith("#"):
             self.done = True
             return False
-        m = _RE_DIRECTIVE.match(_trim_left_space(line[1:]))
-        if m is None:
+        body = _trim_left_space(line[1:])
+        m = _RE_DIRECTIVE_KEY.match(body)
+        value = _directive_value(body[m.end() :]) if m is not None else None
+        if m is None or value is None:
             self.done = True
             return False
         key = m.group(1).lower()
@@ -140,7 +158,6 @@ class _Directives:
             raise DockerfileError(
                 f"only one {key} parser directive can be used", file=self.filename, line=lineno
             )
-        value = m.group(2)
         self.seen[key] = value
         if key == "escape":
             if value not in ("`", "\\"):
@@ -394,6 +411,75 @@ def _fix_surrogates(s: str) -> str:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+#: encoding/json's scanner: maxNestingDepth
+_JSON_MAX_DEPTH = 10000
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
+_JSON_SCALAR = re.compile(
+    r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+    r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null"
+)
+
+
+def _json_value_end(s: str) -> int | None:
+    """Where the JSON value at the start of *s* (after white space) ends, or None when it is not valid
+    JSON or nests deeper than encoding/json allows. Iterative (an explicit stack), linear in ``len(s)``:
+    the fallback for input too deep for Python's recursive decoder."""
+    stack: list[str] = []
+    i = _JSON_WS.match(s).end()  # type: ignore[union-attr]  # * always matches
+    want_value = True
+    while True:
+        if want_value:
+            c = s[i : i + 1]
+            if c in ("[", "{"):
+                stack.append("]" if c == "[" else "}")
+                if len(stack) > _JSON_MAX_DEPTH:
+                    return None
+                i = _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+                if s.startswith(stack[-1], i):
+                    stack.pop()
+                    i += 1
+                    want_value = False
+                elif c == "{":
+                    i = _json_key(s, i)
+                    if i is None:
+                        return None
+                continue
+            m = _JSON_SCALAR.match(s, i)
+            if m is None:
+                return None
+            i = m.end()
+            want_value = False
+            continue
+        if not stack:
+            return i
+        i = _JSON_WS.match(s, i).end()  # type: ignore[union-attr]
+        c = s[i : i + 1]
+        if c == ",":
+            i = _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+            if stack[-1] == "}":
+                i = _json_key(s, i)
+                if i is None:
+                    return None
+            want_value = True
+        elif c == stack[-1]:
+            stack.pop()
+            i += 1
+        else:
+            return None
+
+
+def _json_key(s: str, i: int) -> int | None:
+    """After an object's ``"key" :`` (and white space), or None."""
+    m = _JSON_STRING.match(s, i)
+    if m is None:
+        return None
+    i = _JSON_WS.match(s, m.end()).end()  # type: ignore[union-attr]
+    if not s.startswith(":", i):
+        return None
+    return _JSON_WS.match(s, i + 1).end()  # type: ignore[union-attr]
+
+
 def _parse_json(rest: str, dialect: str) -> list[str]:
     rest = _trim_left_space(rest)
     if not rest.startswith("["):
@@ -406,6 +492,14 @@ def _parse_json(rest: str, dialect: str) -> list[str]:
             value = _DECODER.decode(rest)
     except ValueError:
         raise _NotJSON from None
+    except RecursionError:
+        # Python's decoder recurses per level; Go's is iterative and refuses more than 10,000 levels
+        # ("exceeded max depth"). Decide as Go would without recursing: invalid or too deep is not
+        # JSON (the shell form), valid is an array with a non-string element (it is nested).
+        end = _json_value_end(rest)
+        if end is None or (dialect != "v0.13" and rest[end:].strip(" \t\n\r")):
+            raise _NotJSON from None
+        raise _NotStringArray from None
     if not isinstance(value, list):
         raise _NotJSON
     out: list[str] = []

@@ -23,12 +23,13 @@ not an error of the build: it is recorded in :attr:`Stage.error` instead of bein
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import cast
 
-from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
+from cacheinspect.dockerfile._lex import Lexer, LexError, expansion_budget, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction
 from cacheinspect.dockerfile.model import (
     BaseImage,
@@ -96,13 +97,70 @@ def _is_git(src: str) -> bool:
     return False
 
 
+class _Snapshot(Mapping[str, str]):
+    """A :class:`_Tracked` dict as it was when the snapshot was taken, built on first read.
+
+    Every instruction records the env, ARGs and expansion variables *before* it. Copying the dicts
+    per instruction made a file of n ``ARG`` lines cost n² time and memory (16,000 ARGs: over a
+    minute and 7 GB); a snapshot costs O(1) and only the few that a check reads are built."""
+
+    __slots__ = ("_base", "_data", "_log", "_upto")
+
+    def __init__(self, base: dict[str, str], log: list[tuple[str, str]], upto: int) -> None:
+        self._base = base
+        self._log = log
+        self._upto = upto
+        self._data: dict[str, str] | None = None
+
+    def _dict(self) -> dict[str, str]:
+        if self._data is None:
+            d = dict(self._base)
+            d.update(itertools.islice(self._log, self._upto))
+            self._data = d
+        return self._data
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict()
+
+    def __repr__(self) -> str:
+        return f"_Snapshot({self._dict()!r})"
+
+
+class _Tracked(dict[str, str]):
+    """A dict whose assignments are logged so that :meth:`snapshot` is O(1) (see :class:`_Snapshot`).
+    Reads are plain dict reads (the lexer's hot path)."""
+
+    __slots__ = ("_base", "_log")
+
+    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
+        super().__init__(initial or {})
+        self._base = dict(self)
+        self._log: list[tuple[str, str]] = []
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self._log.append((key, value))
+
+    def snapshot(self) -> Mapping[str, str]:
+        return _Snapshot(self._base, self._log, len(self._log))
+
+
 class _State:
     """The part of a ``dispatchState`` that expansion and the report need."""
 
     def __init__(self) -> None:
-        self.vars: dict[str, str] = {"PATH": DEFAULT_PATH}  # LLB state env (ENV + ARG values)
-        self.env: dict[str, str] = {"PATH": DEFAULT_PATH}  # image config env (ENV only)
-        self.args: dict[str, str] = {}
+        self.vars = _Tracked({"PATH": DEFAULT_PATH})  # LLB state env (ENV + ARG values)
+        self.env = _Tracked({"PATH": DEFAULT_PATH})  # image config env (ENV only)
+        self.args = _Tracked()
         self.workdir = "/"
         self.user = ""
         self.shell = list(_DEFAULT_SHELL)
@@ -115,7 +173,7 @@ class _State:
 
     def copy(self) -> _State:
         s = _State()
-        s.vars, s.env, s.args = dict(self.vars), dict(self.env), dict(self.args)
+        s.vars, s.env, s.args = _Tracked(self.vars), _Tracked(self.env), _Tracked(self.args)
         s.workdir, s.user, s.shell = self.workdir, self.user, list(self.shell)
         s.image_known, s.workdir_known = self.image_known, self.workdir_known
         return s
@@ -170,6 +228,26 @@ def resolve(
     them (their ENV, WORKDIR and USER seed the stage, as BuildKit does). Raises :class:`DockerfileError` for what BuildKit rejects
     before or while dispatching the stages the target needs.
     """
+    with expansion_budget():  # all expansions of this Dockerfile share one cap (_lex.MAX_TOTAL_CHARS)
+        return _resolve(
+            df,
+            build_args=build_args,
+            target=target,
+            platform=platform,
+            build_platform=build_platform,
+            images=images,
+        )
+
+
+def _resolve(
+    df: Dockerfile,
+    *,
+    build_args: Mapping[str, str] | None,
+    target: str | None,
+    platform: str,
+    build_platform: str,
+    images: Mapping[str, BaseImage] | None,
+) -> Build:
     bargs = dict(build_args or {})
     memo = df._checked
     if memo is not None and memo[0] == id(df.nodes) and memo[1] == df.dialect:
@@ -616,12 +694,12 @@ def _dispatch(
         keyword=kw,
         line=node.line,
         column=node.column,
-        env=dict(state.env),
-        args_in_scope=dict(state.args),
+        env=state.env.snapshot(),
+        args_in_scope=state.args.snapshot(),
         workdir=state.workdir,
         user=state.user,
         shell=list(state.shell),
-        vars=dict(state.vars),
+        vars=state.vars.snapshot(),
     )
     v = state.vars
 

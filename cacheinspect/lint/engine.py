@@ -7,11 +7,13 @@ finding can never stand in for a Dockerfile BuildKit would reject.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cacheinspect.dockerfile import DockerfileError, parse_dockerfile, resolve
 from cacheinspect.lint.checks import Finding, check_build
+from cacheinspect.lint.images import BaseImages, BaseLookup, lookup
 from cacheinspect.lint.rules import Severity
 
 __all__ = ["SCHEMA_LINT", "FileResult", "LintReport", "lint_text"]
@@ -23,9 +25,14 @@ SCHEMA_LINT = "cacheinspect.lint/v1"
 class FileResult:
     file: str
     findings: list[Finding] = field(default_factory=list)
+    #: what could not be checked and why ("stage 'build': FROM ${BASE} …"): never silent
+    skipped: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"file": self.file, "findings": [f.to_json() for f in self.findings]}
+        out: dict[str, object] = {"file": self.file, "findings": [f.to_json() for f in self.findings]}
+        if self.skipped:
+            out["skipped"] = list(self.skipped)
+        return out
 
 
 @dataclass(slots=True)
@@ -46,8 +53,13 @@ def lint_text(
     filename: str = "Dockerfile",
     build_args: Mapping[str, str] | None = None,
     target: str | None = None,
+    base_config: BaseLookup | None = None,
 ) -> FileResult:
     """Findings for one Dockerfile. With *target*, only the stages that target needs are checked.
+
+    *base_config* says what is known of a base image's config (default: the table of official images
+    in :mod:`cacheinspect.lint.images`). A global ARG without default that a FROM needs does not stop
+    the lint: that stage's base is taken as an unknown image and the result says what was skipped.
 
     Raises :class:`DockerfileError` for input BuildKit would refuse (including bytes that are not text).
     """
@@ -69,12 +81,51 @@ def lint_text(
     else:
         text = data
     df = parse_dockerfile(text, filename=filename)
-    build = resolve(df, build_args=dict(build_args or {}), target=target)
+    bases = base_config if base_config is not None else lookup()
+    args = dict(build_args or {})
+    skipped: list[str] = []
+    build = None
+    for _attempt in range(64):  # one retry per FROM that names a valueless global ARG
+        try:
+            build = resolve(df, build_args=args, target=target, images=BaseImages(bases))
+            break
+        except DockerfileError as e:
+            unset = _valueless_in_hint(e.hint or "", args)
+            if not unset:
+                raise
+            # BuildKit refuses the build until --build-arg gives them; everything that does not depend
+            # on the base image can still be checked: the stage is taken FROM an unknown image
+            for name in unset:
+                stand_in = _UNSET_PREFIX + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+                args[name] = stand_in
+                skipped.append(
+                    f"the global ARG {name} has no default (BuildKit refuses the build without "
+                    f"--build-arg {name}=…): the FROM lines that use it were linted with the stand-in "
+                    f"{stand_in!r}, an unknown image, so nothing that depends on that image's ENV, "
+                    "WORKDIR or USER was checked there"
+                )
+    if build is None:
+        build = resolve(df, build_args=args, target=target, images=BaseImages(bases))
     stages = [*build.needed] if target is not None else None
     if stages is not None and build.target not in stages:
         stages.append(build.target)
-    findings = check_build(build, df, filename=filename, text=text, stages=stages)
-    return FileResult(filename, findings)
+    findings, notes = check_build(build, df, filename=filename, text=text, stages=stages, base_config=bases)
+    return FileResult(filename, findings, skipped + notes)
+
+
+#: the stand-in for a global ARG without default: valid as a whole image name and inside a tag
+_UNSET_PREFIX = "unset-arg-"
+
+
+def _valueless_in_hint(hint: str, given: Mapping[str, str]) -> list[str]:
+    """The ARG names of resolve's hint "the global ARG A, B has no default; pass …" not given yet."""
+    m = _HINT.match(hint)
+    if not m:
+        return []
+    return [n for n in (x.strip() for x in m.group(1).split(",")) if n and n not in given]
+
+
+_HINT = re.compile(r"the global ARG (.+?) has no default;")
 
 
 def _line_of(data: bytes, needle: bytes) -> int:

@@ -10,6 +10,7 @@ physical location with a 1-based ``startLine``/``startColumn``.
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -33,12 +34,37 @@ SARIF_SCHEMA_URI = (
 def render_lint(report: LintReport, fmt: LintFormat, *, root: str | None = None) -> str:
     """*report* as text; *root* anchors SARIF file locations (the CLI passes its working directory)."""
     if fmt == "json":
-        return to_json(report.to_json())
+        return _to_json(report.to_json())
     if fmt == "sarif":
-        return to_json(sarif_document(report, root=root))
+        return _to_json(sarif_document(report, root=root))
     if fmt == "github":
         return _github(report)
     return _table(report)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(doc: Any) -> Any:
+    """*doc* with every lone surrogate replaced by U+FFFD, as Go's encoding/json writes invalid UTF-8.
+
+    A Dockerfile is decoded with ``surrogateescape`` so that its invalid bytes survive to BuildKit's
+    byte-wise scanners; such a byte can reach a finding's ``instruction`` or message, and no UTF-8
+    JSON document can hold it (the encoder raised UnicodeEncodeError, exit 70)."""
+    if isinstance(doc, str):
+        return _SURROGATE.sub("\ufffd", doc)
+    if isinstance(doc, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_valid_text(v) for v in doc]
+    return doc
+
+
+def _to_json(doc: Any) -> str:
+    try:
+        return to_json(doc)
+    except UnicodeEncodeError:  # rare: only a document that carries a non-UTF-8 byte pays the walk
+        return to_json(_valid_text(doc))
 
 
 def _table(report: LintReport) -> str:

@@ -128,7 +128,10 @@ RULES: tuple[Rule, ...] = (
             "Flags `pip --no-cache-dir`/`PIP_NO_CACHE_DIR`, `uv --no-cache`/`UV_NO_CACHE`, `poetry --no-cache`, "
             "`apk add --no-cache`, `GOCACHE=off`, and clean-ups (`npm cache clean`, `yarn cache clean`, "
             "`pip cache purge`, `go clean -cache`, `apt-get clean`, `dnf clean`, `rm -rf /var/lib/apt/lists/*`, "
-            "`rm -rf <target>/*`) in a RUN that mounts that tool's cache directory."
+            "`rm -rf <target>/*`, `zypper clean`) in a RUN that mounts that tool's cache directory, and an `rm` "
+            "of a file this RUN downloaded (`curl -o`, `wget -O/-P`) into a cache mount. Commands that run only "
+            "on a condition (an `if`/`case` branch, after `||`, in a `[ … ] &&` chain) are deliberate and not "
+            "flagged: a fallback `|| pip install --no-cache-dir` or a CI-only clean-up."
         ),
         why=(
             "`--no-cache-dir` and clean-ups exist to keep caches out of image layers. Under a cache mount they "
@@ -164,7 +167,14 @@ RULES: tuple[Rule, ...] = (
             "`/home/app/.cache/pip`), or `PIP_CACHE_DIR`, `UV_CACHE_DIR`, `GOCACHE`, `GOMODCACHE`, `GOPATH`, "
             "`npm_config_cache`, `YARN_CACHE_FOLDER`, `CARGO_HOME`, `GRADLE_USER_HOME`, `CCACHE_DIR`, "
             "`XDG_CACHE_HOME`, or a `--cache-dir` flag point elsewhere. Yarn 1 running as root uses "
-            "`/usr/local/share/.cache/yarn`, not `/root/.cache/yarn`."
+            "`/usr/local/share/.cache/yarn`, not `/root/.cache/yarn`; pnpm >= 7 keeps its store in "
+            "`~/.local/share/pnpm/store` (`$PNPM_HOME/store`), not `~/.pnpm-store`; cargo builds into "
+            "`--target-dir`/`CARGO_TARGET_DIR` when given; microdnf uses `/var/cache/yum`. A mount one level "
+            "inside a flat cache is flagged too (`GOCACHE=/.cache` with a mount at `/.cache/go-build`: go writes "
+            "`/.cache/00…ff`; a mount at `~/.npm/cache`: npm writes `~/.npm/_cacache`). Variables a base "
+            "image sets (golang `GOPATH`, rust `CARGO_HOME`) come from the official images' table or, with "
+            "`--resolve-base`, the image's own config; a value that depends on a variable nobody can know "
+            "makes the rule say nothing (a note says what was skipped)."
         ),
         why=(
             "BuildKit mounts exactly the target path. runc sets `HOME` from the `/etc/passwd` entry of the "
@@ -184,13 +194,17 @@ RULES: tuple[Rule, ...] = (
         code="CM005",
         name="package-cache-emptied",
         severity=Severity.warning,
-        summary="apt (docker-clean hook) or dnf/yum (keepcache=0) deletes the downloaded packages the mount is meant to keep.",
+        summary="apt (docker-clean hook), dnf/yum/microdnf (keepcache=0), zypper (keeppackages=0) or apk (no /etc/apk/cache) drops the downloaded packages the mount is meant to keep.",
         message="{message}",
         fix="{fix}",
         what=(
             "Flags a RUN that mounts apt's `/var/cache/apt` and installs with apt-get/apt when no earlier step "
             "removed `/etc/apt/apt.conf.d/docker-clean` (and, for `apt`, set `Keep-Downloaded-Packages`); and a "
-            "RUN that mounts `/var/cache/dnf` (or yum's cache) and installs without `keepcache=1`."
+            "RUN that mounts `/var/cache/dnf` (or yum's/microdnf's `/var/cache/yum`) and installs without "
+            "`keepcache=1`; zypper under a `/var/cache/zypp` mount without `--keep-packages`/`keeppackages=1`; "
+            "`apk add` under a `/var/cache/apk` mount when nothing created `/etc/apk/cache`. Not flagged when "
+            "the base image removed docker-clean (its history, with `--resolve-base`) or when an earlier step "
+            "ran a script the linter cannot read (a note says so)."
         ),
         why=(
             "Debian and Ubuntu images ship `/etc/apt/apt.conf.d/docker-clean` (written by the scripts that build "
@@ -200,7 +214,11 @@ RULES: tuple[Rule, ...] = (
             "empty. The `apt` binary (unlike `apt-get`) also keeps no downloaded packages unless "
             "`Binary::apt::APT::Keep-Downloaded-Packages` is true (apt >= 1.2). BuildKit's own "
             "Dockerfile reference shows the fix (`RUN --mount=type=cache` example for apt). dnf and yum delete "
-            "packages after a successful transaction unless `keepcache=1` (dnf.conf(5), `keepcache`, default False)."
+            "packages after a successful transaction unless `keepcache=1` (dnf.conf(5), `keepcache`, default False); "
+            "microdnf sets `keep_cache` FALSE (microdnf `dnf-main.c`). zypper deletes packages of repositories "
+            "with `keeppackages=0`, the default (zypper(8), `modifyrepo --keep-packages`). apk stores packages "
+            "only when `/etc/apk/cache` exists (Alpine wiki, Local APK cache); `/var/cache/apk` alone keeps "
+            "the indexes."
         ),
         example=(
             "FROM debian:bookworm\n"
@@ -220,17 +238,24 @@ RULES: tuple[Rule, ...] = (
     Rule(
         code="CM006",
         name="apt-mount-not-locked",
-        severity=Severity.warning,
-        summary="apt's cache directories are mounted with sharing=shared (the default) instead of sharing=locked.",
+        severity=Severity.info,
+        summary="apt's cache directories are mounted with sharing=shared (the default) instead of sharing=locked (a warning when two stages of the file can run apt on it at once).",
         message="the cache mount {target} holds apt's {kind} with sharing={sharing}; concurrent builds on this builder run apt on it at the same time",
         fix="add sharing=locked: --mount=type=cache,target={target},sharing=locked",
-        what="Flags a cache mount of `/var/cache/apt` or `/var/lib/apt` (or a directory inside them) without `sharing=locked`.",
+        what=(
+            "Flags a cache mount of `/var/cache/apt` or `/var/lib/apt` (or a directory inside them) without "
+            "`sharing=locked`. It is info, and a warning when two stages of the same Dockerfile that BuildKit "
+            "can run at the same time (neither builds on or copies from the other) mount the same apt cache "
+            "unlocked."
+        ),
         why=(
             "`sharing=shared` is the default: every concurrent RUN on the builder (parallel stages, other builds) "
             "gets the same directory at once (`solver/llbsolver/mounts/mount.go`, `CacheSharingOpt_SHARED`). apt "
             "is not safe against that: it takes `/var/cache/apt/archives/lock` and `/var/lib/apt/lists/lock` and "
             'the second process fails with "Could not get lock" or sees half-written lists. `locked` makes '
-            "BuildKit serialise the RUNs on that cache; `private` would give each concurrent RUN its own copy."
+            "BuildKit serialise the RUNs on that cache; `private` would give each concurrent RUN its own copy. "
+            "Within one Dockerfile a collision needs two independent stages (BuildKit runs those in parallel); "
+            "a single apt stage collides only with other builds on the same builder, hence info."
         ),
         example="RUN --mount=type=cache,target=/var/lib/apt apt-get update",
         use_instead="RUN --mount=type=cache,target=/var/lib/apt,sharing=locked apt-get update",
@@ -326,6 +351,44 @@ RULES: tuple[Rule, ...] = (
         ),
         example="COPY settings.xml /root/.m2/settings.xml\nRUN --mount=type=cache,target=/root/.m2 mvn package",
         use_instead="COPY settings.xml /root/.m2/settings.xml\nRUN --mount=type=cache,target=/root/.m2/repository mvn package",
+    ),
+    Rule(
+        code="CM011",
+        name="cache-mount-as-state",
+        severity=Severity.error,
+        summary="A RUN reads what an earlier RUN left in a cache mount, and nothing in the image: it works only while this builder still holds that mount.",
+        message="{reader} reads {what}, which only the RUN at line {line} ({writer}) put there, inside {where}; on a fresh builder, after a prune, or when this step re-runs without that one, it is not there",
+        fix="{fix}",
+        what=(
+            "Flags a RUN that reads from a cache mount what an earlier RUN wrote into it and nothing copied "
+            "into the image: `cp`/`mv`/`tar` of a build result left in a mounted `target/` or `node_modules` by "
+            "an earlier RUN (the second RUN mounts the same cache id), a Node run (`yarn build`) on a "
+            "`node_modules` an earlier RUN installed into a mount, and offline installs that read only their "
+            "cache (`pnpm install --offline`, `npm ci --offline`, `yarn --offline`, `cargo build "
+            "--offline/--frozen`, `mvn -o`, `gradle --offline`, `uv --offline`, `GOPROXY=off`) after an earlier "
+            "RUN filled that cache inside a mount (`pnpm fetch`, `cargo fetch`, `mvn dependency:go-offline`), and "
+            "`apt-get install` without `apt-get update` on package lists (`/var/lib/apt/lists`) that only an "
+            "earlier RUN's `apt-get update` wrote into a mount (`xx-apt-get` updates by itself: not flagged)."
+        ),
+        why=(
+            "A cache mount is not part of any layer and not exported with `--cache-to` (output `SkipOutput`, "
+            "see CM001). Each RUN is cached on its own: when the earlier RUN is a cache hit (imported from a "
+            "registry on a fresh CI builder, or unchanged while a `COPY` between the two changed) it does not "
+            "run, and the later RUN finds the mount empty, or holding an older build's content. BuildKit's GC "
+            "removes cache mounts first. `pnpm fetch` then `pnpm install --offline` in two RUNs with a store "
+            "mount works on a developer's machine and fails with ERR_PNPM_NO_OFFLINE_TARBALL in CI."
+        ),
+        example=(
+            "ENV PNPM_HOME=/pnpm\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm fetch\n"
+            "COPY . .\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --offline"
+        ),
+        use_instead=(
+            "ENV PNPM_HOME=/pnpm\n"
+            "COPY . .\n"
+            "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --frozen-lockfile --prefer-offline"
+        ),
     ),
 )
 

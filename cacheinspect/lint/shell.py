@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["Command", "Redirect", "Word", "glob_base", "parse_script", "resolve_path"]
@@ -37,6 +37,7 @@ _RESERVED_SKIP = frozenset(
     {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
 )
 _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox-sh"})
+_TESTS = frozenset({"[", "[[", "test"})
 
 
 @dataclass(slots=True)
@@ -82,6 +83,9 @@ class Command:
     user: str | None = None  # set by sudo -u / su / gosu; None: the RUN's own user
     index: int = 0  # position in the RUN, in source order
     unknown_env: frozenset[str] = frozenset()  # variables set to something dynamic
+    #: it runs only on some condition: inside an if/while/for body or case branch, after ``||``, or
+    #: in an ``&&`` chain that starts with a test (``[ -n "$CI" ] && rm -rf …``)
+    conditional: bool = False
 
     _name: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -375,9 +379,12 @@ class _State:
 
 
 class _Runner:
-    def __init__(self, out: list[Command], depth: int) -> None:
+    def __init__(self, out: list[Command], depth: int, conditional: bool = False) -> None:
         self.out = out
         self.depth = depth
+        self.inherited = conditional  # a `sh -c` inside a conditional branch is conditional too
+        self.body = 0  # open then/else/do bodies
+        self.chain = False  # in an || tail, or an && chain after a test
 
     def expand(self, tok: _Tok, st: _State) -> Word:
         text: list[str] = []
@@ -412,9 +419,17 @@ class _Runner:
         stack: list[_State] = []
         i = 0
         n = len(toks)
+        last = ""  # the program of the previous simple command in this list
         while i < n:
             tok = toks[i]
             if tok.kind == "nl" or (tok.kind == "op" and tok.value not in ("(", ")")):
+                op = tok.value if tok.kind == "op" else ";"
+                if op == "||":
+                    self.chain = True
+                elif op == "&&":
+                    self.chain = self.chain or last in _TESTS
+                elif op in (";", "&", ";;", "|&") or tok.kind == "nl":
+                    self.chain = False
                 i += 1
                 continue
             if tok.kind == "op" and tok.value == "(":
@@ -451,7 +466,16 @@ class _Runner:
                 continue
             if words and words[0].raw == "for":
                 continue  # `for NAME in WORDS` — the list is data, the body follows after `do`
+            for w in words:
+                if w.raw in ("then", "do", "else"):
+                    self.body += 1 if w.raw != "else" else 0
+                elif w.raw in ("fi", "done"):
+                    self.body = max(0, self.body - 1)
+                elif w.raw not in _RESERVED_SKIP:
+                    break
             self.simple(words, redirs, st)
+            rest = [w.raw for w in words if w.raw not in _RESERVED_SKIP]
+            last = rest[0] if rest else last
         return
 
     @staticmethod
@@ -504,8 +528,10 @@ class _Runner:
         env = st.env()
         env.update(assigns)
         unknown = frozenset((st.unknown & st.exported) | dyn)
+        cond = self.inherited or self.body > 0 or self.chain
         self.out.append(
             Command(
+                conditional=cond,
                 argv=argv,
                 env=env,
                 cwd=st.cwd,
@@ -577,7 +603,7 @@ class _Runner:
                     child.exported |= set(merged)
                     # a child shell sees only the environment, not unexported shell variables
                     child.vars = {k: v for k, v in child.vars.items() if k in child.exported}
-                    sub = _Runner(self.out, self.depth + 1)
+                    sub = _Runner(self.out, self.depth + 1, self.inherited or self.body > 0 or self.chain)
                     start = len(self.out)
                     sub.run(_Lexer(script.text).tokens(), child)
                     if user is not None:
@@ -696,13 +722,17 @@ def _unwrap(name: str, rest: list[Word]) -> tuple[list[Word], dict[str, str], st
     return None
 
 
-def parse_script(script: str, *, env: Mapping[str, str], cwd: str = "/") -> list[Command]:
+def parse_script(
+    script: str, *, env: Mapping[str, str], cwd: str = "/", unknown: Iterable[str] = ()
+) -> list[Command]:
     """The simple commands of *script* in source order, each with its env and cwd.
 
-    *env* is the environment the RUN starts with (everything exported); *cwd* its WORKDIR.
+    *env* is the environment the RUN starts with (everything exported); *cwd* its WORKDIR; *unknown*
+    the variables of *env* whose value is not really known (an ENV built from a variable the base
+    image may set): words that use them are dynamic.
     """
     out: list[Command] = []
-    st = _State(dict(env), set(env), set(), cwd or "/")
+    st = _State(dict(env), set(env), set(unknown), cwd or "/")
     try:
         _Runner(out, 0).run(_Lexer(script).tokens(), st)
     except RecursionError:
@@ -712,10 +742,12 @@ def parse_script(script: str, *, env: Mapping[str, str], cwd: str = "/") -> list
     return out
 
 
-def command_from_argv(argv: list[str], *, env: Mapping[str, str], cwd: str = "/") -> list[Command]:
+def command_from_argv(
+    argv: list[str], *, env: Mapping[str, str], cwd: str = "/", unknown: Iterable[str] = ()
+) -> list[Command]:
     """Exec-form RUN: no shell parses the words, but ``["sh", "-c", script]`` is still a script."""
     out: list[Command] = []
-    st = _State(dict(env), set(env), set(), cwd or "/")
+    st = _State(dict(env), set(env), set(unknown), cwd or "/")
     if not argv:
         return out
     try:

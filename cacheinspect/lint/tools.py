@@ -38,6 +38,11 @@ class CacheDir:
     # the variable that official base images set for this directory (rust: CARGO_HOME, golang: GOPATH,
     # gradle: GRADLE_USER_HOME) when the Dockerfile does not show it: then the directory is not known
     image_env: str = ""
+    #: the names the tool creates directly in ``path`` (None: not known). A mount strictly inside
+    #: ``path`` under another name catches nothing: go writes GOCACHE/00…ff, not GOCACHE/go-build.
+    entries: Callable[[str], bool] | None = None
+    #: a build tree (cargo's target dir), not a download cache: no CM009 suggestion for it
+    build_dir: bool = False
 
 
 @dataclass(slots=True)
@@ -62,6 +67,9 @@ class ToolUse:
     clean_how: str = ""
     outputs: list[Output] = field(default_factory=list)
     suggest_env: str = ""  # extra advice for the fix (an env var to set …)
+    #: it reads its cache and nothing else (``pnpm install --offline``, ``cargo build --offline``):
+    #: whatever it needs must already be there
+    offline: bool = False
 
 
 def _suffix(*suffixes: str) -> Callable[[str], bool]:
@@ -272,6 +280,7 @@ def _uv(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     if sub == "venv":
         target = pos[1] if len(pos) > 1 else ".venv"
         use.outputs.append(Output(ctx.path(target), f"uv venv {target}"))
+    use.offline = use.installs and (bool(_has(args, "--offline")) or _truthy(ctx.get("UV_OFFLINE") or ""))
     use.suggest_env = "UV_LINK_MODE=copy (the cache mount is another filesystem: uv cannot hardlink from it)"
     return use
 
@@ -337,7 +346,18 @@ def _npm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     use = ToolUse("npm", ctx.cmd, action=sub)
     use.installs = sub in ("ci", "install", "i", "add", "update", "install-clean", "isntall", "in")
     path, why = _npm_cache(ctx, args)
-    use.caches.append(CacheDir("cache", path, why, _suffix("/.npm", "/.npm/_cacache", "/npm-cache")))
+    # npm writes _cacache (and _logs, _npx, _update-notifier-last-checked) directly in its cache dir
+    # (npm docs: folders, "Cache"; @npmcli/config cache definition)
+    use.caches.append(
+        CacheDir(
+            "cache",
+            path,
+            why,
+            _suffix("/.npm", "/.npm/_cacache", "/npm-cache", "/.npm/cache"),
+            entries=lambda n: n.startswith("_"),
+        )
+    )
+    use.offline = use.installs and bool(_has(args, "--offline"))
     if sub == "cache" and pos[1:2] == ["clean"]:
         use.cleans.append(path)
         use.clean_how = "npm cache clean"
@@ -394,6 +414,7 @@ def _yarn(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     use.caches.append(
         CacheDir("cache (Yarn 2+, project)", ctx.path(".yarn/cache"), "the project", lambda t: False)
     )
+    use.offline = use.installs and bool(_has(args, "--offline"))
     if sub == "cache" and pos[1:2] == ["clean"]:
         use.cleans.append(path)
         use.clean_how = "yarn cache clean"
@@ -403,7 +424,7 @@ def _yarn(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     return use
 
 
-def _pnpm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+def _pnpm(ctx: _Ctx, args: list[Word], legacy: bool = False) -> ToolUse | None:
     pos = [w.text for w in _positional(args, frozenset({"--store-dir", "--dir", "-C", "--filter", "-F"}))]
     sub = pos[0] if pos else ""
     use = ToolUse("pnpm", ctx.cmd, action=sub)
@@ -423,13 +444,13 @@ def _pnpm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
             posixpath.join(ctx.env["XDG_DATA_HOME"], "pnpm/store"),
             f"XDG_DATA_HOME={ctx.env['XDG_DATA_HOME']}",
         )
+    elif legacy:
+        # pnpm < 7 kept its store in ~/.pnpm-store (the Dockerfile installs such a version)
+        path, why = posixpath.join(ctx.home, ".pnpm-store"), ctx.home_why + ", pnpm < 7"
     else:
-        path, why = posixpath.join(ctx.home, ".local/share/pnpm/store"), ctx.home_why
+        path, why = posixpath.join(ctx.home, ".local/share/pnpm/store"), ctx.home_why + ", pnpm >= 7"
     use.caches.append(CacheDir("store", path, why, _suffix("/pnpm/store", "/.pnpm-store", "/pnpm")))
-    # pnpm < 7 kept its store in ~/.pnpm-store: a mount there is right for those versions
-    use.caches.append(
-        CacheDir("store (pnpm < 7)", posixpath.join(ctx.home, ".pnpm-store"), ctx.home_why, lambda t: False)
-    )
+    use.offline = use.installs and bool(_has(args, "--offline"))
     if sub in ("install", "i", "add", "update", "up"):
         use.outputs.append(Output(ctx.path("node_modules"), f"pnpm {sub}", node_modules=True))
     return use
@@ -455,7 +476,16 @@ def _go(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     else:
         modcache, mwhy = posixpath.join(gopath, "pkg/mod"), gopath_why
     if gocache != "off":
-        use.caches.append(CacheDir("build cache", gocache, why, _suffix("/go-build", "/.cache")))
+        # the build cache is flat: 00…ff, README, trim.txt, testexpire.txt (cmd/go/internal/cache)
+        use.caches.append(
+            CacheDir(
+                "build cache",
+                gocache,
+                why,
+                _suffix("/go-build", "/.cache"),
+                entries=lambda n: bool(re.fullmatch(r"[0-9a-f]{2}|README|trim\.txt|testexpire\.txt", n)),
+            )
+        )
     else:
         use.disabled, use.disabled_word = "GOCACHE=off", "GOCACHE"
     use.caches.append(
@@ -467,6 +497,7 @@ def _go(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
             image_env="" if gopath_env or ctx.get("GOMODCACHE") else "GOPATH",
         )
     )
+    use.offline = use.installs and ctx.get("GOPROXY") == "off"
     if sub == "clean":
         for w in args[1:]:
             if w.text == "-cache":
@@ -510,8 +541,13 @@ def _cargo(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
         )
     ]
     sub = pos[0] if pos else ""
+    if sub in ("zigbuild", "auditable", "chef"):  # build wrappers (cargo-zigbuild …): cargo build underneath
+        sub = "build" if sub != "chef" else (pos[1] if len(pos) > 1 else "")
     use = ToolUse("cargo", ctx.cmd, action=sub)
-    use.installs = sub in ("build", "b", "install", "fetch", "test", "t", "run", "r", "check", "c", "vendor")
+    use.installs = sub in (
+        "build", "b", "install", "fetch", "test", "t", "run", "r", "check", "c", "vendor", "cook", "clippy", "doc"
+    )  # fmt: skip
+    use.offline = use.installs and bool(_has(args, "--offline", "--frozen"))
     # CARGO_HOME default ~/.cargo; registry and git caches under it (cargo book: "Cargo Home").
     home_env = ctx.get("CARGO_HOME")
     cargo_home = home_env or posixpath.join(ctx.home, ".cargo")
@@ -534,11 +570,23 @@ def _cargo(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
             image_env="" if home_env else "CARGO_HOME",
         )
     )
-    if sub in ("build", "b", "test", "t", "run", "r"):
+    if sub in ("build", "b", "test", "t", "run", "r", "check", "c", "clippy", "doc", "cook"):
         target = _opt(args, "--target-dir") or ctx.get("CARGO_TARGET_DIR")
         manifest = _opt(args, "--manifest-path")
         base = posixpath.dirname(manifest) if manifest else "."
         out = ctx.path(target) if target else ctx.path(posixpath.join(base, "target"))
+        # the build tree (cargo book: "Build cache"): --target-dir, CARGO_TARGET_DIR, else ./target
+        use.caches.append(
+            CacheDir(
+                "target directory",
+                out,
+                f"--target-dir {target}"
+                if _opt(args, "--target-dir")
+                else (f"CARGO_TARGET_DIR={target}" if target else "the package's ./target"),
+                _suffix("/target"),
+                build_dir=True,
+            )
+        )
         if sub in ("build", "b"):
             use.outputs.append(
                 Output(out, f"cargo build (target dir {target or posixpath.join(base, 'target')})")
@@ -640,8 +688,12 @@ def _dnf(ctx: _Ctx, args: list[Word], name: str) -> ToolUse | None:
         "makecache",
         "builddep",
     )
-    # cachedir: /var/cache/dnf (dnf), /var/cache/libdnf5 (dnf5), /var/cache/yum (yum) — dnf.conf(5)
-    base = {"yum": "/var/cache/yum", "dnf5": "/var/cache/libdnf5"}.get(name, "/var/cache/dnf")
+    # cachedir: /var/cache/dnf (dnf), /var/cache/libdnf5 (dnf5), /var/cache/yum (yum) — dnf.conf(5);
+    # microdnf: /var/cache/yum (rpm-software-management/microdnf dnf-main.c: CACHEDIR "/var/cache/yum",
+    # metadata, solv and lock under it; dnf_context_set_keep_cache FALSE)
+    base = {"yum": "/var/cache/yum", "microdnf": "/var/cache/yum", "dnf5": "/var/cache/libdnf5"}.get(
+        name, "/var/cache/dnf"
+    )
     use.caches.append(
         CacheDir(
             "package cache",
@@ -657,6 +709,48 @@ def _dnf(ctx: _Ctx, args: list[Word], name: str) -> ToolUse | None:
     return use
 
 
+def _zypper(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
+    pos = [
+        w.text
+        for w in _positional(
+            args, frozenset({"--root", "-R", "--reposd-root", "--cache-dir", "-C", "--pkg-cache-dir"})
+        )
+    ]
+    sub = pos[0] if pos else ""
+    use = ToolUse("zypper", ctx.cmd, action=sub)
+    use.installs = sub in (
+        "in",
+        "install",
+        "up",
+        "update",
+        "dup",
+        "dist-upgrade",
+        "patch",
+        "si",
+        "source-install",
+    )
+    # packages: /var/cache/zypp/packages (zypper(8): --pkg-cache-dir, default {cache-dir}/packages), kept
+    # only for repositories with keeppackages=1 (zypper modifyrepo --keep-packages; zypp.conf(5))
+    flag = _opt(args, "--pkg-cache-dir")
+    cdir = _opt(args, "--cache-dir", "-C")
+    path = (
+        ctx.path(flag) if flag else posixpath.join(ctx.path(cdir) if cdir else "/var/cache/zypp", "packages")
+    )
+    use.caches.append(
+        CacheDir(
+            "package cache",
+            path,
+            "zypper's --pkg-cache-dir",
+            _suffix("/var/cache/zypp", "/zypp/packages"),
+            ",sharing=locked",
+        )
+    )
+    if sub in ("clean", "cc"):
+        use.cleans.append(posixpath.dirname(path))
+        use.clean_how = f"zypper {sub}"
+    return use
+
+
 def _maven(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     use = ToolUse("maven", ctx.cmd, action=next((w.text for w in args if not w.text.startswith("-")), ""))
     use.installs = bool(use.action)
@@ -667,6 +761,7 @@ def _maven(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     else:
         path, why = posixpath.join(ctx.home, ".m2/repository"), ctx.home_why
     use.caches.append(CacheDir("local repository", path, why, _suffix("/.m2", "/.m2/repository")))
+    use.offline = use.installs and bool(_has(args, "-o", "--offline"))
     return use
 
 
@@ -690,6 +785,7 @@ def _gradle(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
             image_env="" if flag or ctx.get("GRADLE_USER_HOME") else "GRADLE_USER_HOME",
         )
     )
+    use.offline = use.installs and bool(_has(args, "--offline"))
     return use
 
 
@@ -735,7 +831,13 @@ def _python_module(cmd: Command) -> tuple[str, list[Word]] | None:
 
 
 def analyse(
-    cmd: Command, *, home: str, home_why: str, is_root: bool = True, poetry_config: str = ""
+    cmd: Command,
+    *,
+    home: str,
+    home_why: str,
+    is_root: bool = True,
+    poetry_config: str = "",
+    pnpm_legacy: bool = False,
 ) -> ToolUse | None:
     """The tool *cmd* runs, or None for a command no rule is about."""
     if not cmd.argv or cmd.argv[0].dynamic:
@@ -766,14 +868,18 @@ def analyse(
     if name == "yarn":
         return _yarn(ctx, args)
     if name == "pnpm":
-        return _pnpm(ctx, args)
+        return _pnpm(ctx, args, pnpm_legacy)
+    if name == "zypper":
+        return _zypper(ctx, args)
     if name == "go":
         return _go(ctx, args)
     if name == "cargo":
         return _cargo(ctx, args)
     if name in ("apt-get", "apt"):
         return _apt(ctx, args, name)
-    if name == "apk":
+    if name == "xx-apt-get":  # tonistiigi/xx: apt-get for the target architecture, same caches
+        return _apt(ctx, args, "apt-get")
+    if name in ("apk", "xx-apk"):
         return _apk(ctx, args)
     if name in ("dnf", "yum", "microdnf", "dnf5"):
         return _dnf(ctx, args, name)
@@ -882,11 +988,11 @@ def generic_outputs(cmd: Command) -> list[Output]:
         d = _opt(args, "-d")
         out.append(Output(resolve_path(d or ".", cmd.cwd), f"unzip -d {d or '.'}"))
     elif name == "curl":
-        o = _opt(args, "-o", "--output")
+        o = _opt(args, "-o", "--output") or _cluster_value(args, "o")
         if o and o != "-" and not o.startswith("/dev/"):
             out.append(Output(resolve_path(o, cmd.cwd), f"curl -o {o}"))
     elif name == "wget":
-        o = _opt(args, "-O", "--output-document")
+        o = _opt(args, "-O", "--output-document") or _cluster_value(args, "O")
         p = _opt(args, "-P", "--directory-prefix")
         if o and o != "-":
             out.append(Output(resolve_path(o, cmd.cwd), f"wget -O {o}"))
@@ -907,6 +1013,16 @@ def generic_outputs(cmd: Command) -> list[Output]:
         if len(pos) >= 2 and pos[1].static:
             out.append(Output(path(pos[1]), f"git clone … {pos[1].text}"))
     return out
+
+
+def _cluster_value(args: list[Word], letter: str) -> str | None:
+    """The value of a short option given last in a cluster: ``curl -fsSLo FILE`` → FILE."""
+    for k, w in enumerate(args[:-1]):
+        t = w.text
+        if t.startswith("-") and not t.startswith("--") and len(t) > 2 and t.endswith(letter):
+            nxt = args[k + 1]
+            return nxt.text if nxt.static else None
+    return None
 
 
 def copy_destination(cmd: Command) -> str | None:
@@ -945,8 +1061,28 @@ def generic_reads(cmd: Command) -> list[str]:
     return out
 
 
+def dynamic_prefixes(cmd: Command) -> list[str]:
+    """For words only partly known (``"./target/$T/release/app"``): the directory their known start
+    names (``./target``), resolved. Such a word still reads inside that directory, whatever ``$T`` is."""
+    out: list[str] = []
+    for k, w in enumerate(cmd.argv):
+        if k == 0 or not w.dynamic:
+            continue
+        cut = min((i for i in (w.text.find("$"), w.text.find("{xargs}")) if i >= 0), default=-1)
+        if cut <= 0:
+            continue
+        head = w.text[:cut]
+        if "/" not in head:
+            continue
+        d = head.rsplit("/", 1)[0] or "/"
+        if d in (".", ""):
+            continue
+        out.append(resolve_path(d, cmd.cwd))
+    return out
+
+
 def is_non_rescue(cmd: Command) -> bool:
     return cmd.name in _NON_RESCUE
 
 
-__all__ += ["copy_destination", "is_non_rescue"]
+__all__ += ["copy_destination", "dynamic_prefixes", "is_non_rescue"]

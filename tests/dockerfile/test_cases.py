@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ def _plain(value: Any, expected: Any = None) -> Any:
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        return dict(value)  # Instr.env/vars/args_in_scope are read-only snapshots
     return value
 
 

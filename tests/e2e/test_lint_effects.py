@@ -20,7 +20,7 @@ import pytest
 
 from cacheinspect.lint.engine import lint_text
 
-from .conftest import Testbed
+from .conftest import Testbed, parse_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -278,12 +278,15 @@ def test_cm008_same_id_with_other_options_is_another_cache(bed: Bed, other: str)
         + f"RUN --mount=type=cache,id={cid},target=/c sh -c 'echo one > /c/data'\n"
         + f"RUN --mount=type=cache,id={cid},target=/c,{other} sh -c 'cat /c/data > /seen || echo missing > /seen'\n"
     )
-    assert lint_codes(flagged) == ["CM008"]
+    # CM001 too: the second RUN mounts the other cache, so nothing ever reads /c/data (the build shows it)
+    assert lint_codes(flagged) == ["CM001", "CM008"]
     out, _ = bed.build(flagged)
     assert (out / "seen").read_text() == "missing\n"
 
     fixed = flagged.replace("target=/c sh", f"target=/c,{other} sh")
-    assert lint_codes(fixed) == []
+    # one cache now; this test device passes data from one RUN to the next through it, which is what
+    # CM011 flags (it works here only because both RUNs run on this builder, in this build)
+    assert lint_codes(fixed) == ["CM011"]
     out, _ = bed.build(fixed)
     assert (out / "seen").read_text() == "one\n"
 
@@ -328,3 +331,334 @@ def test_cm010_mount_hides_files_of_the_image(bed: Bed) -> None:
     assert lint_codes(fixed) == []
     out, _ = bed.build(fixed)
     assert (out / "listing").read_text().split() == ["foo"]
+
+
+# --- issue 18: the changed and new rules ----------------------------------------------------------
+#
+# More emulated tools (busybox sh, installed next to the fake pip; each is an emulation of the named
+# tool's documented behaviour, not the tool): FAKE_GO keeps its build cache flat in GOCACHE (two-hex-digit
+# directories, as cmd/go/internal/cache does) and reports a hit or a compile; FAKE_CARGO builds into
+# --target-dir / CARGO_TARGET_DIR / ./target (with --target TRIPLE: target/TRIPLE/release) and says
+# "fresh" when its fingerprint from an earlier build is there; FAKE_CURL "downloads" (writes -o FILE).
+# What BuildKit contributes — which directory a cache mount keeps, what a later RUN and the image see —
+# is real.
+
+FAKE_GO = r"""#!/bin/sh
+set -e
+if [ "$1" = mod ]; then  # go mod download KEY: the module cache, GOMODCACHE or $GOPATH/pkg/mod
+  mc=${GOMODCACHE:-${GOPATH:-$HOME/go}/pkg/mod}
+  if [ -f "$mc/cache/download/$3" ]; then echo "cache hit"; else echo "downloaded"; mkdir -p "$mc/cache/download"; echo zip > "$mc/cache/download/$3"; fi
+  exit 0
+fi
+cache=${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/go-build}
+key=$2
+d="$cache/$(echo "$key" | cut -c1-2)"
+if [ -f "$d/$key-a" ]; then echo "cache hit"; else echo "compiled"; mkdir -p "$d"; echo obj > "$d/$key-a"; fi
+"""
+
+FAKE_CARGO = r"""#!/bin/sh
+set -e
+shift
+tdir=${CARGO_TARGET_DIR:-./target}
+triple=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target-dir) shift; tdir=$1;;
+    --target) shift; triple=$1;;
+  esac
+  shift
+done
+out="$tdir/${triple:+$triple/}release"
+if [ -f "$out/.fingerprint" ]; then echo fresh; else echo compiled; fi
+mkdir -p "$out"; echo fp > "$out/.fingerprint"; echo binary > "$out/app"
+"""
+
+FAKE_CURL = r"""#!/bin/sh
+set -e
+while [ $# -gt 0 ]; do case $1 in -o) shift; out=$1;; esac; shift; done
+echo "downloaded" > "$out"
+"""
+
+
+def _tools(bed: Bed) -> str:
+    for name, text in (("fakego", FAKE_GO), ("fakecargo", FAKE_CARGO), ("fakecurl", FAKE_CURL)):
+        (bed.ctx / name).write_text(text)
+        (bed.ctx / name).chmod(0o755)
+    return (
+        bed.header()
+        + "COPY fakego /usr/local/bin/go\nCOPY fakecargo /usr/local/bin/cargo\nCOPY fakecurl /usr/local/bin/curl\n"
+    )
+
+
+def test_cm011_a_later_run_reading_the_mount_fails_on_a_fresh_builder(bed: Bed) -> None:
+    """A fresh CI builder with the exported cache: the writer RUN is a cache hit (imported, not run),
+    a COPY between the two changed, so the reader runs alone and finds an empty mount. Copying out in
+    the writer RUN survives that. (Pruning only the cache mount on the same builder is not the same:
+    BuildKit then re-runs the writer too — observed on both engines.)"""
+    stamp = bed.ctx / "stamp"
+    flagged = (
+        bed.header()
+        + "RUN --mount=type=cache,target=/cache sh -c 'echo binary > /cache/app'\n"
+        + "COPY stamp /stamp\n"
+        + "RUN --mount=type=cache,target=/cache cp /cache/app /app\n"
+    )
+    fixed = (
+        bed.header()
+        + "RUN --mount=type=cache,target=/cache sh -c 'echo binary > /cache/app && cp /cache/app /app'\n"
+        + "COPY stamp /stamp\n"
+        + "RUN cp /app /app2\n"
+    )
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"cache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        out, _ = bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")
+        assert (out / "app").read_text() == "binary\n"  # one builder, both RUNs: works either way
+        bed.bed.prune()  # a fresh builder: no layers, no cache mounts
+        stamp.write_text(uuid.uuid4().hex)  # invalidates the reader only
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        steps = parse_steps(log)
+        assert any("echo binary" in s["vertex"] and s["status"] == "CACHED" for s in steps), log
+        if works:
+            assert (out / "app2").read_text() == "binary\n"
+        else:
+            assert "cp: can't stat '/cache/app': No such file or directory" in log
+
+
+def test_cm004_gocache_mount_one_level_deep_never_fills(bed: Bed) -> None:
+    key = "ab" + uuid.uuid4().hex[:8]
+    head = _tools(bed) + "ENV GOCACHE=/.cache\nARG BUST\n"
+    flagged = head + f"RUN --mount=type=cache,target=/.cache/go-build go build {key} > /result\n"
+    assert lint_codes(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "compiled\n"  # go wrote /.cache/ab/…, beside the mount
+
+    fixed = head + f"RUN --mount=type=cache,target=/.cache go build {key} > /result\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "cache hit\n"
+
+
+def test_cm004_cargo_target_dir_elsewhere_leaves_the_target_mount_unused(bed: Bed) -> None:
+    head = _tools(bed) + "WORKDIR /app\nARG BUST\n"
+    registry = "--mount=type=cache,target=/root/.cargo/registry"
+    flagged = (
+        head + f"RUN {registry} --mount=type=cache,target=/app/target "
+        "cargo build --release --target-dir /app/out > /result\n"
+    )
+    assert lint_codes(flagged) == ["CM004"]
+    first, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "compiled\n"  # nothing kept: the build tree went to /app/out
+    assert (first / "app" / "out" / "release" / "app").is_file()  # … into the image instead
+    assert not (first / "app" / "target" / "release").exists()
+
+    fixed = (
+        head + f"RUN {registry} --mount=type=cache,target=/app/out "
+        "cargo build --release --target-dir /app/out > /result && cp /app/out/release/app /usr/local/bin/app\n"
+    )
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "fresh\n"
+    assert (second / "usr" / "local" / "bin" / "app").read_text() == "binary\n"
+
+
+def test_cm001_copy_out_with_an_unknown_path_part_reaches_the_image(bed: Bed) -> None:
+    text = (
+        _tools(bed)
+        + "WORKDIR /src\nRUN echo x86_64-unknown-linux-musl > /triple\n"
+        + "RUN --mount=type=cache,target=/root/.cargo/registry --mount=type=cache,target=target/ \\\n"
+        + '    cargo build --release --target "$(cat /triple)" && cp "target/$(cat /triple)/release/app" /app\n'
+    )
+    assert lint_codes(text) == []
+    out, _ = bed.build(text)
+    assert (out / "app").read_text() == "binary\n"
+    lost = text.replace('cp "target/$(cat /triple)/release/app" /app', "echo built")
+    assert lint_codes(lost) == ["CM001"]
+    out, _ = bed.build(lost)
+    assert not (out / "src" / "target").exists() or not any((out / "src" / "target").iterdir())
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "pip install {p} || pip install --no-cache-dir {p}",  # a fallback that does not run
+        'pip install {p} && if [ -n "$CI" ]; then rm -rf /root/.cache/pip/*; fi',  # a CI-only clean-up
+    ],
+)
+def test_cm003_conditional_cleanups_keep_the_cache_when_they_do_not_run(bed: Bed, step: str) -> None:
+    p = pkg()
+    text = (
+        bed.header() + "ARG BUST\n" + f"RUN --mount=type=cache,target=/root/.cache/pip {step.format(p=p)}\n"
+    )
+    assert lint_codes(text) == []
+    _, second = bed.twice(text)
+    assert source(second, "/usr/local/lib/site-packages", p) == "cache"
+
+
+def test_cm003_rm_of_a_download_kept_in_the_mount_downloads_again(bed: Bed) -> None:
+    head = _tools(bed) + "ARG BUST\n"
+    get = "test -f /downloads/tool.tgz && echo cached > /how || { curl -o /downloads/tool.tgz https://example.invalid/tool.tgz && echo downloaded > /how; }"
+    flagged = (
+        head
+        + f"RUN --mount=type=cache,target=/downloads {get} && cp /downloads/tool.tgz /tool && rm /downloads/tool.tgz\n"
+    )
+    assert lint_codes(flagged) == ["CM003"]
+    _, second = bed.twice(flagged)
+    assert (second / "how").read_text() == "downloaded\n"
+
+    fixed = head + f"RUN --mount=type=cache,target=/downloads {get} && cp /downloads/tool.tgz /tool\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "how").read_text() == "cached\n"
+
+
+# FAKE_PNPM: an emulation of pnpm's store use (pnpm >= 7 defaults: --store-dir / npm_config_store_dir,
+# $PNPM_HOME/store, $XDG_DATA_HOME/pnpm/store, ~/.local/share/pnpm/store); `install --offline` fails
+# like ERR_PNPM_NO_OFFLINE_TARBALL when the store lacks the package.
+FAKE_PNPM = r"""#!/bin/sh
+set -e
+cmd=$1; shift
+store=${npm_config_store_dir:-${PNPM_HOME:+$PNPM_HOME/store}}
+store=${store:-${XDG_DATA_HOME:-$HOME/.local/share}/pnpm/store}
+offline=""
+for a in "$@"; do [ "$a" = --offline ] && offline=1; done
+pkg=$(cat /pkgname)
+if [ -f "$store/$pkg" ]; then how="from store"
+elif [ -n "$offline" ]; then echo "ERR_PNPM_NO_OFFLINE_TARBALL $pkg not in $store" >&2; exit 1
+else how=downloaded; mkdir -p "$store"; echo tgz > "$store/$pkg"
+fi
+if [ "$cmd" = install ]; then mkdir -p "node_modules/$pkg"; echo "$how" > "node_modules/$pkg/HOW"; fi
+"""
+
+
+def _pnpm(bed: Bed) -> str:
+    (bed.ctx / "fakepnpm").write_text(FAKE_PNPM)
+    (bed.ctx / "fakepnpm").chmod(0o755)
+    (bed.ctx / "pkgname").write_text(pkg())
+    return bed.header() + "COPY fakepnpm /usr/local/bin/pnpm\nCOPY pkgname /pkgname\nWORKDIR /app\n"
+
+
+def test_cm004_pnpm_7_store_is_not_dot_pnpm_store(bed: Bed) -> None:
+    head = _pnpm(bed) + "ARG BUST\n"
+    flagged = head + "RUN --mount=type=cache,target=/root/.pnpm-store pnpm install\n"
+    assert lint_codes(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    name = (bed.ctx / "pkgname").read_text()
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "downloaded\n"
+
+    fixed = head + "RUN --mount=type=cache,target=/root/.local/share/pnpm/store pnpm install\n"
+    assert lint_codes(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "from store\n"
+
+
+def test_cm011_pnpm_fetch_then_offline_install_fails_on_a_fresh_builder(bed: Bed) -> None:
+    stamp = bed.ctx / "stamp"
+    head = _pnpm(bed) + "ENV PNPM_HOME=/pnpm\n"
+    mount = "--mount=type=cache,id=pnpm,target=/pnpm/store"
+    flagged = head + f"RUN {mount} pnpm fetch\nCOPY stamp /stamp\nRUN {mount} pnpm install --offline\n"
+    fixed = head + f"COPY stamp /stamp\nRUN {mount} pnpm install --prefer-offline\n"
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"pnpm-cache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")  # one builder: works
+        bed.bed.prune()  # a fresh CI builder
+        stamp.write_text(uuid.uuid4().hex)
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        if works:
+            name = (bed.ctx / "pkgname").read_text()
+            assert (out / "app" / "node_modules" / name / "HOW").read_text() == "downloaded\n"
+        else:
+            assert "pnpm fetch" in log and "ERR_PNPM_NO_OFFLINE_TARBALL" in log
+            assert any("pnpm fetch" in s["vertex"] and s["status"] == "CACHED" for s in parse_steps(log))
+
+
+def test_cm004_with_the_base_images_env_resolved_from_the_registry(bed: Bed) -> None:
+    """A base image that sets GOPATH=/work (pushed to the bed's registry): BuildKit expands
+    `ENV GOMODCACHE=$GOPATH/pkg/mod` with it. Unresolved, lint claims nothing; with the image's config
+    fetched (the `--resolve-base` path) it finds that the /go/pkg/mod mount misses, as the build shows."""
+    from cacheinspect.lint.images import fetch_configs, lookup
+    from cacheinspect.registry.options import RegistryOptions
+
+    _tools(bed)
+    base_ref = bed.bed.ref(bed.bed.unique_repo("lint-gobase"), "1")
+    (bed.dir / "Dockerfile.base").write_text(f"FROM {bed.base}\nENV GOPATH=/work\n")
+    bed.bed.build(bed.ctx, "-f", str(bed.dir / "Dockerfile.base"), "-t", base_ref, "--push")
+    key = uuid.uuid4().hex[:10]
+    head = (
+        f"FROM {base_ref} AS build\nCOPY fakego /usr/local/bin/go\nENV GOMODCACHE=$GOPATH/pkg/mod\nARG BUST\n"
+    )
+    flagged = head + f"RUN --mount=type=cache,target=/go/pkg/mod go mod download {key} > /result\n"
+    fixed = head + f"RUN --mount=type=cache,target=/work/pkg/mod go mod download {key} > /result\n"
+    bases = lookup(fetch_configs([base_ref], RegistryOptions()))
+
+    def resolved(text: str) -> list[str]:
+        return [f.code for f in lint_text(text, base_config=bases).findings]
+
+    assert lint_codes(flagged) == []  # the image is unknown: nothing is guessed
+    assert resolved(flagged) == ["CM004"]
+    _, second = bed.twice(flagged)
+    assert (second / "result").read_text() == "downloaded\n"
+    assert resolved(fixed) == []
+    _, second = bed.twice(fixed)
+    assert (second / "result").read_text() == "cache hit\n"
+
+
+FAKE_APT_GET = r"""#!/bin/sh
+# An emulation of apt-get's use of its package lists (Dir::State::lists = /var/lib/apt/lists,
+# apt.conf(5)): `update` writes them, `install` resolves packages from them only and fails with
+# apt-get's message when they are missing. Nothing is downloaded.
+set -e
+lists=/var/lib/apt/lists
+cmd=$1; shift
+case $cmd in
+  update) mkdir -p "$lists" && echo "Package: tool" > "$lists/index_Packages";;
+  install)
+    for p in "$@"; do
+      case $p in -*) continue;; esac
+      if ! grep -q "Package: $p" "$lists/index_Packages" 2>/dev/null; then
+        echo "E: Unable to locate package $p" >&2; exit 100
+      fi
+      echo "installed $p" > "/installed-$p"
+    done;;
+esac
+"""
+
+
+def test_cm011_apt_install_on_lists_an_earlier_run_left_in_the_mount(bed: Bed) -> None:
+    """mastodon/mastodon's pattern: `apt-get update` in one RUN with /var/lib/apt cache-mounted,
+    `apt-get install` alone in a later RUN on the same mount. On a fresh builder with the exported
+    cache, the update RUN is a cache hit (not run), a COPY between them changed, so the install runs
+    on an empty mount. BuildKit's part (which RUN runs, what the mount holds) is real; apt-get is the
+    emulation above."""
+    (bed.ctx / "fakeapt").write_text(FAKE_APT_GET)
+    (bed.ctx / "fakeapt").chmod(0o755)
+    stamp = bed.ctx / "stamp"
+    head = bed.header() + "COPY fakeapt /usr/bin/apt-get\n"
+    mount = "--mount=type=cache,target=/var/lib/apt,sharing=locked"
+    flagged = (
+        head
+        + f"RUN {mount} apt-get update\n"
+        + "COPY stamp /stamp\n"
+        + f"RUN {mount} apt-get install -y tool\n"
+    )
+    fixed = flagged.replace("apt-get install", "apt-get update && apt-get install")
+    assert lint_codes(flagged) == ["CM011"]
+    assert lint_codes(fixed) == []
+    for n, (text, works) in enumerate(((flagged, False), (fixed, True))):
+        cache = bed.dir / f"aptcache-{n}"
+        stamp.write_text(uuid.uuid4().hex)
+        out, _ = bed.build(text, "--cache-to", f"type=local,dest={cache},mode=max")
+        assert (out / "installed-tool").read_text() == "installed tool\n"  # one builder: works either way
+        bed.bed.prune()  # a fresh builder: no layers, no cache mounts
+        stamp.write_text(uuid.uuid4().hex)  # invalidates the install RUN only
+        out, log = bed.build(text, "--cache-from", f"type=local,src={cache}", check=False)
+        steps = parse_steps(log)
+        assert any(s["vertex"].endswith("apt-get update") and s["status"] == "CACHED" for s in steps), log
+        if works:
+            assert (out / "installed-tool").read_text() == "installed tool\n"
+        else:
+            assert "E: Unable to locate package tool" in log

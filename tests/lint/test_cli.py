@@ -106,7 +106,10 @@ def test_bad_input_is_one_line_with_location_and_exit_2(tmp_path: Path, content:
 def test_unreadable_and_missing(tmp_path: Path) -> None:
     p = run(str(tmp_path / "nope"))
     assert p.returncode == 2
-    assert p.stderr.decode() == f"error: {tmp_path / 'nope'}: cannot read: No such file or directory\n"
+    assert (
+        p.stderr.decode()
+        == f"error: cannot read Dockerfile {str(tmp_path / 'nope')!r}: No such file or directory\n"
+    )
     p = run(str(tmp_path))
     assert p.returncode == 2 and "is a directory" in p.stderr.decode()
 

@@ -76,18 +76,21 @@ def test_cp_of_a_glob_reads_that_directory_not_the_root() -> None:
         "FROM deps AS build\n"
         "RUN --mount=type=cache,target=/src/node_modules yarn run build\n"
     )
-    assert [c for c, _ in codes(text) if c != "CM009"] == []
+    # no CM002 from the glob; the build stage reading the deps stage's mounted node_modules is CM011
+    assert [c for c, _ in codes(text) if c != "CM009"] == ["CM011"]
 
 
-def test_a_later_run_that_builds_with_the_mounted_node_modules_uses_it() -> None:
+def test_a_later_run_that_builds_with_the_mounted_node_modules_reads_cache_state() -> None:
     # the install into a node_modules cache mount is used by a later RUN that mounts the same cache
-    # and runs the build (docker/build-push-action dev.Dockerfile), as within one RUN
+    # and runs the build (docker/build-push-action dev.Dockerfile): the output is used, so no CM001,
+    # but only through the mount — when the install step is a cache hit (imported cache on a fresh
+    # builder) the build RUN finds no node_modules: CM011 (issue 18)
     text = (
         "FROM node:20\nWORKDIR /app\nCOPY package.json yarn.lock ./\n"
         "RUN --mount=type=cache,target=/app/node_modules yarn install --immutable\n"
         "COPY . .\nRUN --mount=type=cache,target=/app/node_modules yarn run build\n"
     )
-    assert codes(text) == []
+    assert codes(text) == [("CM011", 6)]
     assert codes(text.replace("yarn run build", "echo built")) == [("CM001", 4)]
 
 
@@ -151,18 +154,18 @@ def test_utf16_dockerfile_gets_a_clear_error() -> None:
 # --- CLI ---------------------------------------------------------------------------------------------
 
 
-def test_from_with_a_valueless_global_arg_names_the_build_arg(tmp_path: Path) -> None:
-    # containerd integration/images: ARG BASE / FROM $BASE — BuildKit fails the same way without
-    # --build-arg; the error says which one to pass, and passing it lints
+def test_from_with_a_valueless_global_arg_lints_the_rest_and_says_what_was_skipped(tmp_path: Path) -> None:
+    # containerd integration/images: ARG BASE / FROM $BASE — BuildKit fails without --build-arg, but
+    # what does not depend on the base image can still be linted (issue 18); the skip is reported
     f = tmp_path / "Dockerfile"
-    f.write_text("ARG BASE\nFROM $BASE\nRUN true\n")
-    p = _run(str(f))
-    assert p.returncode == 2
-    assert p.stderr.decode().splitlines() == [
-        f"error: {f}:2: base name ($BASE) should not be blank",
-        "hint: the global ARG BASE has no default; pass --build-arg BASE=…",
-    ]
-    assert _run(str(f), "--build-arg", "BASE=busybox").returncode == 0
+    f.write_text("ARG BASE\nFROM $BASE\nRUN --mount=type=cache,target=/d pip install -t /d flask\n")
+    p = _run(str(f), "--fail-on", "never")
+    assert p.returncode == 0
+    assert "CM001" in p.stdout.decode()
+    note = p.stderr.decode()
+    assert note.startswith(f"note: {f}: the global ARG BASE has no default")
+    assert "--build-arg BASE=" in note
+    assert _run(str(f), "--build-arg", "BASE=busybox", "--fail-on", "never").stderr == b""
 
 
 # --- SARIF locations ---------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ BAD: list[tuple[str, str, list[tuple[str, int]]]] = [
         "FROM debian:12\nRUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
         "RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt,sharing=private \\\n"
         "    apt-get update && apt-get install -y gcc\n",
-        [("CM006", 3), ("CM006", 3)],
+        [("CM006", 3)],  # one finding per line per rule (both mounts are on line 3)
     ),
     (
         "non-root-user-root-owned-mount",
@@ -252,6 +252,19 @@ BAD: list[tuple[str, str, list[tuple[str, int]]]] = [
         "RUN --mount=type=cache,target=/pip-packages ls -1 /pip-packages\n",
         [("CM010", 3)],
     ),
+    (
+        "pnpm-fetch-then-offline-install",
+        "FROM node:20\nENV PNPM_HOME=/pnpm\nWORKDIR /app\nCOPY pnpm-lock.yaml .\n"
+        "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm fetch\nCOPY . .\n"
+        "RUN --mount=type=cache,id=pnpm,target=/pnpm/store pnpm install --offline\n",
+        [("CM011", 7)],
+    ),
+    (
+        "wheels-in-cache-installed-by-later-run-with-same-mount",
+        "FROM python:3.12\nRUN --mount=type=cache,target=/root/.cache/pip --mount=type=cache,target=/wheels pip wheel -w /wheels flask\n"
+        "RUN --mount=type=cache,target=/root/.cache/pip --mount=type=cache,target=/wheels pip install --no-index -f /wheels flask\n",
+        [("CM011", 3)],
+    ),
 ]
 
 GOOD: list[tuple[str, str]] = [
@@ -271,11 +284,6 @@ GOOD: list[tuple[str, str]] = [
         "wheels-in-cache-installed-in-same-run",
         "FROM python:3.12\nRUN --mount=type=cache,target=/root/.cache/pip --mount=type=cache,target=/wheels \\\n"
         "    pip wheel -w /wheels flask && pip install --no-index -f /wheels flask\n",
-    ),
-    (
-        "wheels-in-cache-installed-by-later-run-with-same-mount",
-        "FROM python:3.12\nRUN --mount=type=cache,target=/root/.cache/pip --mount=type=cache,target=/wheels pip wheel -w /wheels flask\n"
-        "RUN --mount=type=cache,target=/root/.cache/pip --mount=type=cache,target=/wheels pip install --no-index -f /wheels flask\n",
     ),
     ("npm-cache", "FROM node:20\nWORKDIR /app\nRUN --mount=type=cache,target=/root/.npm npm ci\n"),
     (
@@ -394,7 +402,10 @@ GOOD: list[tuple[str, str]] = [
         "FROM base AS build-client\nRUN --mount=type=cache,target=/go/pkg/mod/ \\\n    go build -o /bin/client ./cmd/client\n"
         'FROM scratch AS client\nCOPY --from=build-client /bin/client /bin/\nENTRYPOINT [ "/bin/client" ]\n',
     ),
-    ("pnpm-6-store", "FROM node:14\nRUN --mount=type=cache,target=/root/.pnpm-store pnpm install\n"),
+    (
+        "pnpm-6-store",
+        "FROM node:14\nRUN --mount=type=cache,target=/root/.npm npm install -g pnpm@6\nRUN --mount=type=cache,target=/root/.pnpm-store pnpm install\n",
+    ),
     (
         "pnpm-store-dir-configured-in-heredoc",
         "FROM node:lts-alpine AS builder\nWORKDIR /app\nCOPY . .\n"
@@ -512,8 +523,11 @@ def test_group_writable_mount_for_the_users_group() -> None:
         ("node:20", "npm ci", ["/root/.npm"]),
         ("node:20", "yarn install --frozen-lockfile", ["/usr/local/share/.cache/yarn"]),
         ("node:20", "pnpm install --frozen-lockfile", ["/root/.local/share/pnpm/store"]),
-        ("golang:1.22", "go build ./...", ["/root/.cache/go-build", "/root/go/pkg/mod"]),
-        ("rust:1", "cargo build --release", ["/root/.cargo/registry", "/root/.cargo/git"]),
+        # the official images' ENV (cacheinspect.lint.images table): golang GOPATH=/go, rust
+        # CARGO_HOME=/usr/local/cargo
+        ("golang:1.22", "go build ./...", ["/root/.cache/go-build", "/go/pkg/mod"]),
+        ("rust:1", "cargo build --release", ["/usr/local/cargo/registry", "/usr/local/cargo/git"]),
+        ("debian:12", "cargo build --release", ["/root/.cargo/registry", "/root/.cargo/git"]),
         ("debian:12", "apt-get update && apt-get install -y gcc", ["/var/cache/apt", "/var/lib/apt"]),
         ("alpine:3.20", "apk add --no-cache gcc", ["/etc/apk/cache"]),
         ("fedora:40", "dnf install -y gcc", ["/var/cache/dnf"]),

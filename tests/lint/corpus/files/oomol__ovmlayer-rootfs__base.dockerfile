@@ -1,0 +1,3 @@
+FROM ubuntu:latest
+
+RUN apt update && apt install zsh -y
