@@ -231,3 +231,28 @@ def test_same_key_on_another_parent_is_an_input_change(tmp_path: Path) -> None:
     }
     (div,) = diff_report(graph(tmp_path, "a", a_cfg), graph(tmp_path, "b", b_cfg))["divergences"]
     assert (div["record"], div["cause"], div["change"]) == (_d("3"), "input-changed", "input")
+
+
+def test_cli_reads_both_fingerprints_and_names_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cacheinspect.cli import main
+
+    paths = []
+    for name in ("crosshost-a-busybox", "crosshost-b-buildarg"):
+        doc = {"schema": "cacheinspect.context-fingerprint/v1", "files": {}, "steps": []}
+        p = tmp_path / f"{name}.fp.json"
+        p.write_text(json.dumps(doc | _fixture_fingerprint(name)))
+        paths.append(str(p))
+    a, b = str(FIX / "crosshost-a-busybox"), str(FIX / "crosshost-b-buildarg")
+    with pytest.raises(SystemExit) as e:
+        main(["diff", a, b, "--fingerprint-a", paths[0], "--fingerprint-b", paths[1]])
+    out = capsys.readouterr().out
+    assert e.value.code == 0, out
+    assert "changed: its own definition" in out
+    assert "field: env FLAVOR=fancy in B, plain in A" in out
+    with pytest.raises(SystemExit) as e:
+        main(["diff", a, b, "--fingerprint-a", str(tmp_path / "nope.json")])
+    err = capsys.readouterr().err
+    assert e.value.code not in (0, 1, 70)
+    assert err.startswith("error: ") and "nope.json" in err and "Traceback" not in err
