@@ -13,14 +13,22 @@ Divergence reads B as the cache a second host produced after importing A, and as
 (no layer) that B either exported a layer for or needed as the input of something it ran. Those runs
 start somewhere: a changed key whose parents all match (``context-changed`` when a content-checksum
 root under it differs, ``base-image-changed`` when the image-source roots differ,
-``definition-changed`` otherwise), or a keys-only record none of whose parents ran
-(``results-missing``). Each origin is reported once, earliest first, with the runs below it as its
+``definition-changed`` when the step's own key is new, ``input-changed`` when A has the same key on
+other parents or selectors), or a keys-only record none of whose parents ran (``results-missing``). Each origin is reported once, earliest first, with the runs below it as its
 downstream. Roots are never entries of their own. Two caches that share no step at all get no
 divergence, only ``unrelated: true`` and a hint: they are different builds, not a miss to explain.
+
+Every run step also says *what* changed (``change``): ``definition`` when its record digest is not in
+A (the digest is the step's own CacheMap: command, env, build args, flags; the inputs are links, not part
+of it), ``input`` when A has the same digest but on other inputs (a parent step or a content root
+changed). With both hosts' fingerprints (``context fingerprint``, whose ``ops`` hold each step's CacheMap
+JSON), a definition change names the field, the way ``context check`` does
+(:func:`cacheinspect.dockerfile.stepkeys.explain_difference`): ``env FLAVOR=fancy in B, plain in A``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,12 +36,27 @@ from typing import Any, Literal
 from cacheinspect.cache.graph import CacheGraph, Link, Record
 from cacheinspect.cache.report import summary
 from cacheinspect.digest import short
+from cacheinspect.dockerfile.stepkeys import explain_difference
 
-__all__ = ["SCHEMA_DIFF", "Cause", "Divergence", "diff_report", "divergences", "match_records"]
+__all__ = [
+    "SCHEMA_DIFF",
+    "Cause",
+    "Change",
+    "Divergence",
+    "Downstream",
+    "diff_report",
+    "divergences",
+    "match_records",
+]
 
 SCHEMA_DIFF = "cacheinspect.diff/v1"
 
-Cause = Literal["context-changed", "base-image-changed", "definition-changed", "results-missing"]
+Cause = Literal[
+    "context-changed", "base-image-changed", "definition-changed", "input-changed", "results-missing"
+]
+#: what made a step run: its own definition (a record digest A lacks) or an input (A has the digest on
+#: other inputs); None for ``results-missing`` (nothing changed, A has the key without a layer)
+Change = Literal["definition", "input"]
 
 #: What a local-context root hashes (CONTEXT-CHECKSUM.md §1-3): not ownership (the client zeroes uid/gid,
 #: ``client/solve.go`` resetUIDAndGID), not mtime, not ``security.*``/``system.*`` xattrs such as SELinux
@@ -48,11 +71,24 @@ _CONTEXT_DETAIL = (
 
 
 @dataclass(slots=True)
+class Downstream:
+    """A step that ran below a divergence: because of it alone (``input``), or with its own definition
+    changed as well (``definition``, which a second edit further down shows as)."""
+
+    record: Record
+    change: Change
+    fields: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Divergence:
     record: Record
     cause: Cause
     detail: str
-    downstream: list[Record] = field(default_factory=list)
+    downstream: list[Downstream] = field(default_factory=list)
+    change: Change | None = None
+    #: the fields of the step's own definition that differ (both fingerprints needed), B's side first
+    fields: list[str] = field(default_factory=list)
 
 
 def _label(r: Record) -> str:
@@ -158,11 +194,12 @@ def _classify(
                 )
             return "context-changed", f"input {k}: " + _CONTEXT_DETAIL.format(a=a_txt, b=b_txt)
         return (
-            "definition-changed",
-            f"input {k} links to {', '.join(_label(b.records[lk.link]) for lk in alts)} with selectors or "
-            "parents A does not have for this step",
+            "input-changed",
+            f"A has this step's own key, but input {k} links to "
+            f"{', '.join(_label(b.records[lk.link]) for lk in alts)} with selectors or parents A does not "
+            "have for this step",
         )
-    return "definition-changed", "the step's key matches but its inputs are linked differently"
+    return "input-changed", "A has this step's own key, but its inputs are linked differently"
 
 
 def divergences(
@@ -172,10 +209,13 @@ def divergences(
     *,
     rep: list[int] | None = None,
     a_has_layer: list[bool] | None = None,
+    fingerprint_a: Mapping[str, Any] | None = None,
+    fingerprint_b: Mapping[str, Any] | None = None,
 ) -> list[Divergence]:
     """Where B's build left A's cache, earliest first, each with the B steps that ran because of it.
 
     ``rep``/``a_has_layer`` are A's representatives and their layers (computed here when not given).
+    ``fingerprint_a``/``fingerprint_b``: the two hosts' fingerprints, to name a changed definition's field.
     """
     if rep is None:
         rep = _representatives(a)
@@ -217,6 +257,7 @@ def divergences(
                 if not any(loadable[lk.link] for lk in alts):
                     for lk in alts:
                         needed[lk.link] = True
+    ev = _Evidence(a, rep, fingerprint_a, fingerprint_b)
     owner: dict[int, int] = {}
     out: list[Divergence] = []
     for i in b.order:
@@ -230,7 +271,10 @@ def divergences(
             src = sorted({owner[p] for p in parents if m[p] and run[p] and p in owner})
         if src:
             owner[i] = src[0]
-            out[src[0]].downstream.append(r)
+            own = not any(len(x.inputs) == len(r.inputs) for x in a_by_digest.get(r.digest, ()))
+            out[src[0]].downstream.append(
+                Downstream(r, "definition", ev.fields(r)) if own else Downstream(r, "input")
+            )
             continue
         if m[i]:
             cause: Cause = "results-missing"
@@ -240,9 +284,124 @@ def divergences(
             )
         else:
             cause, detail = _classify(a, b, r, m, rep, a_by_digest, a_steps_on)
+        change: Change | None = None if m[i] else "definition" if cause == "definition-changed" else "input"
+        fields = ev.fields(r, m) if change == "definition" else []
+        if change == "definition" and not fields and ev.missing:
+            detail += f"; {ev.missing}"
         owner[i] = len(out)
-        out.append(Divergence(r, cause, detail))
+        out.append(Divergence(r, cause, detail, change=change, fields=fields))
     return out
+
+
+def _fp_ops(fp: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The ``ops`` evidence of a fingerprint (each step's CacheMap JSON), the well-formed entries only:
+    a fingerprint is outside input, and a malformed entry just names no field."""
+    ops = (fp or {}).get("ops")
+    if not isinstance(ops, list):
+        return []
+    return [o for o in ops if isinstance(o, Mapping) and isinstance(o.get("digest"), Mapping)]
+
+
+def _norm(s: object) -> str:
+    return " ".join(str(s).split())
+
+
+class _Evidence:
+    """Both hosts' published step definitions, to name what differs in a step whose key changed.
+
+    B's step is found by its record digest in B's ``ops`` (each entry lists its record digest under both
+    rule sets); A's counterpart is, in order: the one step of A with the same instruction keyword that A
+    built on the parent B's step is built on (the cache graph's own answer), else A's step at the same
+    stage, line and keyword, else A's step with the same instruction text (as ``context check`` pairs them).
+    """
+
+    def __init__(
+        self,
+        a: CacheGraph,
+        rep: Sequence[int],
+        fingerprint_a: Mapping[str, Any] | None,
+        fingerprint_b: Mapping[str, Any] | None,
+    ) -> None:
+        self.ops_a, self.ops_b = _fp_ops(fingerprint_a), _fp_ops(fingerprint_b)
+        self.on = fingerprint_a is not None and fingerprint_b is not None
+        self.missing = ""
+        if fingerprint_a is not None or fingerprint_b is not None:
+            lacking = [
+                n
+                for n, fp, ops in (("A", fingerprint_a, self.ops_a), ("B", fingerprint_b, self.ops_b))
+                if fp is None or not ops
+            ]
+            if lacking:
+                self.missing = (
+                    f"the fingerprint of {' and '.join(lacking)} has no step definitions (give both, written by "
+                    "context fingerprint without --lean) to name the field"
+                )
+        self.a = a
+        self.rep = rep
+        self.by_digest_a = self._index(self.ops_a)
+        self.by_digest_b = self._index(self.ops_b)
+        #: A's records by the representative of a parent on their first input (only with evidence)
+        self.children: dict[int, list[Record]] = {}
+        if self.on and self.ops_a and self.ops_b:
+            for x in a.records:
+                if x.inputs and x.digest in self.by_digest_a:
+                    for p in {rep[lk.link] for lk in x.inputs[0]}:
+                        self.children.setdefault(p, []).append(x)
+
+    @staticmethod
+    def _index(ops: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+        out: dict[str, Mapping[str, Any]] = {}
+        for o in ops:
+            for d in o["digest"].values():
+                if isinstance(d, str):
+                    out.setdefault(d, o)
+        return out
+
+    def _counterpart(
+        self, r: Record, mine: Mapping[str, Any], m: list[AbstractSet[int]] | None
+    ) -> Mapping[str, Any] | None:
+        kw = mine.get("keyword")
+        if m is not None and r.inputs:
+            parents = {a_i for lk in r.inputs[0] for a_i in m[lk.link]}
+            sib = {
+                id(o): o
+                for p in parents
+                for x in self.children.get(p, ())
+                if (o := self.by_digest_a[x.digest]).get("keyword") == kw
+            }
+            if len(sib) == 1:
+                return next(iter(sib.values()))
+        for o in self.ops_a:
+            if (
+                o.get("stage") == mine.get("stage")
+                and o.get("line") == mine.get("line")
+                and o.get("keyword") == kw
+            ):
+                return o
+        text = _norm(mine.get("instruction", ""))
+        return next((o for o in self.ops_a if _norm(o.get("instruction", "")) == text), None)
+
+    def fields(self, r: Record, m: list[AbstractSet[int]] | None = None) -> list[str]:
+        """What differs in *r*'s own definition, B's value first (empty: not known)."""
+        mine = self.by_digest_b.get(r.digest)
+        if mine is None or not self.ops_a:
+            return []
+        theirs = self._counterpart(r, mine, m)
+        if theirs is None:
+            return ["B's fingerprint has this step, A's has none like it: a new or changed instruction"]
+        json_b, json_a = mine.get("cachemap"), theirs.get("cachemap")
+        if (
+            not isinstance(json_a, str)
+            or not isinstance(json_b, str)
+            or mine.get("rules") != theirs.get("rules")
+        ):
+            return []
+        return explain_difference(
+            json_b.encode("utf-8", "surrogateescape"),
+            json_a.encode("utf-8", "surrogateescape"),
+            this="in B",
+            other="in A",
+        )[:8]
 
 
 def _side(g: CacheGraph) -> dict[str, Any]:
@@ -284,8 +443,15 @@ def _results_only(
     return out
 
 
-def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
-    """Everything ``cacheinspect diff`` shows, as one dict (schema ``cacheinspect.diff/v1``)."""
+def diff_report(
+    a: CacheGraph,
+    b: CacheGraph,
+    *,
+    fingerprint_a: Mapping[str, Any] | None = None,
+    fingerprint_b: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything ``cacheinspect diff`` shows, as one dict (schema ``cacheinspect.diff/v1``); with both
+    hosts' fingerprints, a changed step definition names its field."""
     ab, bb = a.cache.blobs, b.cache.blobs
     only_a = sorted(set(ab) - set(bb))
     only_b = sorted(set(bb) - set(ab))
@@ -321,7 +487,19 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
     steps_a = {r.digest for r in a.records if r.inputs}
     steps_b = {r.digest for r in b.records if r.inputs}
     unrelated = bool(steps_a) and bool(steps_b) and not steps_a & steps_b
-    divs = [] if unrelated else divergences(a, b, b_to_a, rep=rep_a, a_has_layer=layer_a)
+    divs = (
+        []
+        if unrelated
+        else divergences(
+            a,
+            b,
+            b_to_a,
+            rep=rep_a,
+            a_has_layer=layer_a,
+            fingerprint_a=fingerprint_a,
+            fingerprint_b=fingerprint_b,
+        )
+    )
     if unrelated:
         hints.append(
             "A and B share no step (different Dockerfile or target?): no cause can be named for B's misses."
@@ -374,8 +552,13 @@ def diff_report(a: CacheGraph, b: CacheGraph) -> dict[str, Any]:
                 "identity": d.record.identity,
                 "step": d.record.step,
                 "cause": d.cause,
+                "change": d.change,
+                "fields": d.fields,
                 "detail": d.detail,
-                "downstream": [{"record": x.digest, "step": x.step} for x in d.downstream],
+                "downstream": [
+                    {"record": x.record.digest, "step": x.record.step, "change": x.change, "fields": x.fields}
+                    for x in d.downstream
+                ],
             }
             for d in divs
         ],

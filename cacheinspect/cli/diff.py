@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,7 +37,8 @@ def register(app: typer.Typer) -> None:
             "Examples:\n\n"
             "  cacheinspect diff ghcr.io/acme/app:cache-main ghcr.io/acme/app:cache-pr-42\n\n"
             "  cacheinspect diff oci-layout://./host-a oci-layout://./host-b -f markdown -o diff.md\n\n"
-            "  cacheinspect diff A B --exit-code > /dev/null && echo same"
+            "  cacheinspect diff A B --exit-code > /dev/null && echo same\n\n"
+            "  cacheinspect diff host-a-cache host-b-cache --fingerprint-a a.fp.json --fingerprint-b b.fp.json"
         )
     )
     def diff(
@@ -57,6 +59,19 @@ def register(app: typer.Typer) -> None:
         image_b: Annotated[
             str | None, typer.Option("--image-b", metavar="REF", help="Image built with B (labels steps).")
         ] = None,
+        fingerprint_a: Annotated[
+            Path | None,
+            typer.Option(
+                "--fingerprint-a",
+                metavar="FILE",
+                help="A's fingerprint (context fingerprint -o FILE); with --fingerprint-b, names the field "
+                "of a step whose definition changed.",
+            ),
+        ] = None,
+        fingerprint_b: Annotated[
+            Path | None,
+            typer.Option("--fingerprint-b", metavar="FILE", help="B's fingerprint (see --fingerprint-a)."),
+        ] = None,
         platform: Platform = None,
         out: Output = None,
         verbose: Verbose = False,
@@ -74,7 +89,9 @@ def register(app: typer.Typer) -> None:
         blobs). Layers that differ only in compression (same diffID) are reported as recompressed, not missing.
         The divergence section reads B as the cache a second host produced after importing A: the first
         steps whose key left A's, with a cause (context-changed, base-image-changed, definition-changed,
-        results-missing) and the steps downstream that missed because of it.
+        input-changed, results-missing), whether the step's own definition or an input changed, and the
+        steps downstream that missed because of it. With both hosts' fingerprints (--fingerprint-a/-b), a
+        changed definition names its field (env FLAVOR=fancy in B, plain in A).
         """
         import asyncio
 
@@ -85,6 +102,13 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.render.diff import render_diff
 
         setup_logging(verbose)
+        from cacheinspect.cli.context import read_input
+        from cacheinspect.context.fingerprint import load_fingerprint
+
+        fps = [
+            load_fingerprint(read_input(p, "fingerprint"), name=str(p)) if p is not None else None
+            for p in (fingerprint_a, fingerprint_b)
+        ]
         opts = registry_options(
             username,
             password_stdin,
@@ -101,7 +125,7 @@ def register(app: typer.Typer) -> None:
                 load_target(ref_a, opts, image=image_a, platform=platform),
                 load_target(ref_b, opts, image=image_b, platform=platform),
             )
-            return diff_report(build_graph(a), build_graph(b))
+            return diff_report(build_graph(a), build_graph(b), fingerprint_a=fps[0], fingerprint_b=fps[1])
 
         phase(f"loading and comparing {ref_a} and {ref_b}")
         report = run(go())

@@ -626,10 +626,14 @@ def _dest(dest: str, workdir: str) -> tuple[str, str]:
 _NET_NAMES = {0: "default", 1: "host", 2: "none"}
 
 
-def explain_difference(here: bytes | str, on_a: bytes | str) -> list[str]:
+def explain_difference(
+    here: bytes | str, on_a: bytes | str, *, this: str = "here", other: str = "on A"
+) -> list[str]:
     """What differs between two CacheMap JSONs of one step (here / host A's), in Dockerfile terms:
     ``env VERSION=1.2 here, 1.1 on A``, ``network host here, default on A``, ``dest /app/ here, /srv/ on
-    A``. Empty when they are equal or cannot be read (a hostile document is just "unknown")."""
+    A``. Empty when they are equal or cannot be read (a hostile document is just "unknown").
+
+    ``this``/``other`` name the two sides: ``diff`` of two caches says ``in B``/``in A``."""
     import base64
     import json as _json
 
@@ -641,43 +645,43 @@ def explain_difference(here: bytes | str, on_a: bytes | str) -> list[str]:
     if not isinstance(a, dict) or not isinstance(b, dict):
         return []
     if a.get("Type") != b.get("Type"):
-        return [f"a {_kind(a)} here, a {_kind(b)} on A"]
+        return [f"a {_kind(a)} {this}, a {_kind(b)} {other}"]
     out: list[str] = []
     if a.get("Type") == "buildkit.exec.v0":
         ea, eb = a.get("Exec") or {}, b.get("Exec") or {}
         ma, mb = ea.get("meta") or {}, eb.get("meta") or {}
         if ma.get("args") != mb.get("args"):
-            out.append(f"command {_show(ma.get('args'))} here, {_show(mb.get('args'))} on A")
+            out.append(f"command {_show(ma.get('args'))} {this}, {_show(mb.get('args'))} {other}")
         envs_a, envs_b = _env_map(ma.get("env")), _env_map(mb.get("env"))
         for k in list(envs_a) + [k for k in envs_b if k not in envs_a]:
             va, vb = envs_a.get(k), envs_b.get(k)
             if va != vb:
                 out.append(
-                    f"env {k}={va} here, " + (f"{vb} on A" if vb is not None else "not set on A")
+                    f"env {k}={va} {this}, " + (f"{vb} {other}" if vb is not None else f"not set {other}")
                     if va is not None
-                    else f"env {k} not set here, {k}={vb} on A"
+                    else f"env {k} not set {this}, {k}={vb} {other}"
                 )
         if not out and ma.get("env") != mb.get("env"):
             out.append("env order differs (an ENV or ARG moved)")
         for key, name in (("cwd", "workdir"), ("user", "user"), ("hostname", "hostname")):
             if ma.get(key) != mb.get(key):
-                out.append(f"{name} {ma.get(key) or '(none)'} here, {mb.get(key) or '(none)'} on A")
+                out.append(f"{name} {ma.get(key) or '(none)'} {this}, {mb.get(key) or '(none)'} {other}")
         if ma.get("extraHosts") != mb.get("extraHosts"):
-            out.append(f"add-host {_hosts(ma)} here, {_hosts(mb)} on A")
+            out.append(f"add-host {_hosts(ma)} {this}, {_hosts(mb)} {other}")
         for key in ("network", "security"):
             va, vb = ea.get(key, 0), eb.get(key, 0)
             if va != vb:
                 names = _NET_NAMES if key == "network" else {0: "sandbox", 1: "insecure"}
-                out.append(f"{key} {names.get(va, va)} here, {names.get(vb, vb)} on A")
+                out.append(f"{key} {names.get(va, va)} {this}, {names.get(vb, vb)} {other}")
         if ea.get("mounts") != eb.get("mounts"):
-            out.append(f"mounts {_show(ea.get('mounts'))} here, {_show(eb.get('mounts'))} on A")
+            out.append(f"mounts {_show(ea.get('mounts'))} {this}, {_show(eb.get('mounts'))} {other}")
         for key in ("OS", "Arch", "Variant"):
             if a.get(key) != b.get(key):
-                out.append(f"platform {key.lower()} {a.get(key)} here, {b.get(key)} on A")
+                out.append(f"platform {key.lower()} {a.get(key)} {this}, {b.get(key)} {other}")
     elif a.get("Type") == "buildkit.file.v0":
         acts_a, acts_b = a.get("Actions") or [], b.get("Actions") or []
         if len(acts_a) != len(acts_b):
-            out.append(f"{len(acts_a)} source(s) here, {len(acts_b)} on A")
+            out.append(f"{len(acts_a)} source(s) {this}, {len(acts_b)} {other}")
         for xa, xb in zip(acts_a, acts_b, strict=False):
             try:
                 da = _json.loads(base64.b64decode(xa))
@@ -693,11 +697,11 @@ def explain_difference(here: bytes | str, on_a: bytes | str) -> list[str]:
                 if k == "data":
                     out.append("heredoc text differs")
                 elif k == "mode" and isinstance(va, int) and isinstance(vb, int):
-                    out.append(f"chmod {_mode(va)} here, {_mode(vb)} on A")
+                    out.append(f"chmod {_mode(va)} {this}, {_mode(vb)} {other}")
                 elif k == "owner":
-                    out.append(f"chown {_show(va)} here, {_show(vb)} on A")
+                    out.append(f"chown {_show(va)} {this}, {_show(vb)} {other}")
                 else:
-                    out.append(f"{_FIELD_NAMES.get(k, k)} {_show(va)} here, {_show(vb)} on A")
+                    out.append(f"{_FIELD_NAMES.get(k, k)} {_show(va)} {this}, {_show(vb)} {other}")
         if a.get("indexes") != b.get("indexes") and not out:
             out.append("the op's inputs are wired differently (FROM scratch or another source count)")
     elif a != b:

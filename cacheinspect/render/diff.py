@@ -21,6 +21,21 @@ def _step(x: dict[str, Any], key: str, fmt: Format, prefix: str = "") -> str:
     return md_code(label) if fmt == "markdown" else esc(label)
 
 
+_CHANGE = {
+    "definition": "its own definition (the step's cache key is new)",
+    "input": "an input (A has the step's key on another parent or content)",
+}
+
+
+def _down(x: dict[str, Any], fmt: Format) -> str:
+    """A downstream step, with its own definition change when it has one (a second edit below)."""
+    label = _step(x, "record", fmt)
+    if x.get("change") != "definition":
+        return label
+    why = "; ".join(x.get("fields") or []) or "its own key is new too"
+    return f"{label} (definition changed: {md_text(why) if fmt == 'markdown' else esc(why)})"
+
+
 def render_diff(report: dict[str, Any], fmt: Format) -> str:
     """Blobs, records, results present on one side only, divergences and hints."""
     if fmt == "json":
@@ -93,16 +108,26 @@ def render_diff(report: dict[str, Any], fmt: Format) -> str:
         out.append("none: every step of B has its key, with a layer, in A\n")
     for i, d in enumerate(divs, 1):
         label = _step(d, "record", fmt, "record ")
+        change = _CHANGE.get(d.get("change") or "")
+        fields = d.get("fields") or []
         if md:
-            out.append(f"{i}. {label}\n   - cause: `{esc(d['cause'])}`\n   - {md_text(d['detail'])}\n")
+            out.append(f"{i}. {label}\n   - cause: `{esc(d['cause'])}`\n")
+            if change:
+                out.append(f"   - changed: {md_text(change)}\n")
+            out += [f"   - field: {md_text(f)}\n" for f in fields]
+            out.append(f"   - {md_text(d['detail'])}\n")
             if d["downstream"]:
                 out.append(f"   - missed downstream ({len(d['downstream'])}):\n")
-                out += [f"     - {_step(x, 'record', fmt)}\n" for x in d["downstream"]]
+                out += [f"     - {_down(x, fmt)}\n" for x in d["downstream"]]
             continue
-        out.append(f"{i}. {label}\n   cause: {esc(d['cause'])}\n   {esc(d['detail'])}\n")
+        out.append(f"{i}. {label}\n   cause: {esc(d['cause'])}\n")
+        if change:
+            out.append(f"   changed: {esc(change)}\n")
+        out += [f"   field: {esc(f)}\n" for f in fields]
+        out.append(f"   {esc(d['detail'])}\n")
         if d["downstream"]:
             out.append(f"   missed downstream ({len(d['downstream'])}):\n")
-            out += [f"     - {_step(x, 'record', fmt)}\n" for x in d["downstream"]]
+            out += [f"     - {_down(x, fmt)}\n" for x in d["downstream"]]
     if report["hints"]:
         out.append(heading("Hints", fmt))
         out += [f"- {md_text(h) if md else esc(h)}\n" for h in report["hints"]]
