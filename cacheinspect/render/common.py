@@ -37,8 +37,8 @@ def to_json_bytes(doc: object) -> bytes:
     import msgspec
 
     raw = msgspec.json.encode(doc)
-    if raw.isascii():
-        return msgspec.json.format(raw, indent=2) + b"\n"
+    if raw.isascii():  # DEL is ASCII and msgspec writes it raw: esc_json escapes it
+        return esc_json(msgspec.json.format(raw, indent=2) + b"\n")
     return esc_json((json.dumps(doc, indent=2) + "\n").encode())
 
 
