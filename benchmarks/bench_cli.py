@@ -9,7 +9,8 @@ the input, exponent <= 1.1; every command on 1M empty records under 5 s (there `
 and ``graph -f dot`` are timed too).
 
 Then start-up: ``--help`` and ``--version`` against ``python -c 'import json'`` from the same venv
-(whole process, median of 20), target <= 3x.
+(whole process, median of 20), target <= 3x; and the CPU of one small real run of every command
+against the same floor (issue 17), target <= 4x.
 
 Each process writes its stdout to a file (so output bytes are counted and a terminal is not the
 bottleneck); peak RSS is the child's ``ru_maxrss`` from ``wait4``. Times are medians of
@@ -116,6 +117,76 @@ def _startup() -> list[dict[str, Any]]:
     return rows
 
 
+def _small_runs() -> list[dict[str, Any]]:
+    """One small real run of every command (issue 17): CPU seconds (user + sys, ``wait4``) of the whole
+    process, median of 7, against ``python -c 'import json'``; target <= 4x."""
+    import shutil
+    import tempfile
+
+    exe = _exe()
+    fix = ROOT / "fixtures"
+    n = 7
+    with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
+        ctx = Path(tmp) / "ctx"
+        shutil.copytree(ROOT / "testbed" / "cases" / "crosshost", ctx)
+        for p in [ctx, *ctx.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        (ctx / "Dockerfile").write_text("FROM scratch\nCOPY app.conf /etc/app.conf\nCOPY data/ /data/\n")
+        df = Path(tmp) / "Dockerfile.lint"
+        df.write_text("FROM alpine\nRUN --mount=type=cache,target=/root/.cache pip install -r req.txt\n")
+        policy = Path(tmp) / "daemon.json"
+        policy.write_text('{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB"}}}\n')
+        dump = ROOT / "tests" / "gc" / "data" / "buildx-du-verbose.txt"
+        commands = {
+            "python -c 'import json' (floor)": [sys.executable, "-c", "import json"],
+            "inspect oci-layout://fixtures/threestage-max": [
+                *exe,
+                "inspect",
+                f"oci-layout://{fix / 'threestage-max'}",
+            ],
+            "audit oci-layout://fixtures/threestage-max": [
+                *exe,
+                "audit",
+                f"oci-layout://{fix / 'threestage-max'}",
+            ],
+            "context fingerprint (3 files)": [*exe, "context", "fingerprint", str(ctx)],
+            "context check (3 files, local layout)": [
+                *exe,
+                "context",
+                "check",
+                str(fix / "crosshost-a"),
+                str(ctx),
+                "--assume-base-unchanged",
+            ],
+            "lint (2 lines)": [*exe, "lint", str(df)],
+            "gc lint --policy daemon.json": [*exe, "gc", "lint", "--policy", str(policy)],
+            "gc simulate (buildx du dump)": [*exe, "gc", "simulate", str(dump)],
+        }
+        cpu: dict[str, float] = {}
+        for name, cmd in commands.items():
+            times = []
+            for _ in range(n):
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+                _, _, usage = os.wait4(proc.pid, 0)
+                times.append(usage.ru_utime + usage.ru_stime)
+            cpu[name] = statistics.median(times)
+    floor = cpu["python -c 'import json' (floor)"]
+    return [
+        {
+            "size": "small real run (CPU)",
+            "command": name,
+            "median s": f"{t:.3f}",
+            "vs floor": f"{t / floor:.2f}x"
+            + (
+                ""
+                if name.endswith("(floor)")
+                else f" (CPU, median of {n}; target <= 4x: {'ok' if t <= 4 * floor else 'MISSED'})"
+            ),
+        }
+        for name, t in cpu.items()
+    ]
+
+
 def run() -> list[dict[str, Any]]:
     exe = _exe()
     tmp = DATA / "out"
@@ -178,7 +249,7 @@ def run() -> list[dict[str, Any]]:
                 }
             )
     tmp.unlink(missing_ok=True)
-    return rows + _startup()
+    return rows + _startup() + _small_runs()
 
 
 if __name__ == "__main__":

@@ -161,6 +161,24 @@ def _check_steps(doc: dict[str, Any], context: Path, df_path: Path) -> None:
             raise ContextError(f"{df_path}:{s['line']}: {s['instruction'].split()[0]}: {s['error']}")
 
 
+def _escaped(out: str, fmt: str) -> str:
+    """Rendered output as it may reach a terminal: file names, instructions and fingerprint values
+    come from outside, so control, bidi and C1 characters and lone surrogates (non-UTF-8 names) are
+    escaped (JSON: as ``\\uNNNN``, the same JSON value; text: as :func:`~cacheinspect.render.escape.esc`
+    shows them, newlines and tabs of the layout kept)."""
+    from cacheinspect.render.escape import esc_json, esc_lines
+
+    if fmt == "json":
+        try:
+            data = out.encode("utf-8")
+        except UnicodeEncodeError:
+            import json
+
+            data = json.dumps(json.loads(out), indent=2, ensure_ascii=True).encode() + b"\n"
+        return esc_json(data).decode("utf-8")
+    return esc_lines(out)
+
+
 def register(app: typer.Typer) -> None:
     """Mount the ``context`` group on *app*."""
     app.add_typer(context_app, name="context")
@@ -294,7 +312,7 @@ def diff_cmd(
     a, b = _read_fp(fp_a), _read_fp(fp_b)
     diffs = diff_fingerprints(a, b)
     roots = diff_roots(a, b)
-    sys.stdout.write(render_fingerprint_diff(diffs, roots, fmt.value))
+    sys.stdout.write(_escaped(render_fingerprint_diff(diffs, roots, fmt.value), fmt.value))
     if exit_code and (diffs or roots):
         raise typer.Exit(1)
 
@@ -409,11 +427,6 @@ def check_cmd(
 
             reason = st.cause.removeprefix("BuildKit fails this step: ")
             raise ContextError(f"{df_path}:{st.line}: {st.keyword}: {reason}")
-    out = render_check(report, fmt.value, dockerfile=str(df_path))
-    if fmt.value == "json":  # DEL, C1 and bidi controls from file names as \uNNNN (same JSON value)
-        from cacheinspect.render.escape import esc_json
-
-        out = esc_json(out.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
-    sys.stdout.write(out)
+    sys.stdout.write(_escaped(render_check(report, fmt.value, dockerfile=str(df_path)), fmt.value))
     if exit_code and report.misses:
         raise typer.Exit(1)

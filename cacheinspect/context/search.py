@@ -44,6 +44,10 @@ WORK_PER_ENTRY = 10_000
 MAX_TEXT_BYTES = 4 << 20
 #: Total bytes the search may read back from disk (mode candidates need the content again).
 MAX_READ_BYTES = 256 << 20
+#: Contents read back are kept for the next candidates of the same file, up to this many bytes (the
+#: least recently used are dropped first): the search's memory stays bounded whatever the context's size
+#: (a 2 GB context peaked at 542 MiB where a fingerprint needs 26 MiB).
+CACHE_BYTES = 32 << 20
 _FILE_MODES = (0o644, 0o755, 0o664, 0o600, 0o775, 0o640, 0o666, 0o700, 0o444, 0o555, 0o777)
 _DIR_MODES = (0o755, 0o775, 0o700, 0o750, 0o777)
 
@@ -335,13 +339,16 @@ class _Reader:
         self.read = read
         self.roots = roots  # reading back counts against the search's budget
         self.spent = 0
-        self.cache: dict[str, bytes | None] = {}
+        self.cache: dict[str, bytes | None] = {}  # insertion order = least recently used first
+        self.cached = 0
 
     def content(self, path: str, e: Entry) -> bytes | None:
         if e.content is not None:
             return e.content
         if path in self.cache:
-            return self.cache[path]
+            data = self.cache.pop(path)
+            self.cache[path] = data  # most recently used
+            return data
         if self.spent + e.size > MAX_READ_BYTES:
             return None
         data = self.read(e)
@@ -351,6 +358,10 @@ class _Reader:
         if data is not None and len(data) != e.size:
             data = None  # changed since it was walked
         self.cache[path] = data
+        self.cached += len(data or b"")
+        while self.cached > CACHE_BYTES and len(self.cache) > 1:
+            old = self.cache.pop(next(iter(self.cache)))
+            self.cached -= len(old or b"")
         return data
 
 

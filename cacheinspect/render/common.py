@@ -21,6 +21,7 @@ __all__ = [
     "elide",
     "heading",
     "human_bytes",
+    "layout",
     "md_cell",
     "md_code",
     "media_short",
@@ -89,10 +90,37 @@ def table(rows: list[list[Any]], headers: list[str], fmt: Format) -> str:
         headers = [md_cell(h) for h in headers]
     else:
         rows = [[elide(esc(c)) for c in row] for row in rows]
-    from tabulate import tabulate
+    return layout(rows, headers, github=fmt == "markdown") + "\n"
 
-    tf = "github" if fmt == "markdown" else "simple"
-    return tabulate(rows, headers=headers, tablefmt=tf, disable_numparse=True) + "\n"
+
+def layout(rows: list[list[str]], headers: list[str], *, github: bool = False) -> str:
+    """tabulate's ``simple`` (or ``github``) table of string cells, ``disable_numparse=True``, byte for
+    byte for rows of equal length (tests/test_render_width.py compares the two on random tables).
+
+    Why not tabulate itself: importing it asks ``importlib.metadata`` for its version, which scans
+    site-packages (and imports ``email``): about two interpreter starts of CPU on every small run. The
+    rules reproduced: cells (not headers) are stripped; a column is as wide as its widest cell and at
+    least its header plus 2; there are as many columns as the longest row has cells, headers fewer than
+    that label the last ones (more are dropped); missing cells are empty;
+    ``simple`` joins columns with two spaces and strips each line's end, ``github`` is ``| a | b |``.
+    """
+    n = max(len(r) for r in rows) if rows else len(headers)
+    heads = [""] * (n - len(headers)) + list(headers[:n])
+    body = [[c.strip() for c in r] + [""] * (n - len(r)) for r in rows]
+    widths = [max([len(heads[i]) + 2, *(len(r[i]) for r in body)]) for i in range(n)]
+    if github:
+
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+        rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+        return "\n".join([line(heads), rule, *(line(r) for r in body)])
+
+    def sline(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([sline(heads), rule, *(sline(r) for r in body)])
 
 
 def human_bytes(n: int | None) -> str:

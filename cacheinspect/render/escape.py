@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["esc", "esc_json"]
+__all__ = ["esc", "esc_json", "esc_lines"]
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -43,6 +43,18 @@ def esc(text: object) -> str:
     if s.isprintable():  # the common case, and fast: no control, separator or format character
         return s
     return _UNSAFE.sub(_one, s)
+
+
+_UNSAFE_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def esc_lines(text: str) -> str:
+    """A whole rendered text (many lines, tab-separated or laid out) with every character :func:`esc`
+    would escape escaped, except the newlines and tabs that make its layout: the last line of defence
+    for a renderer that put a value from outside into a table without :func:`esc`."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSAFE_LINES.sub(_one, text)
 
 
 # In UTF-8 JSON output: DEL, the C1 controls and the characters above, which the encoder leaves raw.

@@ -140,3 +140,35 @@ def test_fingerprint_escapes_bidi_and_c1_in_names(tmp_path: Path) -> None:
     assert "\u202e".encode() not in p.stdout and "\u009b".encode() not in p.stdout
     files = json.loads(p.stdout)["files"]
     assert "/evil\u202efdp.sh" in files and "/c1\u009bx" in files  # the same JSON values
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "github"])
+def test_check_output_escapes_names_and_instructions(tmp_path: Path, fmt: str) -> None:
+    """Control characters, C1, bidi and non-UTF-8 bytes in names and instructions: escaped, exit 0/1."""
+    from tests.fuzz.surfaces import control_chars
+
+    ctx = _ctx(tmp_path)
+    bad = b"n\x1b]0;t\x07\xc2\x9b\xe2\x80\xae\xff\x7f"
+    (ctx / "Dockerfile").write_bytes(b"FROM scratch\nCOPY . /\nRUN echo " + bad + b"\nCOPY a /" + bad + b"\n")
+    (Path(os.fsdecode(os.path.join(os.fsencode(ctx), bad)))).write_bytes(b"x")
+    p = cli("context", "check", FIX / "crosshost-a", ctx, "--assume-base-unchanged", "--format", fmt)
+    assert p.returncode in (0, 1), p.stderr
+    assert control_chars(p.stdout) == [] and control_chars(p.stderr) == []
+    if fmt == "json":
+        json.loads(p.stdout)
+
+
+def test_diff_output_escapes_paths(tmp_path: Path) -> None:
+    from tests.fuzz.surfaces import control_chars
+
+    doc = _real_fp(tmp_path)
+    other = json.loads(json.dumps(doc))
+    other["files"]["/evil\u202e\x1b[2J\x9b\udcff"] = {"type": "file", "mode": "0644", "size": 1}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(doc))
+    b.write_text(json.dumps(other))
+    for fmt in ("table", "json", "markdown"):
+        p = cli("context", "diff", a, b, "-f", fmt)
+        assert p.returncode == 0, p.stderr
+        assert control_chars(p.stdout) == [], fmt
+        assert b"evil" in p.stdout

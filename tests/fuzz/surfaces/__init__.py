@@ -184,9 +184,18 @@ def case_rng(seed: int, surface: str, index: int) -> random.Random:
 
 
 def _warm() -> None:
-    """Import the CLI and build its app once in the worker, so each forked case starts warm."""
+    """Import every cacheinspect module and build the CLI app once in the worker, so each forked case
+    pays for its command only (the commands import their library parts lazily)."""
+    import cacheinspect
     import cacheinspect.cli as cli
 
+    for info in pkgutil.walk_packages(cacheinspect.__path__, "cacheinspect."):
+        if info.name.rsplit(".", 1)[-1] in ("__main__", "_gen_help"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # an optional module that cannot load here is loaded by its command
+            continue
     cli.__getattr__("app")
 
 
@@ -343,16 +352,33 @@ def run_one(fn: Surface, surface: str, seed: int, index: int, base: Path, *, kee
     return res
 
 
-def _shard(args: tuple[list[str], list[tuple[str, int]], int, str, int]) -> dict[str, SurfaceStats]:
-    only, jobs, seed, base, keep = args
+def _shard(args: tuple[list[str], list[tuple[str, int]], int, str, int, int]) -> dict[str, SurfaceStats]:
+    only, jobs, seed, base, keep, progress = args
     surfaces = discover(only or None)
     _warm()
     stats: dict[str, SurfaceStats] = {}
     kept = 0
-    for surface, index in jobs:
+    for done, (surface, index) in enumerate(jobs, 1):
         r = run_one(surfaces[surface], surface, seed, index, Path(base), keep=kept < keep)
         kept += r.workdir is not None
         stats.setdefault(surface, SurfaceStats()).add(r)
+        if r.failed and progress:
+            print(
+                f"FAIL {surface} case {index}: exit {r.exit_code}, argv {r.argv!r}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if progress and done % progress == 0:
+            # a long run's figures so far, per worker (a run stopped early still has them)
+            t = SurfaceStats()
+            for st in stats.values():
+                t.merge(st)
+            print(
+                f"progress worker {os.getpid()}: {t.cases} of {len(jobs)} cases, exit70 {t.exit70}, hangs {t.hangs}, "
+                f">1GiB {t.over_1g}, ctrl {t.control}, generr {t.generator_errors}, peak {t.peak_rss >> 20} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
     return stats
 
 
@@ -371,8 +397,12 @@ def run_cases(
     only_case: int | None = None,
     base: Path | None = None,
     keep_failed: int = KEEP_FAILED,
+    progress: int = 0,
 ) -> dict[str, SurfaceStats]:
-    """Run ``cases`` cases round-robin over the surfaces on ``workers`` forked workers; stats per surface."""
+    """Run ``cases`` cases round-robin over the surfaces on ``workers`` forked workers; stats per surface.
+
+    ``progress`` > 0: each worker prints its figures so far every that many cases, and every failure
+    as it happens, on stderr."""
     names = sorted(discover(surfaces))
     if only_case is not None:
         jobs = [(name, only_case) for name in names]
@@ -382,12 +412,12 @@ def run_cases(
     root = Path(tempfile.mkdtemp(prefix="cacheinspect-fuzz-")) if base is None else base
     only = list(surfaces) if surfaces else []
     if workers <= 1 or len(jobs) <= 1:
-        parts = [_shard((only, jobs, seed, str(root), keep_failed))]
+        parts = [_shard((only, jobs, seed, str(root), keep_failed, progress))]
     else:
         import multiprocessing
 
         shards = [jobs[i::workers] for i in range(workers)]
-        jobs_args = [(only, s, seed, str(root), keep_failed // workers + 1) for s in shards]
+        jobs_args = [(only, s, seed, str(root), keep_failed // workers + 1, progress) for s in shards]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             parts = pool.map(_shard, jobs_args, chunksize=1)
     total: dict[str, SurfaceStats] = {}

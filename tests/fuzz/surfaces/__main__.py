@@ -67,13 +67,21 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="the seed every case's input derives from")
     ap.add_argument("--case", type=int, default=None, help="run only this case index (reproduce one)")
     ap.add_argument("--list", action="store_true", help="list the surfaces and exit")
+    ap.add_argument(
+        "--progress", type=int, default=1000, help="per-worker figures on stderr every N cases (0: none)"
+    )
     args = ap.parse_args()
     if args.list:
         print("\n".join(sorted(discover())))
         return 0
     t0 = time.monotonic()
     stats = run_cases(
-        args.cases, workers=args.workers, surfaces=args.surface, seed=args.seed, only_case=args.case
+        args.cases,
+        workers=args.workers,
+        surfaces=args.surface,
+        seed=args.seed,
+        only_case=args.case,
+        progress=args.progress,
     )
     print(report(stats, time.monotonic() - t0))
     return 1 if any(st.bad for st in stats.values()) else 0
