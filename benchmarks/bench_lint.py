@@ -1,10 +1,20 @@
-"""`cacheinspect lint` speed: one generated 5,000-line Dockerfile, and 1,000 Dockerfiles in one CLI run.
+"""`cacheinspect lint` speed: one generated 5,000-line Dockerfile, 1,000 Dockerfiles in one CLI run, and
+the growth of a whole `lint` process with the input (issue 17).
 
 The Dockerfiles are generated: stages of realistic instructions (ARG/ENV/WORKDIR/USER, COPY, RUN with
 cache mounts and without, continuation lines, a heredoc, pip/npm/go/apt/cargo commands chained with
 ``&&``, a COPY --from between stages), so every rule and the shell reader run. Timings are wall clock,
 best of ``BENCH_LINT_ROUNDS`` (default 3); the CLI rows include interpreter start-up.
-Env knobs: BENCH_LINT_LINES (5000), BENCH_LINT_FILES (1000), BENCH_LINT_ROUNDS (3).
+
+Growth rows: four series (realistic lines, ARG lines, lines of one RUN heredoc, findings), each at three
+sizes doubling, run as a whole ``cacheinspect lint -f json`` process; the CPU (user + system) of the best
+round is compared with a floor measured in the same run at the same size: a whole Python process that
+reads the same file and splits every line into words. ``exponent`` is the least-squares slope of
+log(CPU) over log(size) for the whole process; ``exponent of work`` the same for the CPU above a
+start-up run measured in the same run (``lint`` of a two-line Dockerfile: interpreter, imports), the
+stricter figure, since a constant start-up flattens the whole-process slope. Issue 17 asks for ≤ 1.1.
+Env knobs: BENCH_LINT_LINES (5000), BENCH_LINT_FILES (1000), BENCH_LINT_ROUNDS (3),
+BENCH_LINT_GROWTH_BASE (4000: the smallest size of each series), BENCH_LINT_GROWTH_ROUNDS (2).
 """
 
 from __future__ import annotations
@@ -67,6 +77,115 @@ def generate(lines: int) -> str:
         i += 1
     text = "".join(out)
     return "\n".join(text.splitlines()[:lines]) + "\n"
+
+
+GROWTH_BASE = int(os.environ.get("BENCH_LINT_GROWTH_BASE", "4000"))
+GROWTH_ROUNDS = int(os.environ.get("BENCH_LINT_GROWTH_ROUNDS", "2"))
+
+
+def _stages_file(n: int) -> str:
+    """About *n* lines of whole numbered stages (never cut inside a heredoc or continuation)."""
+    per = _STAGE.count("\n")
+    return "".join(_STAGE.format(i=k % 100) for k in range(max(1, round(n / per))))
+
+
+def _args_file(n: int) -> str:
+    return "FROM alpine\n" + "".join(f"ARG a{i}=v{i}\n" for i in range(n))
+
+
+def _heredoc_file(n: int) -> str:
+    body = "".join(
+        f"cd /src/m{i} && export V{i}=$V{i - 1}x && pip install --target=/cache/x{i} p{i} > /tmp/log{i}\n"
+        for i in range(n)
+    )
+    return f"FROM python:3.12\nRUN --mount=type=cache,target=/cache <<EOF\n{body}EOF\n"
+
+
+def _findings_file(n: int) -> str:
+    # one CM001 (output written into the cache mount) per RUN, each with its own cache target
+    return "FROM python:3.12\n" + "".join(
+        f"RUN --mount=type=cache,target=/c{i} pip install --no-cache-dir --target=/c{i}/site p{i}\n"
+        for i in range(n)
+    )
+
+
+_FLOOR = "import sys\nwith open(sys.argv[1], encoding='utf-8') as f:\n    [ln.split() for ln in f]\n"
+
+
+def _child_cpu(argv: list[str]) -> float:
+    """CPU seconds (user + system) of one child process run to completion."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(argv, capture_output=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode not in (0, 1):
+        raise RuntimeError(f"{argv[:4]} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _slope(xs: list[float], ys: list[float]) -> float:
+    import math
+
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-6)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum((a - mx) ** 2 for a in lx)
+
+
+def growth_rows(root: Path) -> list[dict[str, Any]]:
+    """The four growth series as table rows (see the module docstring)."""
+    series = [
+        ("lines (realistic stages)", _stages_file, 1),
+        ("ARG lines", _args_file, 1),
+        ("RUN heredoc lines", _heredoc_file, 1),
+        ("findings (one RUN each)", _findings_file, 1),
+    ]
+    rows: list[dict[str, Any]] = []
+    tiny = root / "growth-tiny.Dockerfile"
+    tiny.write_text("FROM python:3.12\nRUN pip install flask\n")
+    tiny_argv = [sys.executable, "-m", "cacheinspect", "lint", "--fail-on", "never", "-f", "json", str(tiny)]
+    startup = min(_child_cpu(tiny_argv) for _ in range(max(GROWTH_ROUNDS, 3)))
+    for name, make, _ in series:
+        sizes = [GROWTH_BASE, GROWTH_BASE * 2, GROWTH_BASE * 4]
+        cpu: list[float] = []
+        floor: list[float] = []
+        for n in sizes:
+            path = root / f"growth-{len(rows)}-{n}.Dockerfile"
+            path.write_text(make(n))
+            lint_argv = [
+                sys.executable,
+                "-m",
+                "cacheinspect",
+                "lint",
+                "--fail-on",
+                "never",
+                "-f",
+                "json",
+                str(path),
+            ]
+            cpu.append(min(_child_cpu(lint_argv) for _ in range(GROWTH_ROUNDS)))
+            floor.append(
+                min(_child_cpu([sys.executable, "-c", _FLOOR, str(path)]) for _ in range(GROWTH_ROUNDS))
+            )
+        exp = _slope([float(n) for n in sizes], cpu)
+        work = [max(c - startup, 1e-3) for c in cpu]
+        exp_over = _slope([float(n) for n in sizes], work)
+        for k, n in enumerate(sizes):
+            rows.append(
+                {
+                    "case": f"growth: {name}" if k == 0 else "",
+                    "size": f"{n:,}",
+                    "lint CPU s": f"{cpu[k]:.2f}",
+                    "floor CPU s": f"{floor[k]:.3f}",
+                    "x floor": f"{cpu[k] / floor[k]:.1f}",
+                    "exponent": f"{exp:.2f}" if k == 0 else "",
+                    "exponent of work": f"{exp_over:.2f}" if k == 0 else "",
+                    "<= 1.1": ("yes" if max(exp, exp_over) <= 1.1 else "NO") if k == 0 else "",
+                    "start-up CPU s": f"{startup:.2f}" if k == 0 else "",
+                }
+            )
+    return rows
 
 
 def _best(fn: Any) -> float:
@@ -149,6 +268,7 @@ def run() -> list[dict[str, Any]]:
             small.count("\n"),
             _best(lambda: _cli(paths[:1])),
         )
+        rows += growth_rows(root)
     return rows
 
 

@@ -761,7 +761,7 @@ class _Checker:
             cu = user if c.user is None else self.user_of(c.user, state)
             chome = cu.home if cu.home is not None else f"~{cu.label}"
             if c.user is not None and "HOME" in c.env and c.user not in ("", "root"):
-                c.env.pop("HOME")
+                c.env = {k: v for k, v in c.env.items() if k != "HOME"}  # env views are read-only
             u = analyse(
                 c,
                 home=chome if c.user is not None else home,

@@ -7,6 +7,7 @@ finding can never stand in for a Dockerfile BuildKit would reject.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from cacheinspect.lint.rules import Severity
 __all__ = ["SCHEMA_LINT", "FileResult", "LintReport", "lint_text"]
 
 SCHEMA_LINT = "cacheinspect.lint/v1"
+_PAUSE_GC_ABOVE = 64 << 10  # characters of Dockerfile
 
 
 @dataclass(slots=True)
@@ -80,36 +82,50 @@ def lint_text(
         text = data.decode("utf-8", errors="surrogateescape")
     else:
         text = data
-    df = parse_dockerfile(text, filename=filename)
-    bases = base_config if base_config is not None else lookup()
-    args = dict(build_args or {})
-    skipped: list[str] = []
-    build = None
-    for _attempt in range(64):  # one retry per FROM that names a valueless global ARG
-        try:
+    # The cyclic garbage collector is paused while one file is linted: the front end and the checks
+    # build hundreds of thousands of small acyclic objects on a big Dockerfile, and the collections
+    # they triggered were a third of lint's CPU, growing faster than the input (the decoder of cache
+    # configs does the same, cache/config.py). Whatever cycle there is is collected right after. Small
+    # files keep the collector: a pause costs more than it saves there.
+    was_enabled = gc.isenabled()
+    if len(text) >= _PAUSE_GC_ABOVE:
+        gc.disable()
+    try:
+        df = parse_dockerfile(text, filename=filename)
+        bases = base_config if base_config is not None else lookup()
+        args = dict(build_args or {})
+        skipped: list[str] = []
+        build = None
+        for _attempt in range(64):  # one retry per FROM that names a valueless global ARG
+            try:
+                build = resolve(df, build_args=args, target=target, images=BaseImages(bases))
+                break
+            except DockerfileError as e:
+                unset = _valueless_in_hint(e.hint or "", args)
+                if not unset:
+                    raise
+                # BuildKit refuses the build until --build-arg gives them; everything that does not depend
+                # on the base image can still be checked: the stage is taken FROM an unknown image
+                for name in unset:
+                    stand_in = _UNSET_PREFIX + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+                    args[name] = stand_in
+                    skipped.append(
+                        f"the global ARG {name} has no default (BuildKit refuses the build without "
+                        f"--build-arg {name}=…): the FROM lines that use it were linted with the stand-in "
+                        f"{stand_in!r}, an unknown image, so nothing that depends on that image's ENV, "
+                        "WORKDIR or USER was checked there"
+                    )
+        if build is None:
             build = resolve(df, build_args=args, target=target, images=BaseImages(bases))
-            break
-        except DockerfileError as e:
-            unset = _valueless_in_hint(e.hint or "", args)
-            if not unset:
-                raise
-            # BuildKit refuses the build until --build-arg gives them; everything that does not depend
-            # on the base image can still be checked: the stage is taken FROM an unknown image
-            for name in unset:
-                stand_in = _UNSET_PREFIX + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-                args[name] = stand_in
-                skipped.append(
-                    f"the global ARG {name} has no default (BuildKit refuses the build without "
-                    f"--build-arg {name}=…): the FROM lines that use it were linted with the stand-in "
-                    f"{stand_in!r}, an unknown image, so nothing that depends on that image's ENV, "
-                    "WORKDIR or USER was checked there"
-                )
-    if build is None:
-        build = resolve(df, build_args=args, target=target, images=BaseImages(bases))
-    stages = [*build.needed] if target is not None else None
-    if stages is not None and build.target not in stages:
-        stages.append(build.target)
-    findings, notes = check_build(build, df, filename=filename, text=text, stages=stages, base_config=bases)
+        stages = [*build.needed] if target is not None else None
+        if stages is not None and build.target not in stages:
+            stages.append(build.target)
+        findings, notes = check_build(
+            build, df, filename=filename, text=text, stages=stages, base_config=bases
+        )
+    finally:
+        if was_enabled:
+            gc.enable()
     return FileResult(filename, findings, skipped + notes)
 
 

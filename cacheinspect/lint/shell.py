@@ -20,10 +20,12 @@ what BuildKit's default shell ``["/bin/sh", "-c"]`` gets.
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Command", "Redirect", "Word", "glob_base", "parse_script", "resolve_path"]
 
@@ -75,14 +77,14 @@ class Command:
     """A simple command as it would run: ``argv`` (``argv[0]`` the program), its environment, cwd."""
 
     argv: list[Word]
-    env: dict[str, str]
+    env: Mapping[str, str]  # read-only (an _EnvView)
     cwd: str
     redirects: list[Redirect] = field(default_factory=list)
     stdin: list[str] = field(default_factory=list)  # here-document bodies
     assigns: dict[str, str] = field(default_factory=dict)  # the ``VAR=x cmd`` prefixes
     user: str | None = None  # set by sudo -u / su / gosu; None: the RUN's own user
     index: int = 0  # position in the RUN, in source order
-    unknown_env: frozenset[str] = frozenset()  # variables set to something dynamic
+    unknown_env: Container[str] = frozenset()  # variables set to something dynamic
     #: it runs only on some condition: inside an if/while/for body or case branch, after ``||``, or
     #: in an ``&&`` chain that starts with a test (``[ -n "$CI" ] && rm -rf …``)
     conditional: bool = False
@@ -364,18 +366,137 @@ class _Lexer:
 # --- execution model ------------------------------------------------------------------------------
 
 
+class _EnvHistory:
+    """The exported environment of one shell over time: per variable, its (version, value) changes
+    (value None: no longer exported or set).
+
+    Each command records the environment it runs with. Copying it per command made a RUN of n lines
+    that each export a variable n² (a 20,000-line heredoc: minutes); a :class:`_EnvView` is the
+    history at one version, O(1) to take and O(log changes) to read."""
+
+    __slots__ = ("hist", "version")
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.version = 0
+        self.hist: dict[str, list[tuple[int, str | None]]] = {k: [(0, v)] for k, v in env.items()}
+
+    def put(self, key: str, value: str | None) -> None:
+        h = self.hist.get(key)
+        if h is None:
+            if value is None:
+                return
+            h = self.hist[key] = []
+        elif h[-1][1] == value:
+            return
+        self.version += 1
+        h.append((self.version, value))
+
+    def at(self, key: str, version: int) -> str | None:
+        h = self.hist.get(key)
+        if h is None:
+            return None
+        if h[-1][0] <= version:
+            return h[-1][1]
+        i = bisect.bisect_right(h, version, key=lambda e: e[0])
+        return h[i - 1][1] if i else None
+
+
+class _EnvView(Mapping[str, str]):
+    """A command's environment: the shell's exported variables at one version, then its ``VAR=x``
+    prefixes. Reads are lookups in the history; iterating builds the dict once."""
+
+    __slots__ = ("_dict", "_extra", "_hist", "_version")
+
+    def __init__(self, hist: _EnvHistory, extra: dict[str, str]) -> None:
+        self._hist = hist
+        self._version = hist.version
+        self._extra = extra
+        self._dict: dict[str, str] | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._extra:
+            return self._extra[key]
+        v = self._hist.at(key, self._version)
+        return default if v is None else v
+
+    def __getitem__(self, key: str) -> str:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return str(v)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def _materialize(self) -> dict[str, str]:
+        if self._dict is None:
+            d: dict[str, str] = {}
+            for k in self._hist.hist:
+                v = self._hist.at(k, self._version)
+                if v is not None:
+                    d[k] = v
+            d.update(self._extra)
+            self._dict = d
+        return self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._materialize())
+
+    def __len__(self) -> int:
+        return len(self._materialize())
+
+    def __repr__(self) -> str:
+        return repr(self._materialize())
+
+
 @dataclass(slots=True)
 class _State:
     vars: dict[str, str]
     exported: set[str]
     unknown: set[str]
     cwd: str
+    env_hist: _EnvHistory = field(init=False)
+    unknown_hist: _EnvHistory = field(init=False)  # "1" for each variable both unknown and exported
+
+    def __post_init__(self) -> None:
+        self.env_hist = _EnvHistory({k: v for k, v in self.vars.items() if k in self.exported})
+        self.unknown_hist = _EnvHistory(dict.fromkeys(self.unknown & self.exported, "1"))
+
+    def _sync_unknown(self, key: str) -> None:
+        self.unknown_hist.put(key, "1" if key in self.unknown and key in self.exported else None)
+
+    def mark_unknown(self, key: str, unknown: bool) -> None:
+        (self.unknown.add if unknown else self.unknown.discard)(key)
+        self._sync_unknown(key)
 
     def copy(self) -> _State:
         return _State(dict(self.vars), set(self.exported), set(self.unknown), self.cwd)
 
-    def env(self) -> dict[str, str]:
-        return {k: v for k, v in self.vars.items() if k in self.exported}
+    # every change to vars/exported goes through these three, so that env_hist follows
+    def set_var(self, key: str, value: str) -> None:
+        self.vars[key] = value
+        if key in self.exported:
+            self.env_hist.put(key, value)
+
+    def export(self, key: str) -> None:
+        if key not in self.exported:
+            self.exported.add(key)
+            if key in self.vars:
+                self.env_hist.put(key, self.vars[key])
+            self._sync_unknown(key)
+
+    def unset(self, key: str) -> None:
+        self.vars.pop(key, None)
+        self.exported.discard(key)
+        self.env_hist.put(key, None)
+        self._sync_unknown(key)
+
+    def env(self, assigns: dict[str, str]) -> _EnvView:
+        return _EnvView(self.env_hist, dict(assigns))
+
+    def unknown_env(self, dyn: set[str]) -> _EnvView:
+        """The exported variables set to something dynamic, and *dyn* (``x in`` is all it serves)."""
+        return _EnvView(self.unknown_hist, dict.fromkeys(dyn, "1"))
 
 
 class _Runner:
@@ -508,8 +629,8 @@ class _Runner:
         stdin = [t.heredoc or "" for t in redirs if t.value in ("<<", "<<-")]
         if not argv:
             for name, value in assigns.items():
-                st.vars[name] = value
-                (st.unknown.add if name in dyn_assigns else st.unknown.discard)(name)
+                st.set_var(name, value)
+                st.mark_unknown(name, name in dyn_assigns)
             if redirects:
                 self.emit([], st, assigns, dyn_assigns, redirects, stdin)
             return
@@ -525,9 +646,8 @@ class _Runner:
         stdin: list[str],
         user: str | None = None,
     ) -> None:
-        env = st.env()
-        env.update(assigns)
-        unknown = frozenset((st.unknown & st.exported) | dyn)
+        env = st.env(assigns)
+        unknown = st.unknown_env(dyn)
         cond = self.inherited or self.body > 0 or self.chain
         self.out.append(
             Command(
@@ -568,17 +688,16 @@ class _Runner:
                     key, _, value = w.text.partition("=")
                     if not _NAME.fullmatch(key):
                         continue
-                    st.vars[key] = value
-                    (st.unknown.add if w.dynamic else st.unknown.discard)(key)
+                    st.set_var(key, value)
+                    st.mark_unknown(key, w.dynamic)
                 else:
                     key = w.text
                 if exporting and _NAME.fullmatch(key):
-                    st.exported.add(key)
+                    st.export(key)
             return
         if name == "unset":
             for w in rest:
-                st.vars.pop(w.text, None)
-                st.exported.discard(w.text)
+                st.unset(w.text)
             return
         if name in ("cd", "pushd"):
             target = next((w for w in rest if not w.text.startswith("-") or w.text == "-"), None)
@@ -598,11 +717,14 @@ class _Runner:
             if script is not None:
                 self.emit(argv, st, merged, dyn, redirects, stdin, user)
                 if script.static:
-                    child = st.copy()
-                    child.vars.update(merged)
-                    child.exported |= set(merged)
+                    exported = st.exported | set(merged)
                     # a child shell sees only the environment, not unexported shell variables
-                    child.vars = {k: v for k, v in child.vars.items() if k in child.exported}
+                    child = _State(
+                        {k: v for k, v in {**st.vars, **merged}.items() if k in exported},
+                        exported,
+                        set(st.unknown),
+                        st.cwd,
+                    )
                     sub = _Runner(self.out, self.depth + 1, self.inherited or self.body > 0 or self.chain)
                     start = len(self.out)
                     sub.run(_Lexer(script.text).tokens(), child)

@@ -234,3 +234,15 @@ def test_long_runs_of_spaces_are_read_in_linear_time(tmp_path: Path, line: str) 
     p = lint("-f", "json", "--fail-on", "never", cwd=tmp_path)
     assert p.returncode in (0, 2), p.stderr
     assert p.stderr.count(b"\n") <= 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_del_in_an_ascii_document_is_escaped(tmp_path: Path, fmt: str) -> None:
+    # an all-ASCII document took msgspec's fast path, which writes DEL (0x7f) raw (found by the fuzz)
+    name = "D\x7fockerfile"
+    (tmp_path / name).write_text("FROM python:3.12\nRUN pip install flask\n")
+    p = lint("-f", fmt, "--fail-on", "never", name, cwd=tmp_path)
+    assert p.returncode == 0 and b"\x7f" not in p.stdout
+    doc = json.loads(p.stdout)  # the same value, escaped (SARIF's URI percent-encodes it: %7F)
+    if fmt == "json":
+        assert b"\\u007f" in p.stdout and doc["files"][0]["file"] == name
