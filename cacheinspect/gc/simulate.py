@@ -216,6 +216,21 @@ class _DenseRank:
             self.distinct += 1
             self.log.append(k)
 
+    def build(self) -> None:
+        """Present (and ``distinct``) every index whose ``count`` was set directly, in one O(n) pass;
+        only before any :meth:`add`/:meth:`remove` (the log stays empty: nothing is cached yet)."""
+        t, n = self.tree.t, self.tree.n
+        distinct = 0
+        for k, c in enumerate(self.count):
+            if c and not (k == 0 and self.zero_first):
+                t[k + 1] += 1
+                distinct += 1
+        for i in range(1, n + 1):
+            j = i + (i & -i)
+            if j <= n:
+                t[j] += t[i]
+        self.distinct = distinct
+
     def remove(self, k: int) -> None:
         self.count[k] -= 1
         if self.count[k] == 0 and not (k == 0 and self.zero_first):
@@ -227,14 +242,19 @@ class _DenseRank:
         log = self.log
         n = len(log)
         hit = self.cache.get(k)
-        if hit is not None and n - hit[1] <= 8:
-            rank = hit[0]
-            for x in log[hit[1] :]:
-                if x >= 0:
-                    if x <= k:
-                        rank += 1
-                elif ~x <= k:
-                    rank -= 1
+        if hit is not None:
+            rank, at = hit
+            if at == n:
+                return rank  # nothing changed since: no new cache entry either
+            if n - at <= 8:
+                for x in log[at:]:
+                    if x >= 0:
+                        if x <= k:
+                            rank += 1
+                    elif ~x <= k:
+                        rank -= 1
+            else:
+                rank = self.tree.prefix(k)
         else:
             rank = self.tree.prefix(k)
         self.cache[k] = (rank, n)
@@ -445,6 +465,41 @@ class _Ranker:
         if ep is not None and (ep is _ALL or key in ep):
             self._ep_pending.append(r.id)
 
+    def add_many(self, recs: list[CacheRecord]) -> None:
+        """:meth:`add` of every initial candidate at once, before any :meth:`take`: the same structures
+        built in linear time (heapify, a Fenwick tree built in one pass) instead of one push each."""
+        if self.members or self._ep_keys is not None:
+            for r in recs:
+                self.add(r)
+            return
+        lu_index, uc_index, ids, members = self.lu_index, self.uc_index, self.ids, self.members
+        lu_count, uc_count = self.lu.count, self.uc.count
+        for r in recs:
+            lk = -1 if r.last_used_ns is None else lu_index[r.last_used_ns]
+            uk = uc_index[r.usage_count]
+            key = (lk, uk)
+            members[r.id] = key
+            lst = ids.get(key)
+            if lst is None:
+                ids[key] = [r.id]
+            else:
+                lst.append(r.id)
+            if lk >= 0:
+                lu_count[lk] += 1
+            uc_count[uk] += 1
+        self.all_ids = list(members)
+        heapq.heapify(self.all_ids)
+        for (lk, uk), lst in ids.items():
+            heapq.heapify(lst)
+            self.by_uc[uk].append(lk)
+        mins = self.mins
+        for uk, h in enumerate(self.by_uc):
+            if h:
+                heapq.heapify(h)
+                mins.set(uk, h[0])
+        self.lu.build()
+        self.uc.build()
+
     def _remove(self, rid: str) -> None:
         """Remove ``rid``, which is the smallest id of its key (the only ids ``take`` removes)."""
         lk, uk = key = self.members.pop(rid)
@@ -504,9 +559,14 @@ class _Ranker:
             elif score == best_score:
                 best.append((lk, uk))
             bound, pos = lk, uk + 1
-        key = min(best, key=lambda k: self.ids[k][0])
-        rid = self.ids[key][0]
-        n_tied = sum(len(self.ids[k]) for k in best) - 1
+        if len(best) == 1:
+            key = best[0]
+            heap = self.ids[key]
+            rid, n_tied = heap[0], len(heap) - 1
+        else:
+            key = min(best, key=lambda k: self.ids[k][0])
+            rid = self.ids[key][0]
+            n_tied = sum(len(self.ids[k]) for k in best) - 1
         self._episode(frozenset(best) if n_tied else None)
         self._remove(rid)
         return rid, best_score, n_tied
@@ -595,6 +655,8 @@ def _simulate(
     last_state: list[tuple[PruneRule, tuple[FilterItem, ...], int | None, set[str]]] = []
     for ri, rule in enumerate(rules):
         items = parse_filters(list(rule.filters))
+        if any(not it.selectors for it in items):
+            items = ()  # an empty item matches every record, so the OR does: skip matching per record
         cutoff = now_ns - rule.keep_duration_ns if rule.keep_duration_ns else None
         total = st.total()
         disk_free = disk.free + freed_total if disk is not None else None
@@ -635,10 +697,14 @@ def _simulate(
                 range(st.bump_at, st.bump_at + len(pending)),
                 {st.by_id[p].usage_count + 1 for p in pending},
             )
-            for i in st.alive:
-                r = st.by_id[i]
-                if _eligible(r, st, rule, items, cutoff, semantics):
-                    ranker.add(r)
+            by_id, kids = st.by_id, st.kids
+            ranker.add_many(
+                [
+                    r
+                    for r in map(by_id.__getitem__, st.alive)
+                    if not r.in_use and not kids[r.id] and _eligible(r, st, rule, items, cutoff, semantics)
+                ]
+            )
             while True:
                 if total < keep:
                     t, k = format_pair(total, keep)
