@@ -39,6 +39,7 @@ def find_crane() -> str:
         debs = [d for base in DEB_DIRS if base.is_dir() for d in sorted(base.glob(CRANE_DEB_GLOB))]
         if not debs or shutil.which("dpkg-deb") is None:
             raise RuntimeError("crane 0.20.7 not found: set $TESTBED_CRANE or provide the pinned .deb")
+        (ROOT / "build" / "crane-deb").mkdir(parents=True, exist_ok=True)  # a fresh clone has no build/
         subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(ROOT / "build" / "crane-deb")], check=True)
     return str(local)
 
