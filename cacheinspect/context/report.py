@@ -1,4 +1,4 @@
-"""Pure renderers for the context commands (return ``str``)."""
+"""Pure renderers for the context commands (return ``str``), `context check`'s report among them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .fingerprint import FingerprintDiff
+from .verdicts import CheckReport, StepVerdict
 
-__all__ = ["diff_roots", "render_fingerprint_diff"]
+__all__ = ["diff_roots", "render_check", "render_fingerprint_diff"]
 
 
 def diff_roots(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, int, str, Any, Any]]:
@@ -60,3 +61,118 @@ def render_fingerprint_diff(
     out += "\nFiles\n-----\n"
     out += table([[p, f, _short(va), _short(vb)] for p, f, va, vb in diffs], ["path", "field", "A", "B"], tf)
     return out
+
+
+def _short_cause(s: StepVerdict) -> str:
+    """The cause without the per-file list (the table under it shows that)."""
+    if s.explanations:
+        cut = s.cause.find(": " + s.explanations[0].path)
+        if cut > 0:
+            return s.cause[:cut] + " (files below)"
+    return s.cause
+
+
+def _short_digest(v: str) -> str:
+    return v[:19] if v.startswith("sha256:") and len(v) == 71 else v
+
+
+def _cell(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _annotation_file(path: str) -> str:
+    """The ``file=`` of a workflow annotation: GitHub attaches it only to a path relative to the
+    repository (``$GITHUB_WORKSPACE``, else the current directory); property syntax escaped."""
+    import os
+
+    p = path
+    if os.path.isabs(p):
+        base = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+        rel = os.path.relpath(p, base)
+        if not rel.startswith(".."):
+            p = rel
+    for a, b in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C")):
+        p = p.replace(a, b)
+    return p
+
+
+def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile") -> str:
+    """``table`` / ``markdown`` / ``github`` (workflow annotations) / ``json`` text of a report (pure)."""
+    if fmt == "json":
+        from .fingerprint import dumps_json
+
+        return dumps_json(report.to_json()) + "\n"
+    counts = {v: sum(1 for s in report.steps if s.verdict == v) for v in ("hit", "miss", "unknown")}
+    summary = (
+        f"{len(report.steps)} steps: {counts['hit']} hit, {counts['miss']} miss, {counts['unknown']} unknown"
+    )
+    fields = [
+        ("cache", str(report.cache)),
+        ("context", str(report.context)),
+        ("buildkit rules", f"{report.buildkit_rules} ({report.rules_reason})"),
+        ("fingerprint", str(report.fingerprint or "none (explanations from a single-change search)")),
+        (
+            "step keys",
+            f"computed with BuildKit {report.op_rules} struct tags "
+            f"({'v0.13-v0.17' if report.op_rules == 'v0.13' else 'v0.18 and later'})",
+        ),
+    ]
+    head = [f"{k:<16} {v}" for k, v in fields]
+    if fmt == "github":
+        lines = []
+        for s in report.steps:
+            if s.verdict == "hit":
+                continue
+            level = "error" if s.verdict == "miss" else "warning"
+            title = "cache miss predicted" if s.verdict == "miss" else "cache hit unknown"
+            msg = s.cause.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            lines.append(
+                f"::{level} file={_annotation_file(dockerfile)},line={s.line},title={title}::{s.instruction}: {msg}"
+            )
+        lines.append(f"::notice title=cacheinspect context check::{summary}")
+        return "\n".join(lines) + "\n"
+    if fmt == "markdown":
+        out = [
+            "### Context check",
+            "",
+            *[f"- {k}: {v}" for k, v in fields],
+        ]
+        out += ["", "| stage | line | instruction | verdict | cause |", "|---|---|---|---|---|"]
+        for s in report.steps:
+            cells = [s.stage, str(s.line), f"`{s.instruction}`", f"**{s.verdict}**", s.cause]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        expl = [(s, e) for s in report.steps for e in s.explanations]
+        if expl:
+            out += ["", "| line | path | field | here | in the cache |", "|---|---|---|---|---|"]
+            for s, e in expl:
+                out.append(f"| {s.line} | `{e.path}` | {e.field} | {e.here} | {e.in_cache} |")
+        out += ["", summary]
+        return "\n".join(out) + "\n"
+    from tabulate import tabulate
+
+    rows = [[s.stage, s.line, _cell(s.instruction, 48), s.verdict, _short_cause(s)] for s in report.steps]
+    out = [
+        *head,
+        "",
+        tabulate(rows, headers=["stage", "line", "instruction", "verdict", "cause"], disable_numparse=True),
+    ]
+    rows_e = [
+        [s.line, e.path, e.field, _short_digest(e.here), _short_digest(e.in_cache)]
+        for s in report.steps
+        for e in s.explanations
+    ]
+    if rows_e:
+        out += [
+            "",
+            tabulate(
+                rows_e, headers=["line", "path", "field", "here", "in the cache"], disable_numparse=True
+            ),
+        ]
+    downstream = [s for s in report.steps if s.downstream]
+    for s in downstream:
+        out.append(
+            f"line {s.line}: {len(s.downstream)} later step(s) miss or are unknown because of it: "
+            + ", ".join(str(d.line) for d in s.downstream)
+        )
+    out += ["", summary]
+    return "\n".join(out) + "\n"

@@ -36,43 +36,72 @@ What it does and why (distribution-spec ``spec.md`` "Pull", REGISTRY-CLIENT.md):
 * **Errors.** 401/403 → :class:`AuthError`; 404 and ``NAME_UNKNOWN``/``MANIFEST_UNKNOWN``/
   ``BLOB_UNKNOWN`` → :class:`NotFoundError`; anything else → :class:`RegistryError` carrying the
   registry's own error message (spec.md "Error Codes").
+
+Laid out by seam: this module holds the client, its requests and retries; :mod:`.connect` the fast HEAD
+path, TLS contexts and httpx clients (a mixin of :class:`RegistryClient`); :mod:`.answers` what a status,
+header or exception means (retry, redirect, error); :mod:`.bodies` capped, hashed, decoded bodies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import functools
-import hashlib
-import ipaddress
-import json
 import logging
 import random
 import ssl
 import time
 import urllib.parse
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import NoReturn
 
 import httpx
 
 from cacheinspect import digest as digestmod
-from cacheinspect._version import __version__
 from cacheinspect.errors import (
     AuthError,
     IntegrityError,
     NotFoundError,
     RateLimitedError,
     RegistryError,
-    SizeLimitError,
     UsageError,
 )
 from cacheinspect.oci import ACCEPT_MANIFESTS, INDEX_TYPES, MANIFEST_TYPES, sniff_media_type
-from cacheinspect.registry.auth import RegistryAuth, scopes_for_path
+from cacheinspect.registry.answers import (
+    _AUTH_CODES,
+    _BACKOFF_BASE,
+    _BACKOFF_CAP,
+    _ERROR_BODY_CAP,
+    _MALFORMED_EXC,
+    _MAX_REDIRECTS,
+    _NOT_FOUND_CODES,
+    _REDIRECTS,
+    _RETRYABLE_EXC,
+    _TOKEN_BODY_CAP,
+    RETRY_STATUSES,
+    _Answer,
+    _cert_error,
+    _credential_hint,
+    _describe,
+    _Host,
+    _invalid_answer,
+    _name_not_resolved,
+    _redact,
+    _redirect_target,
+    _registry_message,
+    _retry_after,
+    is_loopback,
+)
+from cacheinspect.registry.auth import RegistryAuth
+from cacheinspect.registry.bodies import (
+    _CutShort,
+    _read_capped,
+    _Sink,
+    _stream_into,
+)
+from cacheinspect.registry.connect import (
+    _Connections,
+    _unverified,
+)
 from cacheinspect.registry.credentials import Credential, CredentialStore
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.registry.reference import Reference
@@ -84,201 +113,9 @@ log = logging.getLogger("cacheinspect.registry")
 
 #: Seconds before an unanswered request logs "still waiting for HOST ...", and between repeats.
 SLOW_REQUEST = 10.0
-#: Header block cap for the fast HEAD path (a bigger answer goes through httpx).
-_FAST_HEADER_CAP = 64 * 1024
-
-#: Statuses worth another attempt (429 and the transient 5xx; 501/505 will not change).
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 10
-_BACKOFF_BASE = 0.25
-_BACKOFF_CAP = 10.0
-_ERROR_BODY_CAP = 64 * 1024
-_RETRY_AFTER_CAP = 365 * 24 * 3600.0
-_TOKEN_BODY_CAP = 1024 * 1024
-_NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"})
-_AUTH_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
-_RETRYABLE_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-#: A malformed answer (bad Content-Encoding, unusable URL, header value, port out of range): not retried.
-_MALFORMED_EXC = (
-    httpx.DecodingError,
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-    httpx.InvalidURL,
-    ValueError,
-    OverflowError,
-)
 
 
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost, with or without a port (docker treats these as insecure-OK)."""
-    name = urllib.parse.urlsplit(f"//{host}").hostname or host
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(slots=True)
-class _Answer:
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    url: str
-
-
-@dataclass(slots=True)
-class _Host:
-    """Per-registry state: where to dial, which scheme works, its slots and its auth."""
-
-    registry: str
-    dial: str
-    semaphore: asyncio.Semaphore
-    auth: RegistryAuth | None = None
-    scheme: str | None = None
-    scheme_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: Idle keep-alive connections of the fast HEAD path (LIFO; None: the path is off for this host).
-    fast: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = field(default_factory=list)
-    #: The registry has answered a full-path request: its auth state is known (first contact, with its
-    #: 401 and token fetch, always goes through the auth flow).
-    warm: bool = False
-
-
-def _redact(url: str) -> str:
-    """A URL for the log: the query (presigned storage URLs carry signatures there) and any userinfo cut."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
-
-
-def _auth_scheme(headers: Mapping[str, str] | httpx.Headers) -> str:
-    """The scheme word of an Authorization header ("Bearer", "Basic") or "anonymous": never the secret."""
-    value = headers.get("authorization") or headers.get("Authorization") or ""
-    return value.split(" ", 1)[0] or "anonymous"
-
-
-def _cert_error(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), _RETRY_AFTER_CAP)  # "9" * 400 is inf: say a number, not "infs"
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _registry_message(body: bytes) -> tuple[str, set[str]]:
-    """spec.md "Error Codes": ``{"errors":[{"code","message","detail"}]}`` -> ("CODE: message", codes)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, huge ints, deep nesting
-        text = body[:200].decode(errors="replace").strip()
-        return (text.splitlines()[0] if text else ""), set()
-    codes: set[str] = set()
-    parts: list[str] = []
-    errors = data.get("errors") if isinstance(data, dict) else None
-    if isinstance(errors, list):
-        for e in errors[:3]:
-            if isinstance(e, dict):
-                code = str(e.get("code", ""))
-                codes.add(code)
-                msg = str(e.get("message", ""))
-                parts.append(f"{code}: {msg}" if msg else code)
-    return "; ".join(parts), codes
-
-
-def _redirect_target(current: str, location: str, what: str) -> tuple[str, urllib.parse.SplitResult]:
-    """Resolve a ``Location`` against *current*; only http(s) URLs with a host and a valid port qualify."""
-    try:
-        nxt = urllib.parse.urljoin(current, location)
-        nparts = urllib.parse.urlsplit(nxt)
-        port = nparts.port  # ValueError when out of range or not a number
-    except ValueError:
-        nxt, nparts, port = "", urllib.parse.urlsplit(""), None
-    if nparts.scheme not in ("http", "https") or not nparts.hostname or port == 0:
-        shown = location[:200].encode("ascii", "backslashreplace").decode()
-        raise RegistryError(f"{what}: the registry redirected to an unusable location {shown!r}")
-    if "@" in nparts.netloc:
-        # ``user:pw@`` in a Location would become Basic credentials for the next host (httpx builds them
-        # from the URL); browsers and Go's client drop the userinfo of a redirect target: so do we.
-        nparts = nparts._replace(netloc=nparts.netloc.rsplit("@", 1)[1])
-        nxt = urllib.parse.urlunsplit(nparts)
-    return nxt, nparts
-
-
-def _invalid_answer(exc: BaseException, method: str, url: str, what: str) -> RegistryError:
-    """Map what httpx (or the URL/number parsers under it) raises on a malformed answer or request."""
-    if isinstance(exc, httpx.DecodingError):
-        detail = "its body does not decode as its Content-Encoding says"
-    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        detail = "it points at an invalid or unsupported URL"
-    elif isinstance(exc, httpx.LocalProtocolError | UnicodeError):
-        # Never quote these: h11 / the codec put the offending header value (a token) in the message.
-        detail = "the request could not be built (invalid header value)"
-    else:
-        detail = f"malformed answer ({type(exc).__name__})"
-    return RegistryError(f"{what}: {method} {url}: {detail}")
-
-
-def _credential_hint(source: str, registry: str, status: int) -> str:
-    """What to do about credentials the registry refused (401) or that lack the right (403)."""
-    if status == 403:
-        return "the account is known but may not read this repository: check its permissions or the name"
-    if source.startswith("--username"):
-        return "check the --username and the password given on stdin"
-    return f"log in again (docker login {registry}) or pass others with --username and --password-stdin"
-
-
-def _name_not_resolved(exc: BaseException) -> str | None:
-    """The resolver's answer when *exc* comes from a name that does not exist (``socket.gaierror``
-    EAI_NONAME / EAI_NODATA / EAI_FAIL), else None. httpx wraps the gaierror: its causes are walked."""
-    import socket
-
-    permanent = {
-        getattr(socket, n)
-        for n in ("EAI_NONAME", "EAI_NODATA", "EAI_FAIL", "EAI_ADDRFAMILY")
-        if hasattr(socket, n)
-    }
-    seen = 0
-    e: BaseException | None = exc
-    while e is not None and seen < 10:
-        if isinstance(e, socket.gaierror):
-            return e.strerror or str(e) if e.errno in permanent else None
-        e = e.__cause__ or e.__context__
-        seen += 1
-    text = str(exc)
-    for words in ("Name or service not known", "nodename nor servname provided", "No address associated"):
-        if words in text:
-            return words
-    return None
-
-
-def _describe(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {timeout:g}s ({type(exc).__name__})"
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300]
-
-
-class RegistryClient:
+class RegistryClient(_Connections):
     """One client for any number of registries; close it (``aclose`` / ``async with``)."""
 
     def __init__(
@@ -485,84 +322,6 @@ class RegistryClient:
             self._raise_for(ans, ref, what)
         return ans.status, ans.headers, ans.body
 
-    async def _fast_head(self, host: _Host, ref: Reference, path: str) -> int | None:
-        """HEAD over a bare keep-alive connection: 2xx or 404 as answered, else None (use the full path).
-
-        Holds a host slot like every request. The Authorization header is the one the auth flow would
-        attach up front (:meth:`RegistryAuth.async_auth_flow` step 1); without a known challenge the
-        request goes anonymous, and a 401 sends it through the full flow, which learns the challenge.
-        """
-        scheme = await self._scheme(host)
-        auth = host.auth
-        headers = f"HEAD {path} HTTP/1.1\r\nHost: {host.dial}\r\nUser-Agent: cacheinspect/{__version__}\r\n"
-        if auth is not None and auth._challenge is not None:
-            scopes = frozenset(scopes_for_path(path))
-            if scopes or auth._challenge.scheme == "basic":
-                repository = next(iter(scopes)).split(":")[1] if scopes else ""
-                value = await auth._header(auth._challenge, scopes, repository, stale=None)
-                if value is not None:
-                    if "\r" in value or "\n" in value:
-                        return None
-                    headers += f"Authorization: {value}\r\n"
-        request = (headers + "\r\n").encode("latin-1", "replace")
-        async with host.semaphore:
-            idle = host.fast
-            if idle is None:
-                return None
-            conn = idle.pop() if idle else None
-            try:
-                async with asyncio.timeout(self.options.timeout):
-                    if conn is None:
-                        conn = await self._fast_connect(host, scheme)
-                        if conn is None:
-                            return None
-                    reader, writer = conn
-                    writer.write(request)
-                    head = await reader.readuntil(b"\r\n\r\n")
-            except (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-                if conn is not None:
-                    conn[1].close()
-                return None
-            status, reuse = _parse_head(head)
-            if reuse and host.fast is not None:
-                host.fast.append(conn)
-            else:
-                writer.close()
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "HEAD %s://%s%s -> %s (auth: %s, keep-alive)",
-                scheme,
-                host.dial,
-                path,
-                status or "?",
-                _auth_scheme({"authorization": headers.partition("Authorization: ")[2]}),
-            )
-        if status == 404 or 200 <= status < 300:
-            return status
-        return None
-
-    async def _fast_connect(
-        self, host: _Host, scheme: str
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """A new connection for the fast path, or None (and the path off) where it cannot go."""
-        if self._transport is not None or (not is_loopback(host.dial) and _proxied(host.dial)):
-            host.fast = None
-            return None
-        parts = urllib.parse.urlsplit(f"//{host.dial}")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            host.fast = None
-            return None
-        name = parts.hostname or host.dial
-        if scheme == "https":
-            ctx = self._ssl(host.dial)
-            if ctx is False:  # --insecure
-                ctx = _unverified()
-            assert isinstance(ctx, ssl.SSLContext)
-            return await asyncio.open_connection(name, port, ssl=ctx, limit=_FAST_HEADER_CAP)
-        return await asyncio.open_connection(name, port, limit=_FAST_HEADER_CAP)
-
     # -- hosts, clients, credentials ----------------------------------------------------------------
     def _host(self, ref: Reference) -> _Host:
         if self._closed:
@@ -598,52 +357,6 @@ class RegistryClient:
             )
             self._hosts[ref.registry] = host
         return host
-
-    def _ssl(self, netloc: str) -> ssl.SSLContext | bool:
-        if self.options.insecure:
-            return False
-        certs = self.options.certs_dir / netloc
-        try:
-            extra = sorted(certs.glob("*.crt")) if certs.is_dir() else []
-        except OSError:
-            extra = []
-        key = (str(self.options.ca_file or ""), *map(str, extra))
-        ctx = self._ssl_contexts.get(key)
-        if ctx is None:
-            ctx = httpx.create_ssl_context()
-            if self.options.ca_file is not None:
-                _load_ca(ctx, self.options.ca_file, "--ca-file")
-            for crt in extra:  # docker: every *.crt in certs.d/HOST is a CA to trust for HOST
-                _load_ca(ctx, crt, "CA certificate")
-            self._ssl_contexts[key] = ctx
-        return ctx
-
-    def _client(self, scheme: str, netloc: str) -> httpx.AsyncClient:
-        key = f"{scheme}://{netloc}"
-        client = self._clients.get(key)
-        if client is None:
-            o = self.options
-            # One connection per slot plus one: a token fetch from a same-origin realm shares this pool
-            # while the requests waiting for it hold their slots (the auth flow reads and releases its
-            # 401 first, the spare keeps that from being the only guarantee). The semaphore, not the
-            # pool, bounds requests in flight; every idle connection costs httpcore a readability poll.
-            limits = httpx.Limits(max_connections=o.concurrency + 1, max_keepalive_connections=o.concurrency)
-            client = httpx.AsyncClient(
-                # A plain-HTTP client never handshakes: give it a context that trusts nothing (fails
-                # closed) instead of httpx's default, which loads the CA bundle for nothing (~20 ms).
-                verify=self._ssl(netloc) if scheme == "https" else _trusts_nothing(),
-                timeout=httpx.Timeout(o.timeout),
-                limits=limits,
-                # No proxy from the environment for loopback: a corporate HTTPS_PROXY would swallow it.
-                trust_env=not is_loopback(netloc),
-                transport=self._transport,
-                follow_redirects=False,
-                headers={"User-Agent": f"cacheinspect/{__version__}"},
-                # Every answer as it arrives, the auth flow's own 401 included (before its token fetch).
-                event_hooks={"response": [_log_response]},
-            )
-            self._clients[key] = client
-        return client
 
     async def _scheme(self, host: _Host) -> str:
         """Loopback without --plain-http: HTTPS when a TLS handshake works there, else plain HTTP.
@@ -999,19 +712,6 @@ class RegistryClient:
         raise RegistryError(f"{what}: {host} answered HTTP {ans.status}{said}")
 
 
-async def _log_response(response: httpx.Response) -> None:
-    """``-v``: method, URL (query cut), status and the auth scheme the request carried."""
-    if log.isEnabledFor(logging.DEBUG):
-        req = response.request
-        log.debug(
-            "%s %s -> %s (auth: %s)",
-            req.method,
-            _redact(str(req.url)),
-            response.status_code,
-            _auth_scheme(req.headers),
-        )
-
-
 def _still_waiting(url: str, attempt: int, attempts: int, what: str = "") -> Callable[[], None]:
     """Log "still waiting for HOST (attempt 2/5, 10 s)" every SLOW_REQUEST seconds until stopped
     (``(TLS probe, 10 s)`` for the scheme probe)."""
@@ -1037,214 +737,3 @@ def _still_waiting(url: str, attempt: int, attempts: int, what: str = "") -> Cal
             handle.cancel()
 
     return stop
-
-
-@functools.cache
-def _trusts_nothing() -> ssl.SSLContext:
-    """A verifying TLS context with no CA: any handshake with it fails (for clients that never use TLS)."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-@functools.cache
-def _unverified() -> ssl.SSLContext:
-    """One context that checks nothing, for the scheme probe's first look and ``--insecure`` fast HEADs
-    (building one per connection loaded the CA bundle each time, for nothing)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def _parse_head(head: bytes) -> tuple[int, bool]:
-    """(status, keep the connection) from an HTTP/1.x header block; status 0 when it does not parse."""
-    if not head.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")) or len(head) < 12 or not head[9:12].isdigit():
-        return 0, False
-    status = int(head[9:12])
-    # A HEAD answer has no body whatever its headers say (RFC 9110 §9.3.2): the connection is reusable
-    # unless the server closes it. Only the answers this path consumes keep it, to stay conservative.
-    reuse = (
-        head.startswith(b"HTTP/1.1")
-        and b"\nconnection: close" not in head.lower()
-        and (status == 404 or 200 <= status < 300)
-    )
-    return status, reuse
-
-
-def _proxied(netloc: str) -> bool:
-    """Would httpx (trust_env) send requests to *netloc* through a proxy from the environment?"""
-    import urllib.request
-
-    proxies = urllib.request.getproxies()
-    if not proxies:
-        return False
-    host = urllib.parse.urlsplit(f"//{netloc}").hostname or netloc
-    return not urllib.request.proxy_bypass(host)
-
-
-def _load_ca(ctx: ssl.SSLContext, path: Path, what: str) -> None:
-    try:
-        ctx.load_verify_locations(cafile=str(path))
-    except ssl.SSLError:
-        raise UsageError(
-            f"{what} {path} holds no usable PEM certificate", hint="pass a PEM-encoded CA certificate"
-        ) from None
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror or type(e).__name__}") from None
-
-
-class _CutShort(IntegrityError):
-    """A streamed body broke off: retried like a network error (the sink starts over); when the retries
-    run out it surfaces as the :class:`IntegrityError` it is."""
-
-
-class _Sink:
-    """Hash a streamed body (``verify_blob``); ``reset`` starts over for a retried attempt."""
-
-    def __init__(self, algorithm: str) -> None:
-        self.algorithm = algorithm
-        self.size = 0
-        self._h = hashlib.new(algorithm)
-
-    def reset(self) -> None:
-        self.size = 0
-        self._h = hashlib.new(self.algorithm)
-
-    def update(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self._h.update(chunk)
-
-    def digest(self) -> str:
-        return f"{self.algorithm}:{self._h.hexdigest()}"
-
-
-#: Decoded output is produced in pieces of at most this many bytes, so the cap stops a compression bomb
-#: after one piece past it (httpx's decoders inflate a whole network chunk at once: one 1 MiB chunk of a
-#: ``gzip, gzip`` body is a gigabyte).
-_DECODE_PIECE = 1 << 16
-_INFLATE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-
-
-class _Inflater:
-    """One gzip/deflate layer of a Content-Encoding, inflating in bounded pieces."""
-
-    def __init__(self, coding: str) -> None:
-        self.coding = coding
-        self.wbits = _INFLATE[coding]
-        self.d = zlib.decompressobj(self.wbits)
-        self.started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while True:
-            try:
-                out = self.d.decompress(data, _DECODE_PIECE)
-            except zlib.error as e:
-                if self.coding == "deflate" and not self.started and self.wbits > 0:
-                    # "deflate" is raw DEFLATE on some servers (httpx and browsers accept both)
-                    self.wbits = -zlib.MAX_WBITS
-                    self.d = zlib.decompressobj(self.wbits)
-                    continue
-                raise httpx.DecodingError(str(e)) from None
-            self.started = True
-            data = self.d.unconsumed_tail
-            if out:
-                yield out
-            if self.d.eof:
-                rest = self.d.unused_data
-                if self.wbits > 16 and rest[:2] == b"\x1f\x8b":  # a further gzip member
-                    self.d = zlib.decompressobj(self.wbits)
-                    data = rest
-                    continue
-                return  # anything after the stream is ignored, as httpx does
-            if not data and len(out) < _DECODE_PIECE:
-                return
-
-    def flush(self) -> Iterator[bytes]:
-        if not self.started:
-            return
-        while True:
-            out = self.d.decompress(b"", _DECODE_PIECE) if not self.d.eof else b""
-            if not out:
-                return
-            yield out
-
-
-def _through(stages: list[_Inflater], data: bytes) -> Iterator[bytes]:
-    """*data* through every layer in turn, never holding more than one piece per layer."""
-    if not stages:
-        yield data
-        return
-    for piece in stages[0].feed(data):
-        yield from _through(stages[1:], piece)
-
-
-async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body decoded as its Content-Encoding says, gzip/deflate layers inflated piece by piece so
-    that a byte cap on the output stops a bomb before it is in memory; other codings (br, zstd) go
-    through httpx's decoders."""
-    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    try:
-        response.content  # noqa: B018 - read already (an auth flow reads its 401): decoded in memory
-        already = True
-    except httpx.ResponseNotRead:
-        already = False
-    if already or (codings and not all(c in _INFLATE for c in codings)):
-        async for chunk in response.aiter_bytes():
-            yield chunk
-        return
-    stages = [_Inflater(c) for c in reversed(codings)]  # the last coding applied is undone first
-    async for raw in response.aiter_raw():
-        for piece in _through(stages, raw):
-            yield piece
-    for i, st in enumerate(stages):
-        for piece in st.flush():
-            for out in _through(stages[i + 1 :], piece):
-                yield out
-
-
-async def _stream_into(response: httpx.Response, sink: _Sink, what: str) -> None:
-    """Feed the body into *sink*, decoded like :func:`_read_capped` (a Content-Encoding a CDN added is
-    not part of the blob); a body cut short raises :class:`_CutShort`, never hashed as if complete."""
-    declared = response.headers.get("content-length")
-    expected = int(declared) if declared and declared.isdigit() else None
-    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-    sink.reset()
-    try:
-        async for chunk in _decoded(response):
-            sink.update(chunk)
-    except (httpx.RemoteProtocolError, httpx.ReadError) as e:
-        raise _CutShort(f"{what} was cut short after {sink.size} bytes: {_describe(e, 0)}") from None
-    if not encoded and expected is not None and sink.size < expected:
-        raise _CutShort(f"{what} was cut short: got {sink.size} of {expected} bytes")
-
-
-async def _read_capped(response: httpx.Response, cap: int, what: str, *, truncate: bool = False) -> bytes:
-    """Read at most *cap* bytes; over it is a :class:`SizeLimitError` (or cut short when ``truncate``)."""
-    declared = response.headers.get("content-length")
-    expected: int | None = int(declared) if declared and declared.isdigit() else None
-    if expected is not None and expected > cap and not truncate:
-        raise SizeLimitError(
-            f"{what} is {expected} bytes, over the {cap}-byte cap",
-            hint="raise --max-bytes if this content is legitimately that large",
-        )
-    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-    chunks: list[bytes] = []
-    got = 0
-    try:
-        # Decoded bytes: the cap counts what we hold in memory, so a gzip bomb stops at the cap too
-        # (decoded in bounded pieces: one piece past the cap at most, see _decoded).
-        async for chunk in _decoded(response):
-            got += len(chunk)
-            if got > cap:
-                if truncate:
-                    chunks.append(chunk[: cap - (got - len(chunk))])
-                    break
-                raise SizeLimitError(f"{what} is over the {cap}-byte cap (stopped reading at {got} bytes)")
-            chunks.append(chunk)
-    except (httpx.RemoteProtocolError, httpx.ReadError) as e:
-        if truncate:
-            return b"".join(chunks)
-        raise IntegrityError(f"{what} was cut short after {got} bytes: {_describe(e, 0)}") from None
-    if not truncate and not encoded and expected is not None and got < expected:
-        raise IntegrityError(f"{what} was cut short: got {got} of {expected} bytes")
-    return b"".join(chunks)

@@ -1,0 +1,234 @@
+"""CM006 to CM010: the rules on the cache mount itself (apt locking, owner, ids, a RUN without one,
+a mount hiding what the image holds).
+"""
+
+from __future__ import annotations
+
+from cacheinspect.dockerfile import Instr, Mount, Stage
+from cacheinspect.lint.checks.state import (
+    _ID_PROPS,
+    UNKNOWN_WORKDIR,
+    _CheckerBase,
+    _Run,
+    _StageState,
+    _User,
+)
+from cacheinspect.lint.rules import Severity
+from cacheinspect.lint.tools import (
+    covers,
+)
+
+
+class _MountRules(_CheckerBase):
+    """CM006, CM007, CM008, CM009 and CM010."""
+
+    # --- CM006 ----------------------------------------------------------------------------------
+
+    def check_apt_locked(self, ins: Instr, mounts: list[Mount], stage: Stage) -> None:
+        for m in mounts:
+            if m.sharing == "locked":
+                continue
+            for base, kind in (("/var/cache/apt", "package cache"), ("/var/lib/apt", "package lists")):
+                if covers(base, m.target):
+                    self.apt_unlocked.append((ins.node, m, stage, kind, self.mount_at(m, ins.node)))
+                    break
+
+    def decide_apt_locked(self) -> None:
+        """CM006 is a warning when two stages that BuildKit can run at the same time (neither depends
+        on the other) mount the same apt cache unlocked; otherwise only other builds on the same
+        builder can collide with it, and it is info."""
+        groups: dict[str, list[Stage]] = {}
+        for _node, m, stage, _kind, _at in self.apt_unlocked:
+            lst = groups.setdefault(m.id, [])
+            if stage not in lst:
+                lst.append(stage)
+        parallel_ids = {i for i, stages in groups.items() if self._independent_pair(stages)}
+        for node, m, _stage, kind, at in self.apt_unlocked:
+            self.emit(
+                "CM006",
+                node,
+                at,
+                Severity.warning if m.id in parallel_ids else None,
+                {"target": m.target, "kind": kind, "sharing": m.sharing},
+            )
+
+    _MAX_PARALLEL_STAGES = 64
+
+    def _independent_pair(self, stages: list[Stage]) -> bool:
+        """Two of *stages* where neither builds on or copies from the other (BuildKit may run them at
+        once). Bounded: beyond 64 stages of one cache the answer is "not shown" (info stays info)."""
+        if len(stages) < 2 or len(stages) > self._MAX_PARALLEL_STAGES:
+            return False
+        deps = {st.index: self._deps_of(st) for st in stages}
+        return any(
+            b.index not in deps[a.index] and a.index not in deps[b.index]
+            for i, a in enumerate(stages)
+            for b in stages[i + 1 :]
+        )
+
+    @staticmethod
+    def _deps_of(stage: Stage) -> set[int]:
+        """Every stage *stage* needs (FROM, COPY --from, mount from=), transitively; iterative."""
+        seen: set[int] = set()
+        todo: list[Stage] = [stage]
+        while todo:
+            st = todo.pop()
+            direct: list[Stage | None] = [st.base_stage, *st.deps]
+            direct += [i.from_stage for i in st.instrs]
+            for d in direct:
+                if d is not None and d.index != stage.index and d.index not in seen:
+                    seen.add(d.index)
+                    todo.append(d)
+        return seen
+
+    # --- CM007 ----------------------------------------------------------------------------------
+
+    def check_owner(self, ins: Instr, mounts: list[Mount], user: _User) -> None:
+        if user.is_root:
+            return
+        for m in mounts:
+            if m.readonly or m.from_ or m.source:
+                continue
+            mode = m.mode if m.mode is not None else 0o755
+            uid = m.uid if m.uid is not None else 0
+            gid = m.gid if m.gid is not None else 0
+            if mode & 0o002:
+                continue
+            if user.uid is not None and uid == user.uid and mode & 0o200:
+                continue
+            if user.gid is not None and gid == user.gid and mode & 0o020:
+                continue
+            if user.uid is None and m.uid is not None:
+                continue  # a named user we cannot resolve: trust the explicit uid
+            owner = f"as uid {uid}, gid {gid}, mode {mode:04o}" + (
+                " (BuildKit's default: root, 0755)" if m.uid is None and m.mode is None else ""
+            )
+            want = user.uid if user.uid is not None else "<uid of " + user.label + ">"
+            self.report(
+                "CM007",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                target=m.target,
+                owner=owner,
+                user=user.label,
+                effect="writing to it fails with permission denied, or the tool silently turns its cache off",
+                fix=f"--mount=type=cache,target={m.target},uid={want}"
+                + (f",gid={user.gid}" if user.gid is not None else ""),
+            )
+
+    # --- CM008 ----------------------------------------------------------------------------------
+
+    def check_ids(self, ins: Instr, mounts: list[Mount]) -> None:
+        for m in mounts:
+            key = m.id or m.target
+            props = (m.from_, m.uid, m.gid, m.mode)
+            seen = self.ids.get(key)
+            if seen is None:
+                self.ids[key] = (props, ins.line)
+                continue
+            if seen[0] == props:
+                continue
+            differ = [k for k in range(4) if props[k] != seen[0][k]]
+
+            def show(p: tuple[str, int | None, int | None, int | None], differ: list[int] = differ) -> str:
+                parts = []
+                for k in differ:
+                    v = p[k]
+                    if v is None or v == "":
+                        parts.append(f"no {_ID_PROPS[k]}")
+                    elif k == 3 and isinstance(v, int):
+                        parts.append(f"mode={v:04o}")
+                    else:
+                        parts.append(f"{_ID_PROPS[k]}={v}")
+                return ", ".join(parts)
+
+            self.report(
+                "CM008",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                id=key,
+                here=show(props),
+                there=show(seen[0]),
+                line=seen[1],
+            )
+
+    # --- CM009 ----------------------------------------------------------------------------------
+
+    def check_no_mount(self, run: _Run, state: _StageState) -> None:
+        ins = run.instr
+        targets = [m.target for m in run.cache_mounts]
+        done: set[str] = set()
+        for u in run.uses:
+            if not u.installs or u.tool in done or run.unknown_mounts:
+                continue  # (a mount whose path we cannot know may well be this tool's cache)
+            if any(
+                covers(t, cd.path) or covers(cd.path, t) or cd.looks_like(t)
+                for t in targets
+                for cd in u.caches
+                if not cd.build_dir
+            ):
+                continue  # covered, or a mount meant for it that CM004 judges
+            if (id(ins.node), u.command.index) in self.pending_at:
+                continue  # CM001 already says what to mount instead
+            if targets and self.configured(u.tool, state):
+                continue  # its cache dir was configured somewhere we cannot read: a mount may be it
+            done.add(u.tool if u.tool not in ("apt", "apt-get") else "apt-get")
+            done.add(u.tool)
+            primary = [
+                cd
+                for cd in u.caches
+                if not cd.kind.startswith("cache (Yarn")
+                and cd.kind != "index cache"
+                and not cd.build_dir
+                and not cd.path.startswith(UNKNOWN_WORKDIR)
+            ]
+            owner = ""
+            if not run.user.is_root:
+                owner = (
+                    f",uid={run.user.uid}" if run.user.uid is not None else f",uid=<uid of {run.user.label}>"
+                )
+            mounts = " ".join(f"--mount=type=cache,target={cd.path}{cd.suggest}{owner}" for cd in primary)
+            notes = sorted({cd.image_env for cd in primary if cd.image_env})
+            fix = f"RUN {mounts} {u.tool} {u.action}".rstrip()
+            extra: list[str] = []
+            if u.disabled:
+                extra.append(f"drop {u.disabled}")
+            if u.tool in ("apt-get", "apt"):
+                extra.append("rm -f /etc/apt/apt.conf.d/docker-clean in an earlier RUN (see CM005)")
+            if u.tool in ("dnf", "yum", "microdnf", "dnf5"):
+                extra.append("--setopt=keepcache=1")
+            if u.suggest_env:
+                extra.append("set " + u.suggest_env)
+            for var in notes:
+                extra.append(f"if the base image sets {var}, mount the directories under ${var} instead")
+            if extra:
+                fix += " …; " + "; ".join(extra)
+            self.report(
+                "CM009",
+                ins.node,
+                at=self.locate(ins.node, u.command.argv[0].text),
+                tool=u.tool,
+                action=u.action or "",
+                fix=fix,
+            )
+
+    # --- CM010 ----------------------------------------------------------------------------------
+
+    def check_hidden(self, ins: Instr, mounts: list[Mount], state: _StageState) -> None:
+        for m in mounts:
+            if m.from_ or m.source:
+                continue
+            hidden = state.outputs.get(m.target)
+            if hidden is None:
+                continue
+            suggest = f" (for example {m.target}/repository)" if m.target.endswith("/.m2") else ""
+            self.report(
+                "CM010",
+                ins.node,
+                at=self.mount_at(m, ins.node),
+                target=m.target,
+                path=hidden.path,
+                writer=hidden.writer.removesuffix(" at"),
+                line=hidden.line,
+                suggest=suggest,
+            )
