@@ -22,7 +22,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from cacheinspect.dockerfile.llb import (
     NET_MODES,
@@ -634,22 +634,34 @@ def explain_difference(
     A``. Empty when they are equal or cannot be read (a hostile document is just "unknown").
 
     ``this``/``other`` name the two sides: ``diff`` of two caches says ``in B``/``in A``."""
-    import base64
     import json as _json
 
     try:
         a = _json.loads(here)
         b = _json.loads(on_a)
-    except (ValueError, TypeError):
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            return []
+        return _explain(a, b, this, other)
+    except (ValueError, TypeError, RecursionError):
+        # a fingerprint is untrusted: nesting deep enough to exhaust the stack is "unknown" as well
         return []
-    if not isinstance(a, dict) or not isinstance(b, dict):
-        return []
+
+
+def _d(v: object) -> dict[str, Any]:
+    """*v* if it is a JSON object, else empty: a hostile CacheMap may put any type anywhere."""
+    return v if isinstance(v, dict) else {}
+
+
+def _explain(a: dict[str, Any], b: dict[str, Any], this: str, other: str) -> list[str]:
+    import base64
+    import json as _json
+
     if a.get("Type") != b.get("Type"):
         return [f"a {_kind(a)} {this}, a {_kind(b)} {other}"]
     out: list[str] = []
     if a.get("Type") == "buildkit.exec.v0":
-        ea, eb = a.get("Exec") or {}, b.get("Exec") or {}
-        ma, mb = ea.get("meta") or {}, eb.get("meta") or {}
+        ea, eb = _d(a.get("Exec")), _d(b.get("Exec"))
+        ma, mb = _d(ea.get("meta")), _d(eb.get("meta"))
         if ma.get("args") != mb.get("args"):
             out.append(f"command {_show(ma.get('args'))} {this}, {_show(mb.get('args'))} {other}")
         envs_a, envs_b = _env_map(ma.get("env")), _env_map(mb.get("env"))
@@ -679,7 +691,9 @@ def explain_difference(
             if a.get(key) != b.get(key):
                 out.append(f"platform {key.lower()} {a.get(key)} {this}, {b.get(key)} {other}")
     elif a.get("Type") == "buildkit.file.v0":
-        acts_a, acts_b = a.get("Actions") or [], b.get("Actions") or []
+        acts_a, acts_b = a.get("Actions"), b.get("Actions")
+        acts_a = acts_a if isinstance(acts_a, list) else []
+        acts_b = acts_b if isinstance(acts_b, list) else []
         if len(acts_a) != len(acts_b):
             out.append(f"{len(acts_a)} source(s) {this}, {len(acts_b)} {other}")
         for xa, xb in zip(acts_a, acts_b, strict=False):

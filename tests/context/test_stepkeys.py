@@ -90,6 +90,17 @@ def test_explain_difference_names_fields() -> None:
     assert explain_difference(b"not json", b"{}") == []
 
 
+def test_explain_difference_of_hostile_cachemaps_is_unknown_not_a_crash() -> None:
+    """A fingerprint's cachemap is untrusted (fuzz: a 100,000-deep array was exit 70, RecursionError)."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert explain_difference(deep, deep) == []
+    exec_a = b'{"Type": "buildkit.exec.v0", "Exec": [1], "OS": "linux"}'
+    exec_b = b'{"Type": "buildkit.exec.v0", "Exec": {"meta": 7}, "OS": "windows"}'
+    assert explain_difference(exec_a, exec_b) == ["platform os linux here, windows on A"]
+    file_a = b'{"Type": "buildkit.file.v0", "Actions": {"x": 1}}'
+    assert explain_difference(file_a, file_a) == []
+
+
 def test_unknown_is_said_not_guessed() -> None:
     ks = keys("FROM busybox\nRUN true\nADD https://example.com/x /x\n")
     assert ks[0].unknown is not None and "base image" in ks[0].unknown
