@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cacheinspect.lint.engine import lint_text
+from cacheinspect.lint.engine import FileResult, lint_text
 
 from .conftest import Testbed, parse_steps
 
@@ -662,3 +662,242 @@ def test_cm011_apt_install_on_lists_an_earlier_run_left_in_the_mount(bed: Bed) -
             assert (out / "installed-tool").read_text() == "installed tool\n"
         else:
             assert "E: Unable to locate package tool" in log
+
+
+# --- CM005: the package manager empties the cache mount (issue 18: base image, zypper, apk) ---------
+#
+# Stand-in distributions: busybox with each package manager's cache behaviour emulated in sh (named
+# emulations, not the tools; nothing is downloaded). What the cache mount keeps from one build to the
+# next is BuildKit's, and real.
+
+#: /etc/apt/apt.conf.d/docker-clean as the Debian and Ubuntu images ship it: the hook lines written by
+#: debuerreotype's scripts/debuerreotype-minimizing-config (after moby's contrib/mkimage/debootstrap).
+DOCKER_CLEAN = """\
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+"""
+
+FAKE_APT_ARCHIVES = r"""#!/bin/sh
+# An emulation of apt-get/apt install's package cache (Dir::Cache::archives = /var/cache/apt/archives,
+# apt.conf(5)): a .deb already there is used, else it is "downloaded" into partial/ and moved there.
+# As apt does after dpkg, it runs every DPkg::Post-Invoke command of /etc/apt/apt.conf.d through sh
+# (Debian's docker-clean puts its rm there). Run as `apt`, it removes what it downloaded unless
+# Binary::apt::APT::Keep-Downloaded-Packages is "true" (apt >= 1.2: the apt binary defaults it to
+# false, apt-get to true). Records in /installed-PKG whether PKG came from the cache.
+set -e
+arch=/var/cache/apt/archives
+conf=/etc/apt/apt.conf.d
+cmd=$1; shift
+[ "$cmd" = install ] || exit 0
+keep=true
+if [ "$(basename "$0")" = apt ]; then
+  keep=false
+  if cat "$conf"/* 2>/dev/null | grep -q 'Keep-Downloaded-Packages "true"'; then keep=true; fi
+fi
+mkdir -p "$arch/partial"
+fetched=""
+for p in "$@"; do
+  case $p in -*) continue;; esac
+  deb="$arch/${p}_1.0_all.deb"
+  if [ -f "$deb" ]; then src=cache; else
+    src=download; echo "Get:1 http://deb.debian.org/debian stable/main $p all 1.0"
+    echo deb > "$arch/partial/${p}_1.0_all.deb" && mv "$arch/partial/${p}_1.0_all.deb" "$deb"
+    fetched="$fetched $deb"
+  fi
+  echo "$src" > "/installed-$p"; echo "Setting up $p (1.0) ... ($src)"
+done
+[ "$keep" = true ] || rm -f $fetched
+for f in "$conf"/*; do
+  [ -f "$f" ] && sed -n 's/^DPkg::Post-Invoke { "\(.*\)"; };$/\1/p' "$f"
+done | while read -r hook; do sh -c "$hook"; done
+"""
+
+FAKE_ZYPPER = r"""#!/bin/sh
+# An emulation of zypper's package cache (zypper(8)): packages go to /var/cache/zypp/packages/REPO and
+# are deleted after the install when the repository has keeppackages=0 (the default in the .repo
+# file); `modifyrepo --all --keep-packages` sets keeppackages=1; `clean` removes the cached packages.
+# Metadata (raw/) is kept either way. Records in /installed-PKG whether PKG came from the cache.
+set -e
+repo=/etc/zypp/repos.d/repo-oss.repo
+pkgs=/var/cache/zypp/packages/repo-oss
+cmd=$1; shift
+case $cmd in
+  modifyrepo|mr)
+    for a in "$@"; do case $a in --keep-packages|-k) sed -i 's/^keeppackages=0$/keeppackages=1/' "$repo";; esac; done;;
+  clean|cc) rm -rf /var/cache/zypp/packages/*;;
+  install|in)
+    mkdir -p /var/cache/zypp/raw/repo-oss "$pkgs" && echo metadata > /var/cache/zypp/raw/repo-oss/repomd.xml
+    keep=$(sed -n 's/^keeppackages=//p' "$repo")
+    for p in "$@"; do
+      case $p in -*) continue;; esac
+      if [ -f "$pkgs/$p.rpm" ]; then src=cache; else src=download; echo "Retrieving: $p-1.0.noarch"; echo rpm > "$pkgs/$p.rpm"; fi
+      echo "$src" > "/installed-$p"
+      [ "$keep" = 1 ] || rm -f "$pkgs/$p.rpm"
+    done;;
+esac
+"""
+
+FAKE_APK = r"""#!/bin/sh
+# An emulation of apk-tools' cache (Alpine wiki, "Local APK cache"): `apk add` keeps the index in
+# /var/cache/apk, and keeps (and reuses) package files only when /etc/apk/cache exists, a directory
+# or a link to one. Records in /installed-PKG whether PKG came from the cache.
+set -e
+cmd=$1; shift
+[ "$cmd" = add ] || exit 0
+mkdir -p /var/cache/apk && echo index > /var/cache/apk/APKINDEX.00000000.tar.gz
+for p in "$@"; do
+  case $p in -*) continue;; esac
+  if [ -d /etc/apk/cache ] && [ -f "/etc/apk/cache/$p-1.0-r0.apk" ]; then src=cache; else
+    src=download; echo "fetch $p-1.0-r0.apk"
+    if [ -d /etc/apk/cache ]; then echo apk > "/etc/apk/cache/$p-1.0-r0.apk"; fi
+  fi
+  echo "$src" > "/installed-$p"
+done
+"""
+
+#: run by one stand-in Debian stage: a setup script of the kind real Dockerfiles run (the linter cannot
+#: read it), which removes docker-clean
+SETUP_APT = "#!/bin/sh\nrm -f /etc/apt/apt.conf.d/docker-clean\n"
+
+
+def _distros(bed: Bed) -> str:
+    """Stand-in Debian, openSUSE and Alpine roots in the context; returns their stages."""
+    files = {
+        "debian-root/etc/apt/apt.conf.d/docker-clean": DOCKER_CLEAN,
+        "debian-root/usr/bin/apt-get": FAKE_APT_ARCHIVES,
+        "debian-root/usr/local/share/setup-apt.sh": SETUP_APT,
+        "suse-root/usr/bin/zypper": FAKE_ZYPPER,
+        "suse-root/etc/zypp/repos.d/repo-oss.repo": "[repo-oss]\nname=Main Repository\nenabled=1\nautorefresh=1\nbaseurl=http://download.opensuse.org/distribution/leap/15.6/repo/oss/\nkeeppackages=0\n",
+        "alpine-root/sbin/apk": FAKE_APK,
+        "alpine-root/etc/apk/repositories": "https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n",
+    }
+    for name, text in files.items():
+        path = bed.ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755 if "bin/" in name else 0o644)
+    (bed.ctx / "debian-root/usr/bin/apt").symlink_to("apt-get")
+    return (
+        f"FROM {bed.base} AS debian\nCOPY debian-root/ /\n"
+        f"FROM {bed.base} AS opensuse\nCOPY suse-root/ /\n"
+        f"FROM {bed.base} AS alpine\nCOPY alpine-root/ /\n"
+    )
+
+
+def test_cm005_package_managers_empty_the_mount_unless_told_to_keep(bed: Bed) -> None:
+    """One build of many stages, each a form of CM005 on its own cache (own id), built twice (the second
+    re-runs every install with the first build's cache mounts): a flagged form downloads again, a quiet
+    one installs from the cache. Also issue 18's cases: a base image whose history removed docker-clean
+    (pushed to the bed's registry; flagged only while the base is unknown), a setup script the linter
+    cannot read (a note, no finding), `zypper clean` after the install (CM003), and one finding for a
+    line with two installs."""
+    stages = _distros(bed)
+    slim_ref = bed.bed.ref(bed.bed.unique_repo("lint-debian-slim"), "1")
+    (bed.dir / "Dockerfile.slim").write_text(
+        f"FROM {bed.base}\nCOPY debian-root/ /\nRUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    )
+    bed.bed.build(bed.ctx, "-f", str(bed.dir / "Dockerfile.slim"), "-t", slim_ref, "--push")
+    tag = uuid.uuid4().hex[:8]
+    keep_conf = "echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache"
+    mounts = {  # each form its own cache (id), at the directory its package manager uses
+        "debian": "--mount=type=cache,id={id},target=/var/cache/apt,sharing=locked",
+        "opensuse": "--mount=type=cache,id={id},target=/var/cache/zypp",
+        "alpine": "--mount=type=cache,id={id},target=/var/cache/apk",
+    }
+    # (form, FROM, steps before the install, the install RUN's command, lint codes, kept by the mount)
+    forms = [
+        ("apt_get", "debian", "", "apt-get install -y {p} && apt-get install -y {p}-doc", ["CM005"], False),
+        (
+            "apt_get_fixed",
+            "debian",
+            "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n",
+            "apt-get install -y {p}",
+            [],
+            True,
+        ),
+        (
+            "apt_get_script",
+            "debian",
+            "RUN sh /usr/local/share/setup-apt.sh\n",
+            "apt-get install -y {p}",
+            [],
+            True,
+        ),
+        ("apt_get_base_removed", slim_ref, "", "apt-get install -y {p}", [], True),
+        (
+            "apt",
+            "debian",
+            "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n",
+            "apt install -y {p}",
+            ["CM005"],
+            False,
+        ),
+        (
+            "apt_fixed",
+            "debian",
+            f"RUN rm -f /etc/apt/apt.conf.d/docker-clean && {keep_conf}\n",
+            "apt install -y {p}",
+            [],
+            True,
+        ),
+        ("zypper", "opensuse", "", "zypper install -y {p}", ["CM005"], False),
+        (
+            "zypper_fixed",
+            "opensuse",
+            "RUN zypper modifyrepo --all --keep-packages\n",
+            "zypper install -y {p}",
+            [],
+            True,
+        ),
+        (
+            "zypper_clean",
+            "opensuse",
+            "RUN zypper modifyrepo --all --keep-packages\n",
+            "zypper install -y {p} && zypper clean",
+            ["CM003"],
+            False,
+        ),
+        ("apk", "alpine", "", "apk add {p}", ["CM005"], False),
+        ("apk_fixed", "alpine", "", "ln -s /var/cache/apk /etc/apk/cache && apk add {p}", [], True),
+    ]
+    text = stages
+    final = "FROM scratch\n"
+    expected: dict[int, list[str]] = {}
+    names: dict[str, str] = {}
+    for form, base, setup, step, codes, _kept in forms:
+        p = names[form] = pkg()
+        mount = mounts.get(base, mounts["debian"]).format(id=f"cm005-{form}-{tag}")
+        text += f"FROM {base} AS {form}\n{setup}ARG BUST\n"
+        expected[text.count("\n") + 1] = codes
+        text += f"RUN {mount} {step.format(p=p)}\n"
+        final += f"COPY --from={form} /installed-{p} /{form}\n"
+    text += final
+
+    def verdicts(result: FileResult) -> dict[int, list[str]]:
+        got: dict[int, list[str]] = {line: [] for line in expected}
+        for f in result.findings:
+            got.setdefault(f.line, []).append(f.code)
+        return got
+
+    from cacheinspect.lint.images import fetch_configs, lookup
+    from cacheinspect.registry.options import RegistryOptions
+
+    resolved = lint_text(text, base_config=lookup(fetch_configs([slim_ref], RegistryOptions())))
+    assert verdicts(resolved) == expected
+    script_line = next(n for n, (f, *_r) in zip(expected, forms, strict=True) if f == "apt_get_script")
+    assert any(s.startswith(f"line {script_line}: CM005 not checked") for s in resolved.skipped), (
+        resolved.skipped
+    )
+    # unresolved, the base that removed docker-clean is just an unknown image: CM005 stays on
+    base_removed_line = next(
+        n for n, (f, *_r) in zip(expected, forms, strict=True) if f == "apt_get_base_removed"
+    )
+    assert verdicts(lint_text(text)) == {**expected, base_removed_line: ["CM005"]}
+
+    first, second = bed.twice(text)
+    for form, *_rest, kept in forms:
+        assert (first / form).read_text() == "download\n", form
+        assert (second / form).read_text() == ("cache\n" if kept else "download\n"), form
