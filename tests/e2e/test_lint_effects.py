@@ -901,3 +901,100 @@ def test_cm005_package_managers_empty_the_mount_unless_told_to_keep(bed: Bed) ->
     for form, *_rest, kept in forms:
         assert (first / form).read_text() == "download\n", form
         assert (second / form).read_text() == ("cache\n" if kept else "download\n"), form
+
+
+# --- CM006: two apt stages at once on one unlocked cache --------------------------------------------
+
+FAKE_APT_LOCK = r"""#!/bin/sh
+# An emulation of apt-get install's lock on its package cache: apt takes /var/cache/apt/archives/lock
+# without waiting (fcntl F_SETLK, apt-pkg/contrib/fileutl.cc GetLock) and, when another process holds
+# it, fails: "E: Could not get lock /var/cache/apt/archives/lock. It is held by process …",
+# "E: Unable to lock directory /var/cache/apt/archives/". busybox has no flock, so the lock here is
+# the directory lock.d, taken with mkdir (atomic: of two at once exactly one gets it), released on
+# exit. Every apt-get that tries the lock leaves tried-PKG in the cache. The holder's "download" lasts
+# until two apt-gets have tried this cache's lock (at most 20 s): so a second apt-get that BuildKit
+# runs at the same time on the same directory finds the lock held. /record-PKG lists the apt-gets
+# that had tried this cache before this one got its lock.
+set -e
+arch=/var/cache/apt/archives
+mkdir -p "$arch"
+p=$3
+if mkdir "$arch/lock.d" 2>/dev/null; then
+  trap 'rmdir "$arch/lock.d"' EXIT
+  (cd "$arch" && ls -d tried-* 2>/dev/null || true) > "/record-$p"
+  touch "$arch/tried-$p"
+  i=0
+  while [ "$(ls "$arch" | grep -c '^tried-' || true)" -lt 2 ] && [ "$i" -lt 20 ]; do sleep 1; i=$((i + 1)); done
+  echo "Setting up $p (1.0) ..."
+else
+  touch "$arch/tried-$p"
+  echo "E: Could not get lock $arch/lock. It is held by process 1 (apt-get)" >&2
+  echo "E: Unable to lock directory $arch/" >&2
+  exit 100
+fi
+"""
+
+
+def _apt_lock(bed: Bed) -> str:
+    (bed.ctx / "fakeaptlock").write_text(FAKE_APT_LOCK)
+    (bed.ctx / "fakeaptlock").chmod(0o755)
+    # the CM005 fix as real Dockerfiles have it (a no-op on this stand-in, which has no docker-clean)
+    return (
+        f"FROM {bed.base} AS debian\nCOPY fakeaptlock /usr/bin/apt-get\n"
+        "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    )
+
+
+def test_cm006_two_stages_at_once_collide_on_an_unlocked_apt_cache(bed: Bed) -> None:
+    """Warning: two stages that depend on nothing of each other each run apt-get on the same cache
+    mount with sharing=shared (the default). BuildKit runs them at once on the same directory: the
+    second apt-get finds the first one's lock held and the build fails, as real apt does. The fix the
+    finding names (sharing=locked) makes BuildKit run them one after the other on that cache; two
+    stages where one builds on the other cannot run at once (CM006 is info there) and do not collide."""
+    head = _apt_lock(bed)
+    tag = uuid.uuid4().hex[:8]
+    shared = f"--mount=type=cache,id=apt-shared-{tag},target=/var/cache/apt"
+    x, y = pkg(), pkg()
+    flagged = (
+        head
+        + f"FROM debian AS one\nRUN {shared} apt-get install -y {x}\n"
+        + f"FROM debian AS two\nRUN {shared} apt-get install -y {y}\n"
+        + f"FROM scratch\nCOPY --from=one /record-{x} /one\nCOPY --from=two /record-{y} /two\n"
+    )
+    result = lint_text(flagged)
+    assert [(f.code, f.severity.name) for f in result.findings] == [("CM006", "warning")] * 2
+    _, log = bed.build(flagged, check=False)
+    assert "E: Could not get lock /var/cache/apt/archives/lock" in log, log[-3000:]
+    assert "exit code: 100" in log
+
+    # other packages than above: BuildKit leaves a cache mount's id and sharing out of a RUN's cache key
+    # (solver/llbsolver/ops/exec.go, CacheMap), so the same RUN with sharing=locked would be a cache hit
+    # of the flagged build's RUN that got the lock
+    a, b, c, d = pkg(), pkg(), pkg(), pkg()
+    locked = f"--mount=type=cache,id=apt-locked-{tag},target=/var/cache/apt,sharing=locked"
+    serial = f"--mount=type=cache,id=apt-serial-{tag},target=/var/cache/apt"
+    fixed = (
+        head
+        + f"FROM debian AS one\nRUN {locked} apt-get install -y {a}\n"
+        + f"FROM debian AS two\nRUN {locked} apt-get install -y {b}\n"
+        + f"FROM debian AS three\nRUN {serial} apt-get install -y {c}\n"
+        + f"FROM three AS four\nRUN {serial} apt-get install -y {d}\n"
+        + "FROM scratch\n"
+        + f"COPY --from=one /record-{a} /one\nCOPY --from=two /record-{b} /two\n"
+        + f"COPY --from=four /record-{c} /three\nCOPY --from=four /record-{d} /four\n"
+    )
+    result = lint_text(fixed)
+    serial_lines = [n for n, line in enumerate(fixed.splitlines(), 1) if serial in line]
+    assert [(f.line, f.code, f.severity.name) for f in result.findings] == [
+        (n, "CM006", "info") for n in serial_lines
+    ]
+    out, log = bed.build(fixed)
+    assert "Could not get lock" not in log
+    installs = [s for s in parse_steps(log) if "apt-get install" in s["vertex"]]
+    assert len(installs) == 4 and all(s["status"] == "RAN" for s in installs), installs
+    # one after the other on one directory: exactly one of each pair saw the other's try before its own
+    records = {name: (out / name).read_text().split() for name in ("one", "two", "three", "four")}
+    other = {"one": f"tried-{b}", "two": f"tried-{a}"}  # what each of the locked pair may have seen
+    assert sorted(len(records[n]) for n in other) == [0, 1], records
+    assert all(records[n] in ([], [other[n]]) for n in other), records
+    assert records["three"] == [] and records["four"] == [f"tried-{c}"], records
