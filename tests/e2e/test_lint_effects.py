@@ -664,6 +664,44 @@ def test_cm011_apt_install_on_lists_an_earlier_run_left_in_the_mount(bed: Bed) -
             assert "E: Unable to locate package tool" in log
 
 
+# FAKE_NPM: an emulation of npm's cache location (npm docs, config `cache`: default ~/.npm; `npm set`
+# is `npm config set`, which writes KEY=VALUE to the user config ~/.npmrc; npm_config_cache overrides).
+# `npm ci` keeps tarballs in <cache>/_cacache and records whether the package came from there.
+FAKE_NPM = r"""#!/bin/sh
+set -e
+mkdir -p "$HOME"  # the busybox base has no /root; the node images do
+case $1 in
+  config) shift; [ "$1" = set ] && shift && echo "$1=$2" >> "$HOME/.npmrc"; exit 0;;
+  set) echo "$2=$3" >> "$HOME/.npmrc"; exit 0;;
+esac
+cache=${npm_config_cache:-$(sed -n 's/^cache=//p' "$HOME/.npmrc" 2>/dev/null | tail -1)}
+cache=${cache:-$HOME/.npm}
+p=$(cat /pkgname)
+if [ -f "$cache/_cacache/$p" ]; then how=cache; else how=download; mkdir -p "$cache/_cacache"; echo tgz > "$cache/_cacache/$p"; fi
+mkdir -p "node_modules/$p" && echo "$how" > "node_modules/$p/HOW"
+"""
+
+
+def test_cm004_npm_set_cache_moves_the_cache_to_the_mount(bed: Bed) -> None:
+    """`npm set cache DIR` is `npm config set cache DIR` (issue 18: it was not read as one, and the mount at
+    DIR was reported as missing npm's cache). Quiet now, and the build shows the mount at DIR is used."""
+    (bed.ctx / "fakenpm").write_text(FAKE_NPM)
+    (bed.ctx / "fakenpm").chmod(0o755)
+    (bed.ctx / "pkgname").write_text(pkg())
+    text = (
+        bed.header()
+        + "COPY fakenpm /usr/local/bin/npm\nCOPY pkgname /pkgname\nWORKDIR /app\n"
+        + "RUN npm set cache /app/.npm\nARG BUST\n"
+        + "RUN --mount=type=cache,target=/app/.npm npm ci\n"
+    )
+    assert lint_codes(text) == []
+    first, second = bed.twice(text)
+    name = (bed.ctx / "pkgname").read_text()
+    assert (first / "app" / "node_modules" / name / "HOW").read_text() == "download\n"
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "cache\n"
+    assert not (second / "root" / ".npm").exists()  # npm did not use the default
+
+
 # --- CM005: the package manager empties the cache mount (issue 18: base image, zypper, apk) ---------
 #
 # Stand-in distributions: busybox with each package manager's cache behaviour emulated in sh (named
