@@ -463,6 +463,45 @@ def test_cm004_cargo_target_dir_elsewhere_leaves_the_target_mount_unused(bed: Be
     assert (second / "usr" / "local" / "bin" / "app").read_text() == "binary\n"
 
 
+# FAKE_CARGO_FETCH: an emulation of `cargo fetch`'s download cache (the cargo book, "Cargo Home":
+# $CARGO_HOME, default ~/.cargo, holds registry/cache/<registry>/<crate>.crate; rustup's installer and
+# the rust images set CARGO_HOME=/usr/local/cargo). Records in ./crate-source whether the crate was there.
+FAKE_CARGO_FETCH = r"""#!/bin/sh
+set -e
+reg=${CARGO_HOME:-$HOME/.cargo}/registry/cache/index.crates.io-6f17d22bba15001f
+crate=$(cat /cratename)
+if [ -f "$reg/$crate.crate" ]; then echo cache > crate-source; else
+  echo "  Downloaded $crate v1.0.0"; mkdir -p "$reg"; echo crate > "$reg/$crate.crate"; echo download > crate-source
+fi
+"""
+
+
+def test_cm004_rustup_cargo_home_moves_the_registry_out_of_root_cargo(bed: Bed) -> None:
+    """Issue 18: with rustup's CARGO_HOME=/usr/local/cargo (as rustup's installer is run in images that
+    do not start FROM rust), a mount at /root/.cargo/registry misses the registry cargo downloads to.
+    Flagged and fixed form as two stages of one file, built twice (each on its own cache)."""
+    (bed.ctx / "fakecargofetch").write_text(FAKE_CARGO_FETCH)
+    (bed.ctx / "fakecargofetch").chmod(0o755)
+    (bed.ctx / "cratename").write_text(pkg())
+    tag = uuid.uuid4().hex[:8]
+    text = (
+        f"FROM {bed.base} AS rustup\n"
+        + "ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:$PATH\n"
+        + "COPY fakecargofetch /usr/local/cargo/bin/cargo\nCOPY cratename /cratename\nWORKDIR /app\n"
+        + f"FROM rustup AS flagged\nARG BUST\nRUN --mount=type=cache,id=reg-a-{tag},target=/root/.cargo/registry cargo fetch\n"
+        + f"FROM rustup AS fixed\nARG BUST\nRUN --mount=type=cache,id=reg-b-{tag},target=/usr/local/cargo/registry cargo fetch\n"
+        + "FROM scratch\nCOPY --from=flagged /app/crate-source /flagged\nCOPY --from=fixed /app/crate-source /fixed\n"
+    )
+    flagged_line = next(n for n, line in enumerate(text.splitlines(), 1) if "reg-a-" in line)
+    findings = lint_text(text).findings
+    assert [(f.line, f.code) for f in findings] == [(flagged_line, "CM004")]
+    assert "/usr/local/cargo/registry" in findings[0].fix  # the fix is the fixed stage's mount
+    first, second = bed.twice(text)
+    assert (first / "flagged").read_text() == (first / "fixed").read_text() == "download\n"
+    assert (second / "flagged").read_text() == "download\n"  # /root/.cargo/registry kept nothing
+    assert (second / "fixed").read_text() == "cache\n"
+
+
 def test_cm001_copy_out_with_an_unknown_path_part_reaches_the_image(bed: Bed) -> None:
     text = (
         _tools(bed)
