@@ -541,8 +541,11 @@ def _cargo(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
         )
     ]
     sub = pos[0] if pos else ""
-    if sub in ("zigbuild", "auditable", "chef"):  # build wrappers (cargo-zigbuild …): cargo build underneath
-        sub = "build" if sub != "chef" else (pos[1] if len(pos) > 1 else "")
+    if sub == "zigbuild":  # cargo-zigbuild: cargo build underneath
+        sub = "build"
+    elif sub in ("auditable", "chef"):  # wrappers that name the real subcommand next: `cargo auditable
+        # install …` installs into --root like `cargo install` (kanidm's tools Dockerfile), `chef cook` cooks
+        sub = pos[1] if len(pos) > 1 else ""
     use = ToolUse("cargo", ctx.cmd, action=sub)
     use.installs = sub in (
         "build", "b", "install", "fetch", "test", "t", "run", "r", "check", "c", "vendor", "cook", "clippy", "doc"

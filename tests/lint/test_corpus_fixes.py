@@ -1,0 +1,81 @@
+"""Rule fixes found by reading the classified corpus (``tests/lint/corpus``), each as the smallest
+Dockerfile that shows it, next to the real file it came from.
+
+Each test fails on the linter as it was before the fix: the false alarm fired, or the miss was quiet.
+"""
+
+from __future__ import annotations
+
+from cacheinspect.lint.engine import lint_text
+
+
+def codes(text: str) -> list[tuple[str, int]]:
+    return [(f.code, f.line) for f in lint_text(text).findings]
+
+
+# --- CM001: `cargo auditable install` is `cargo install`, not `cargo build` ------------------------
+# kanidm/kanidm tools/Dockerfile: `cargo auditable install --root /out --target-dir=/target` with /target a
+# cache mount. cargo install builds in the target dir and copies the binary to <root>/bin (cargo book,
+# "cargo install": "--root dir: Directory to install packages into"); the build tree is scratch.
+
+
+def test_cargo_auditable_install_outside_the_mount_is_not_an_output_in_the_mount() -> None:
+    text = (
+        "FROM rust:1.80\n"
+        "RUN --mount=type=cache,target=/target \\\n"
+        "    cargo auditable install --root /out --target-dir=/target fido-mds-tool\n"
+        "FROM debian:12\nCOPY --from=0 /out/bin/fido-mds-tool /usr/local/bin/\n"
+    )
+    assert [c for c in codes(text) if c[0] in ("CM001", "CM002")] == []
+
+
+def test_cargo_auditable_install_into_the_mount_is_still_flagged() -> None:
+    # the same wrapper installing into a mounted --root: the binary is lost (kanidm tools/orca/Dockerfile
+    # does this with plain `cargo install` and CARGO_HOME=/cargo mounted)
+    text = (
+        "FROM rust:1.80\n"
+        "RUN --mount=type=cache,target=/out \\\n"
+        "    cargo auditable install --root /out fido-mds-tool\n"
+    )
+    assert ("CM001", 3) in codes(text)
+
+
+def test_cargo_auditable_build_is_still_a_build() -> None:
+    text = "FROM rust:1.80\nWORKDIR /src\nRUN --mount=type=cache,target=/src/target cargo auditable build --release\n"
+    assert ("CM001", 3) in codes(text)
+
+
+# --- CM005: an unreadable script may make zypper/dnf/apk keep packages ---------------------------
+# kanidm/kanidm rlm_kanidm/Dockerfile: `RUN /zypper_fixing.sh` (scripts/zypper_fixing.sh runs `zypper mr -k
+# repo-oss …`, -k being --keep-packages, zypper(8) modifyrepo), then zypper installs under a
+# /var/cache/zypp mount. The linter cannot read the script, as for apt's docker-clean: it says so in a
+# note instead of claiming the packages are dropped.
+
+
+def test_zypper_after_an_unreadable_script_is_not_claimed() -> None:
+    text = (
+        "FROM opensuse/tumbleweed\nADD zypper_fixing.sh /zypper_fixing.sh\n"
+        "RUN --mount=type=cache,target=/var/cache/zypp /zypper_fixing.sh\n"
+        "RUN --mount=type=cache,target=/var/cache/zypp zypper install -y gcc\n"
+    )
+    res = lint_text(text)
+    assert [f.code for f in res.findings] == []
+    assert any("CM005 not checked" in n and "zypper" in n for n in res.skipped)
+    # without the script the same install is flagged (repositories default to keeppackages=0)
+    plain = "FROM opensuse/tumbleweed\nRUN --mount=type=cache,target=/var/cache/zypp zypper install -y gcc\n"
+    assert codes(plain) == [("CM005", 2)]
+
+
+def test_dnf_and_apk_after_an_unreadable_script_are_not_claimed() -> None:
+    dnf = (
+        "FROM fedora:40\nCOPY setup.sh /\nRUN /setup.sh\n"
+        "RUN --mount=type=cache,target=/var/cache/dnf dnf install -y gcc\n"
+    )
+    apk = (
+        "FROM alpine:3.20\nCOPY setup.sh /\nRUN sh /setup.sh\n"
+        "RUN --mount=type=cache,target=/var/cache/apk apk add gcc\n"
+    )
+    assert codes(dnf) == []
+    assert codes(apk) == []
+    assert codes(dnf.replace("RUN /setup.sh\n", "")) == [("CM005", 3)]
+    assert codes(apk.replace("RUN sh /setup.sh\n", "")) == [("CM005", 3)]
