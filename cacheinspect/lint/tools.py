@@ -259,7 +259,8 @@ def _uv(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     else:
         path, why = ctx.xdg_cache("uv")
     use.caches.append(CacheDir("cache", path, why, _suffix("/.cache/uv", "/.cache", "/uv")))
-    word = _has(args, "--no-cache", "-n")
+    # --no-cache-dir is uv's hidden alias of --no-cache, for pip compatibility (astral-sh/uv#1380)
+    word = _has(args, "--no-cache", "-n", "--no-cache-dir")
     if word:
         use.disabled, use.disabled_word = word, word
     elif ctx.get("UV_NO_CACHE") and _truthy(ctx.env["UV_NO_CACHE"]):

@@ -79,3 +79,18 @@ def test_dnf_and_apk_after_an_unreadable_script_are_not_claimed() -> None:
     assert codes(apk) == []
     assert codes(dnf.replace("RUN /setup.sh\n", "")) == [("CM005", 3)]
     assert codes(apk.replace("RUN sh /setup.sh\n", "")) == [("CM005", 3)]
+
+
+# --- CM003: uv accepts pip's --no-cache-dir --------------------------------------------------------
+# Aphoh/rbeval Dockerfile: `RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system
+# --no-cache-dir …` (uv 0.4.10). uv takes --no-cache-dir as a hidden alias of --no-cache
+# (astral-sh/uv#1380, "uv-cache: Add hidden alias for --no-cache-dir", Feb 2024): the mount stays empty.
+
+
+def test_uv_no_cache_dir_under_a_uv_cache_mount() -> None:
+    text = (
+        "FROM python:3.12\nCOPY --from=ghcr.io/astral-sh/uv:0.4.10 /uv /bin/uv\n"
+        "RUN --mount=type=cache,target=/root/.cache/uv uv pip install --system --no-cache-dir flask\n"
+    )
+    assert codes(text) == [("CM003", 3)]
+    assert codes(text.replace(" --no-cache-dir", "")) == []
