@@ -875,7 +875,7 @@ def analyse(
         return _pnpm(ctx, args, pnpm_legacy)
     if name == "zypper":
         return _zypper(ctx, args)
-    if name == "go":
+    if name in ("go", "xx-go"):  # tonistiigi/xx: xx-go is go with the target's GOOS/GOARCH set
         return _go(ctx, args)
     if name == "cargo":
         return _cargo(ctx, args)

@@ -94,3 +94,46 @@ def test_uv_no_cache_dir_under_a_uv_cache_mount() -> None:
     )
     assert codes(text) == [("CM003", 3)]
     assert codes(text.replace(" --no-cache-dir", "")) == []
+
+
+# --- CM007 only where something writes the mount ---------------------------------------------------
+# A root-owned mount matters only when the RUN writes it. node:22-alpine projects mount
+# /home/node/.npm-backend under USER node and run `npm ci`: npm writes ~/.npm, never that directory,
+# so "writing to it fails with permission denied" cannot happen (the mount is merely useless).
+
+
+def test_a_mount_nobody_writes_gets_no_owner_warning() -> None:
+    text = (
+        "FROM node:22-alpine\nWORKDIR /usr/src/app/backend\nUSER node\n"
+        "RUN --mount=type=cache,target=/home/node/.npm-backend npm ci\n"
+    )
+    assert "CM007" not in [c for c, _ in codes(text)]
+    # the same mount where npm does write: root-owned 0755, USER node cannot write it
+    assert ("CM007", 4) in codes(text.replace(".npm-backend", ".npm"))
+    # npm told to use it: written again
+    assert ("CM007", 4) in codes(text.replace("npm ci", "npm ci --cache /home/node/.npm-backend"))
+
+
+def test_an_unknown_program_may_write_the_mount() -> None:
+    # a program the linter does not model may write anywhere under HOME: the warning stays
+    text = "FROM node:22\nUSER node\nRUN --mount=type=cache,target=/home/node/.cache ./build.sh\n"
+    assert ("CM007", 3) in codes(text)
+
+
+# --- xx-go is go; CM004 instead of CM007 for a mount the tool misses -------------------------------
+# tonistiigi/fsutil Dockerfile: USER 1000:1000, `--mount=target=/tmp/.cache,type=cache` and
+# `GOCACHE=/tmp/gocache xx-go test …`. xx-go (tonistiigi/xx) runs go with the target's GOOS/GOARCH:
+# go writes /tmp/gocache, the mount stays unused (CM004); its owner is then beside the point.
+
+
+def test_xx_go_is_go_and_a_missed_mount_is_cm004_not_cm007() -> None:
+    text = (
+        "FROM golang:1.25-alpine\nUSER 1000:1000\n"
+        "RUN --mount=target=/tmp/.cache,type=cache \\\n"
+        "    CGO_ENABLED=0 GOCACHE=/tmp/gocache xx-go test ./...\n"
+    )
+    assert codes(text) == [("CM004", 3)]
+    fixed = text.replace("GOCACHE=/tmp/gocache", "GOCACHE=/tmp/.cache")
+    # go now writes the root-owned mount as uid 1000: the owner matters
+    assert codes(fixed) == [("CM007", 3)]
+    assert codes(fixed.replace("type=cache", "type=cache,uid=1000")) == []

@@ -14,7 +14,9 @@ from cacheinspect.lint.checks.state import (
     _User,
 )
 from cacheinspect.lint.rules import Severity
+from cacheinspect.lint.shell import Command
 from cacheinspect.lint.tools import (
+    ToolUse,
     covers,
 )
 
@@ -83,12 +85,54 @@ class _MountRules(_CheckerBase):
 
     # --- CM007 ----------------------------------------------------------------------------------
 
-    def check_owner(self, ins: Instr, mounts: list[Mount], user: _User) -> None:
+    #: programs that write only where their arguments say (checked by :meth:`_mount_unused`); any other
+    #: program the linter does not model may write anywhere (HOME dot-directories, XDG paths …)
+    _ARG_WRITERS = frozenset(
+        {
+            "set", "cd", "echo", "printf", "true", "false", "test", "[", "export", "mkdir", "tee", "cp",
+            "mv", "rm", "ln", "chmod", "chown", "cat", "ls", "sed", "grep", "find", "tar", "touch", "nm",
+            "exit", "sleep", "which", "command", "pwd", "id", "whoami", "head", "tail", "wc", "sort",
+        }
+    )  # fmt: skip
+
+    def _mount_unused(self, m: Mount, commands: list[Command], uses: list[ToolUse]) -> bool:
+        """Nothing in this RUN writes the mount: every program is one the linter models (a tool whose
+        cache and outputs are known, or a command that writes only its arguments), none of their
+        directories overlaps the target, and no argument, redirection or environment value names it.
+        CM007's effect (EACCES, or the tool turning its cache off) then cannot happen: a root-owned
+        mount nobody writes is harmless (``/home/node/.npm-backend`` under USER node: npm writes
+        ``~/.npm``)."""
+        t = m.target
+        modelled = {id(u.command) for u in uses}
+        for u in uses:
+            for p in [cd.path for cd in u.caches] + [o.path for o in u.outputs]:
+                if covers(t, p) or covers(p, t):
+                    return False
+        for c in commands:
+            if id(c) not in modelled and c.name not in self._ARG_WRITERS:
+                return False
+            words = [w.text for w in c.argv] + [r.target.text for r in c.redirects] + list(c.env.values())
+            if any(t in w for w in words):
+                return False
+        return True
+
+    def check_owner(
+        self,
+        ins: Instr,
+        mounts: list[Mount],
+        user: _User,
+        commands: list[Command] | None = None,
+        uses: list[ToolUse] | None = None,
+    ) -> None:
         if user.is_root:
             return
         for m in mounts:
             if m.readonly or m.from_ or m.source:
                 continue
+            if commands is not None and uses is not None and self._mount_unused(m, commands, uses):
+                continue
+            if (ins.line, m.target) in self.misplaced:
+                continue  # CM004: the tool writes elsewhere, the owner of this mount does not matter
             mode = m.mode if m.mode is not None else 0o755
             uid = m.uid if m.uid is not None else 0
             gid = m.gid if m.gid is not None else 0

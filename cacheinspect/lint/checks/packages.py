@@ -180,6 +180,7 @@ class _PackageRules(_CheckerBase):
             who = run.user if u.command.user is None else self.user_of(u.command.user, state)
             if not who.is_root and who.uid is not None:
                 extra = f",uid={who.uid}" + (f",gid={who.gid}" if who.gid is not None else "")
+            self.misplaced.add((ins.line, t))
             self.report(
                 "CM004",
                 ins.node,

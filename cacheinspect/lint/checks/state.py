@@ -376,6 +376,9 @@ class _CheckerBase:
         self.pending_at: set[tuple[int, int]] = set()  # (id(node), command index) of each pending CM001
         self.pending_by_id: dict[tuple[object, ...], list[_Pending]] = {}
         self.runs: list[_Run] = []
+        #: (RUN line, mount target) that CM004 reported as missed by its tool: CM007 says nothing more
+        #: about a mount the tool does not write
+        self.misplaced: set[tuple[int, str]] = set()
 
     # --- reporting ------------------------------------------------------------------------------
 
