@@ -137,3 +137,51 @@ def test_xx_go_is_go_and_a_missed_mount_is_cm004_not_cm007() -> None:
     # go now writes the root-owned mount as uid 1000: the owner matters
     assert codes(fixed) == [("CM007", 3)]
     assert codes(fixed.replace("type=cache", "type=cache,uid=1000")) == []
+
+
+# --- CM006: concurrency is per RUN, not per stage --------------------------------------------------
+# BuildKit solves the LLB graph: a RUN waits only for its own state's inputs. The common two-stage
+# file (build stage runs apt; the final stage runs apt first and COPY --from=build afterwards) runs
+# both apt steps at once (the final stage's RUN does not depend on the build stage), so two unlocked
+# apt caches collide inside one build. Before, any COPY --from anywhere in the stage made it "depend"
+# on the other stage and CM006 stayed info.
+
+_TWO_APT = (
+    "FROM debian:12 AS build\n"
+    "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    "RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt \\\n"
+    "    apt-get update && apt-get install -y gcc\n"
+    "RUN echo built > /out\n"
+    "FROM debian:12\n"
+    "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    "RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt \\\n"
+    "    apt-get update && apt-get install -y curl\n"
+    "COPY --from=build /out /out\n"
+)
+
+
+def _cm006(text: str) -> list[tuple[int, str]]:
+    return [(f.line, str(f.severity)) for f in lint_text(text).findings if f.code == "CM006"]
+
+
+def test_apt_before_a_copy_from_runs_in_parallel_with_that_stage() -> None:
+    assert _cm006(_TWO_APT) == [(3, "warning"), (8, "warning")]
+
+
+def test_apt_after_a_copy_from_waits_for_that_stage() -> None:
+    # the COPY --from before the apt RUN: the final RUN needs the whole build stage first
+    text = _TWO_APT.replace("COPY --from=build /out /out\n", "").replace(
+        "FROM debian:12\n", "FROM debian:12\nCOPY --from=build /out /out\n"
+    )
+    assert _cm006(text) == [(3, "info"), (9, "info")]
+    # a stage built on the other one: sequential too
+    assert _cm006(_TWO_APT.replace("FROM debian:12\n", "FROM build\n")) == [(3, "info"), (8, "info")]
+    # locked: nothing to say
+    assert (
+        _cm006(
+            _TWO_APT.replace("/var/cache/apt ", "/var/cache/apt,sharing=locked ").replace(
+                "/var/lib/apt ", "/var/lib/apt,sharing=locked "
+            )
+        )
+        == []
+    )

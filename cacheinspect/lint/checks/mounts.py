@@ -4,6 +4,8 @@ a mount hiding what the image holds).
 
 from __future__ import annotations
 
+import contextlib
+
 from cacheinspect.dockerfile import Instr, Mount, Stage
 from cacheinspect.lint.checks.state import (
     _ID_PROPS,
@@ -33,18 +35,23 @@ class _MountRules(_CheckerBase):
             for base, kind in (("/var/cache/apt", "package cache"), ("/var/lib/apt", "package lists")):
                 if covers(base, m.target):
                     self.apt_unlocked.append((ins.node, m, stage, kind, self.mount_at(m, ins.node)))
+                    self.apt_first_run.setdefault((m.id, stage.index), (stage, ins))
                     break
 
     def decide_apt_locked(self) -> None:
-        """CM006 is a warning when two stages that BuildKit can run at the same time (neither depends
-        on the other) mount the same apt cache unlocked; otherwise only other builds on the same
-        builder can collide with it, and it is info."""
-        groups: dict[str, list[Stage]] = {}
-        for _node, m, stage, _kind, _at in self.apt_unlocked:
-            lst = groups.setdefault(m.id, [])
-            if stage not in lst:
-                lst.append(stage)
-        parallel_ids = {i for i, stages in groups.items() if self._independent_pair(stages)}
+        """CM006 is a warning when two RUNs that BuildKit can run at the same time mount the same apt
+        cache unlocked; otherwise only other builds on the same builder can collide with it, and it is
+        info.
+
+        BuildKit schedules the LLB graph, not stages: a RUN waits only for what its own state is built
+        on, its stage's base and the sources of the COPY --from / mount from= *before* it. A final stage
+        that runs apt first and copies from the build stage afterwards runs its apt step while the build
+        stage runs its own. The first such RUN of each stage has the fewest dependencies, so it is the
+        one compared."""
+        groups: dict[str, list[tuple[Stage, Instr]]] = {}
+        for (cid, _sidx), run in self.apt_first_run.items():
+            groups.setdefault(cid, []).append(run)
+        parallel_ids = {i for i, runs in groups.items() if self._independent_pair(runs)}
         for node, m, _stage, kind, at in self.apt_unlocked:
             self.emit(
                 "CM006",
@@ -56,17 +63,37 @@ class _MountRules(_CheckerBase):
 
     _MAX_PARALLEL_STAGES = 64
 
-    def _independent_pair(self, stages: list[Stage]) -> bool:
-        """Two of *stages* where neither builds on or copies from the other (BuildKit may run them at
-        once). Bounded: beyond 64 stages of one cache the answer is "not shown" (info stays info)."""
-        if len(stages) < 2 or len(stages) > self._MAX_PARALLEL_STAGES:
+    def _independent_pair(self, runs: list[tuple[Stage, Instr]]) -> bool:
+        """Two of *runs* (in different stages) where neither needs the other's stage up to that RUN
+        (BuildKit may run them at once). Bounded: beyond 64 stages of one cache the answer is "not
+        shown" (info stays info)."""
+        if len(runs) < 2 or len(runs) > self._MAX_PARALLEL_STAGES:
             return False
-        deps = {st.index: self._deps_of(st) for st in stages}
+        deps = {st.index: self._deps_upto(st, ins) for st, ins in runs}
         return any(
             b.index not in deps[a.index] and a.index not in deps[b.index]
-            for i, a in enumerate(stages)
-            for b in stages[i + 1 :]
+            for i, (a, _ia) in enumerate(runs)
+            for b, _ib in runs[i + 1 :]
         )
+
+    def _deps_upto(self, stage: Stage, ins: Instr) -> set[int]:
+        """Every stage the RUN *ins* of *stage* waits for: the stage's base, and the sources of the
+        COPY --from and mount from= of *stage* up to and including *ins*, each with all it needs."""
+        direct: list[Stage | None] = [stage.base_stage]
+        for i in stage.instrs:
+            direct.append(i.from_stage)
+            for m in i.mounts:
+                if m.from_:
+                    with contextlib.suppress(KeyError, IndexError):  # an image, not a stage
+                        direct.append(self.build.stage(int(m.from_) if m.from_.isdigit() else m.from_))
+            if i is ins:
+                break
+        seen: set[int] = set()
+        for d in direct:
+            if d is not None and d.index != stage.index and d.index not in seen:
+                seen.add(d.index)
+                seen |= self._deps_of(d)
+        return seen
 
     @staticmethod
     def _deps_of(stage: Stage) -> set[int]:
