@@ -185,3 +185,9 @@ def test_apt_after_a_copy_from_waits_for_that_stage() -> None:
         )
         == []
     )
+
+
+def test_per_run_concurrency_on_an_image_the_linter_knows_nothing_about() -> None:
+    # FROM busybox (no base-image row): the same verdict as FROM debian
+    text = _TWO_APT.replace("debian:12", "busybox")
+    assert [s for _l, s in _cm006(text)] == ["warning", "warning"]

@@ -86,7 +86,7 @@ class _MountRules(_CheckerBase):
                 if m.from_:
                     with contextlib.suppress(KeyError, IndexError):  # an image, not a stage
                         direct.append(self.build.stage(int(m.from_) if m.from_.isdigit() else m.from_))
-            if i is ins:
+            if i.node is ins.node:  # the same instruction (the walk may hold another Instr object for it)
                 break
         seen: set[int] = set()
         for d in direct:
