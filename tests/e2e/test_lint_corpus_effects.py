@@ -30,7 +30,9 @@ from .conftest import Testbed
 
 pytestmark = pytest.mark.e2e
 
-# one side of the rendezvous: $1 me, $2 the other, $3 where to write the verdict; up to 60 polls per phase
+# one side of the rendezvous: $1 me, $2 the other, $3 where to write the verdict; up to 60 polls per phase.
+# $4 is a token unique per build: BuildKit leaves cache mount ids out of a RUN's cache key, so without
+# it a RUN identical but for its mount id would be a cache hit of an earlier build
 RENDEZVOUS = r"""#!/bin/sh
 d=/var/cache/apt/rv; mkdir -p "$d"; me=$1; other=$2; out=$3
 wait_for() { i=0; while [ ! -e "$d/$1" ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; [ -e "$d/$1" ]; }
@@ -113,9 +115,9 @@ def two_stages(base: str, cid: str, sharing: str) -> str:
     mount = f"--mount=type=cache,id={cid},target=/var/cache/apt{sharing}"
     return (
         f"FROM {base} AS build\nCOPY rendezvous /usr/local/bin/\n"
-        f"RUN {mount} rendezvous build final /seen-by-build\n"
+        f"RUN {mount} rendezvous build final /seen-by-build {cid}\n"
         f"FROM {base}\nCOPY rendezvous /usr/local/bin/\n"
-        f"RUN {mount} rendezvous final build /seen-by-final\n"
+        f"RUN {mount} rendezvous final build /seen-by-final {cid}\n"
         "COPY --from=build /seen-by-build /seen-by-build\n"
     )
 
@@ -158,7 +160,10 @@ def test_cm007_a_root_owned_mount_nobody_writes_has_no_effect(bed: Bed) -> None:
     p = f"pkg{uuid.uuid4().hex[:10]}"
     setup = f"FROM {bed.base} AS build\nCOPY fakepip /usr/local/bin/pip\n" + ADD_APP_USER + "USER app\n"
     # the shape of the /home/node/.npm-backend false alarm: the mount is beside the tool's cache
-    quiet = setup + f"RUN --mount=type=cache,target=/home/app/.cache-other pip install --target=/home/app/lib {p}\n"
+    quiet = (
+        setup
+        + f"RUN --mount=type=cache,target=/home/app/.cache-other pip install --target=/home/app/lib {p}\n"
+    )
     assert "CM007" not in [f.code for f in lint_text(quiet).findings]
     out, log = bed.build(quiet)
     assert "is not writable" not in log
@@ -166,7 +171,10 @@ def test_cm007_a_root_owned_mount_nobody_writes_has_no_effect(bed: Bed) -> None:
     assert (out / "home/app/.cache/pip" / f"{p}.whl").is_file()  # the tool cached where it always does
 
     # the same mount where the tool writes: root-owned 0755, uid 1000 cannot write, the cache is off
-    flagged = setup + f"RUN --mount=type=cache,target=/home/app/.cache/pip pip install --target=/home/app/lib {p}x\n"
+    flagged = (
+        setup
+        + f"RUN --mount=type=cache,target=/home/app/.cache/pip pip install --target=/home/app/lib {p}x\n"
+    )
     assert "CM007" in [f.code for f in lint_text(flagged).findings]
     _, log = bed.build(flagged)
     assert "is not owned or is not writable by the current user" in log
