@@ -31,8 +31,9 @@ from .conftest import Testbed
 pytestmark = pytest.mark.e2e
 
 # one side of the rendezvous: $1 me, $2 the other, $3 where to write the verdict; up to 60 polls per phase.
-# $4 is a token unique per build: BuildKit leaves cache mount ids out of a RUN's cache key, so without
-# it a RUN identical but for its mount id would be a cache hit of an earlier build
+# $4 is a token unique per build: BuildKit leaves a cache mount's id and sharing out of a RUN's cache key
+# (solver/llbsolver/ops/exec.go, CacheMap clears CacheOpt.ID/Sharing unless the id is the default), so
+# without it a RUN identical but for its mount id would be a cache hit of an earlier build
 RENDEZVOUS = r"""#!/bin/sh
 d=/var/cache/apt/rv; mkdir -p "$d"; me=$1; other=$2; out=$3
 wait_for() { i=0; while [ ! -e "$d/$1" ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; [ -e "$d/$1" ]; }
