@@ -307,7 +307,15 @@ def _poetry(ctx: _Ctx, args: list[Word], poetry_config: str) -> ToolUse | None:
         in_project = ctx.get("POETRY_VIRTUALENVS_IN_PROJECT")
         venv_path = ctx.get("POETRY_VIRTUALENVS_PATH")
         configured = "virtualenvs." in poetry_config
-        if create is not None and not _truthy(create):
+        # an activated environment wins over every virtualenvs.* setting: EnvManager.get() takes
+        # $VIRTUAL_ENV, else a non-base $CONDA_PREFIX, before it looks at them (poetry
+        # src/poetry/utils/env/env_manager.py, `in_venv`)
+        active = ctx.get("VIRTUAL_ENV") or (
+            ctx.get("CONDA_PREFIX") if ctx.get("CONDA_DEFAULT_ENV") != "base" else None
+        )
+        if active:
+            use.outputs.append(Output(ctx.path(active), f"poetry install (the active virtualenv {active})"))
+        elif create is not None and not _truthy(create):
             pass  # installs into the interpreter's site-packages
         elif in_project is not None and _truthy(in_project):
             use.outputs.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 
-from tests.lint.corpus import FILES, HERE, evaluate
+from tests.lint.corpus import FILES, HERE, evaluate, is_unattributed
 
 
 def test_every_file_is_classified_and_every_finding_labelled() -> None:
@@ -32,15 +32,37 @@ def test_precision_and_recall_per_rule_at_least_95_percent() -> None:
 
 
 def test_corpus_provenance_and_at_most_five_files_per_repository() -> None:
+    """Attributed files: owner/name, path, commit, at most 5 per repository. Unattributed files (the
+    code index returned the text without its repository): ``code-index:<id>``, path and commit ``-``,
+    each id once, and no two near-duplicates (at most one file per project: texts >= 80% alike are
+    taken as the same project's copies)."""
+    import difflib
+
     per_repo: dict[str, int] = {}
     with (HERE / "index.tsv").open(newline="") as fh:
         rows = [r for r in csv.reader((ln for ln in fh if not ln.startswith("#")), delimiter="\t") if r]
     names = {r[0] for r in rows}
     assert names == {p.name for p in FILES.iterdir()}
+    assert len(names) == len(rows)
+    unattributed: list[str] = []
     for name, repo, path, commit in rows:
-        assert repo.count("/") == 1 and path and commit, name
+        if is_unattributed(repo):
+            assert path == "-" and commit == "-", name
+            unattributed.append(name)
+            repo = name  # counted per file; the near-duplicate check below stands in for "per project"
+        else:
+            assert repo.count("/") == 1 and path and commit and path != "-", name
         per_repo[repo] = per_repo.get(repo, 0) + 1
     assert max(per_repo.values()) <= 5
+    assert len({r[1] for r in rows if is_unattributed(r[1])}) == len(unattributed)
+    texts = {n: (FILES / n).read_text(encoding="utf-8", errors="replace") for n in sorted(names)}
+    for a in unattributed:  # against every other file of the corpus, attributed or not
+        for b, tb in texts.items():
+            if b == a:
+                continue
+            m = difflib.SequenceMatcher(None, texts[a], tb, autojunk=False)
+            if m.real_quick_ratio() >= 0.8 and m.quick_ratio() >= 0.8:
+                assert m.ratio() < 0.8, (a, b, m.ratio())
 
 
 def test_a_false_alarm_and_a_miss_are_counted(tmp_path: object) -> None:

@@ -191,3 +191,31 @@ def test_per_run_concurrency_on_an_image_the_linter_knows_nothing_about() -> Non
     # FROM busybox (no base-image row): the same verdict as FROM debian
     text = _TWO_APT.replace("debian:12", "busybox")
     assert [s for _l, s in _cm006(text)] == ["warning", "warning"]
+
+
+# --- CM001: poetry inside an activated virtualenv installs there, not into {cache-dir}/virtualenvs ----
+# A real file (code-index:66643706139): `ENV VIRTUAL_ENV=/opt/venv`, then
+# `RUN --mount=type=cache,target=/root/.cache/pypoetry poetry install`. Poetry's EnvManager.get() takes
+# $VIRTUAL_ENV (or a non-base $CONDA_PREFIX) as the environment before it looks at virtualenvs.create /
+# in-project / path (poetry src/poetry/utils/env/env_manager.py: `env_prefix =
+# os.environ.get("VIRTUAL_ENV", os.environ.get("CONDA_PREFIX"))`, `in_venv = ...`), so the packages land
+# in /opt/venv, in the image.
+
+
+def test_poetry_in_an_active_virtualenv_does_not_install_into_the_cache() -> None:
+    text = (
+        "FROM python:3.11\nRUN python3 -m venv /opt/venv\nENV VIRTUAL_ENV=/opt/venv\n"
+        "RUN --mount=type=cache,target=/root/.cache/pypoetry poetry install --only main\n"
+    )
+    assert [c for c in codes(text) if c[0] in ("CM001", "CM002", "CM011")] == []
+
+
+def test_poetry_virtualenv_in_a_mounted_path_is_still_flagged() -> None:
+    # the active virtualenv itself under a cache mount: the install is lost
+    text = "FROM python:3.11\nENV VIRTUAL_ENV=/venv\nRUN --mount=type=cache,target=/venv poetry install\n"
+    assert ("CM001", 3) in codes(text)
+
+
+def test_poetry_without_a_virtualenv_still_defaults_into_the_cache() -> None:
+    text = "FROM python:3.11\nRUN --mount=type=cache,target=/root/.cache/pypoetry poetry install\n"
+    assert ("CM001", 2) in codes(text)

@@ -1,7 +1,8 @@
 """The classified real-world corpus of issue 18: precision and recall of every warning/error rule.
 
 ``files/`` holds public Dockerfiles (``index.tsv``: repository, path and commit of each, at most 5 per
-repository); ``labels.tsv`` is the classification read by hand: every real misuse (``true``), every
+repository; a file the public code index returned without naming its repository has the repository
+``code-index:<id>`` and path and commit ``-``, at most one per project); ``labels.tsv`` is the classification read by hand: every real misuse (``true``), every
 warning/error the linter gives that is not one (``false``), and a ``-`` line per file read and found
 clean. :func:`evaluate` lints every file and scores each rule against the labels; ``python -m
 tests.lint.corpus`` prints the table, ``tests/lint/test_corpus.py`` holds it at >= 95%.
@@ -58,6 +59,7 @@ class Result:
     scores: dict[str, RuleScore]
     files: int
     repositories: int
+    unattributed: int  # files known only by their code-index id (no repository named)
     with_cache_mount: int
     unclassified: list[str] = field(default_factory=list)  # findings no label mentions
     unread: list[str] = field(default_factory=list)  # files without any label line
@@ -79,6 +81,14 @@ def labels(path: Path = HERE / "labels.tsv") -> tuple[list[Label], set[str]]:
                 continue
             out.append(Label(name, int(line), rule, verdict == "true", reason))
     return out, read
+
+
+UNATTRIBUTED = "code-index:"
+
+
+def is_unattributed(repository: str) -> bool:
+    """A file whose repository the code index did not disclose: ``code-index:<id>`` (digits)."""
+    return repository.startswith(UNATTRIBUTED) and repository[len(UNATTRIBUTED) :].isdigit()
 
 
 def _repos() -> dict[str, str]:
@@ -110,7 +120,8 @@ def evaluate(rules: Iterable[str] | None = None) -> Result:
     res = Result(
         scores={c: RuleScore(c) for c in sorted(wanted)},
         files=len(names),
-        repositories=len({repos.get(n, n) for n in names}),
+        repositories=len({repos.get(n, n) for n in names if not is_unattributed(repos.get(n, n))}),
+        unattributed=sum(1 for n in names if is_unattributed(repos.get(n, n))),
         with_cache_mount=mounts,
         unread=[n for n in names if n not in read],
     )
@@ -132,8 +143,9 @@ def evaluate(rules: Iterable[str] | None = None) -> Result:
 
 def render(res: Result) -> str:
     lines = [
-        f"corpus: {res.files} files from {res.repositories} repositories "
-        f"({res.with_cache_mount} with RUN --mount=type=cache, {res.files - res.with_cache_mount} controls)",
+        f"corpus: {res.files - res.unattributed} files from {res.repositories} repositories"
+        + (f" + {res.unattributed} unattributed files from the public code index" if res.unattributed else "")
+        + f" ({res.with_cache_mount} with RUN --mount=type=cache, {res.files - res.with_cache_mount} controls)",
         "",
         f"{'rule':<6} {'true+':>5} {'false+':>6} {'missed':>6} {'precision':>9} {'recall':>7}",
     ]
