@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from immutables import Map
 
+from cacheinspect._persistent import FrozenMap
+
 __all__ = ["Command", "Redirect", "Word", "glob_base", "parse_script", "resolve_path"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -411,7 +413,8 @@ class _State:
 
     @classmethod
     def start(cls, env: Mapping[str, str], unknown: Iterable[str], cwd: str) -> _State:
-        m = env if isinstance(env, Map) else Map(env)
+        # a snapshot from the resolver is used as it is (no copy per inherited variable)
+        m = env.m if isinstance(env, FrozenMap) else env if isinstance(env, Map) else Map(env)
         known = unknown if isinstance(unknown, frozenset) else frozenset(unknown)
         return cls(m, m, Map(), Map(), m, known or _NO_NAMES, cwd)
 
