@@ -415,7 +415,8 @@ class _State:
     def start(cls, env: Mapping[str, str], unknown: Iterable[str], cwd: str) -> _State:
         # a snapshot from the resolver is used as it is (no copy per inherited variable)
         m = env.m if isinstance(env, FrozenMap) else env if isinstance(env, Map) else Map(env)
-        known = unknown if isinstance(unknown, frozenset) else frozenset(unknown)
+        # an immutable container (the walk's persistent map) is kept as it is
+        known = unknown if isinstance(unknown, (frozenset, Map)) else frozenset(unknown)
         return cls(m, m, Map(), Map(), m, known or _NO_NAMES, cwd)
 
     def is_exported(self, key: str) -> bool:

@@ -201,7 +201,7 @@ class _StageState:
     apk_cache_linked: bool = False  # /etc/apk/cache created (ln -s … /etc/apk/cache, setup-apkcache)
     pnpm_major: int | None = None  # the pnpm version the Dockerfile installs (pnpm@6 …)
     #: ENV/ARG names whose value was built from a variable only the (unknown) base image could set
-    unknown_vars: set[str] = field(default_factory=set)
+    unknown_vars: PDict[str, bool] = field(default_factory=PDict)
     #: the WORKDIR is known: an absolute WORKDIR was set, or the base image's config is known
     workdir_known: bool = True
 
@@ -226,7 +226,7 @@ class _StageState:
             self.keep_packages,
             self.apk_cache_linked,
             self.pnpm_major,
-            set(self.unknown_vars),
+            self.unknown_vars.copy(),
             self.workdir_known,
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Collection, Container, Mapping
 from functools import partial
 
 from immutables import Map
@@ -131,9 +131,9 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
             if (not known and any(n not in ins.vars or n in state.unknown_vars for n in names)) or any(
                 n in state.unknown_vars for n in names
             ):
-                state.unknown_vars.add(key)
+                state.unknown_vars[key] = True
             else:
-                state.unknown_vars.discard(key)
+                state.unknown_vars.pop(key, None)
 
     # --- COPY / ADD -----------------------------------------------------------------------------
 
@@ -199,13 +199,13 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
     # --- RUN ------------------------------------------------------------------------------------
 
     def commands_of(
-        self, ins: Instr, env: Mapping[str, str], unknown: set[str] | None = None
+        self, ins: Instr, env: Mapping[str, str], unknown: Collection[str] | None = None
     ) -> list[Command] | None:
         shell = ins.shell or ["/bin/sh", "-c"]
         cmd = ins.run_cmd
         if cmd is None:
             return None
-        unknown = unknown or set()
+        unknown = unknown or ()
         if isinstance(cmd, list):
             return command_from_argv(cmd, env=env, cwd=ins.workdir or "/", unknown=unknown)
         if posixpath.basename(shell[0]) not in _POSIX_SHELLS:
@@ -227,7 +227,8 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
             ins = dataclasses.replace(
                 ins, workdir=posixpath.join(UNKNOWN_WORKDIR, (ins.workdir or "/").lstrip("/"))
             )
-        commands = self.commands_of(ins, env, state.unknown_vars)
+        # the map as it is now (immutable): the shell model keeps it without a copy per RUN
+        commands = self.commands_of(ins, env, state.unknown_vars.m)
         env_known = self.env_known(stage)
         unknown = [
             m
@@ -346,7 +347,7 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
                     state.add_write(_Write(o.path, ins.line, f"{o.how} at"))
 
     @staticmethod
-    def target_unknown(m: Mount, ins: Instr, unknown_vars: set[str], env_known: bool) -> bool:
+    def target_unknown(m: Mount, ins: Instr, unknown_vars: Container[str], env_known: bool) -> bool:
         """The mount's target names a variable this Dockerfile never sets (``target=${PNPM_HOME}``
         FROM an image we do not know), or one built from such: BuildKit expands it with the image's
         ENV, we cannot."""
