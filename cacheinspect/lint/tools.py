@@ -892,8 +892,11 @@ def analyse(
         and (
             any(
                 _CCACHE_WORD.search(v)
-                for k, v in cmd.env.items()
-                if k in ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+                # four lookups, not a scan of the whole environment per command (issue 17: linear)
+                for v in map(
+                    cmd.env.get, ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+                )
+                if v is not None
             )
             or any(_CCACHE_LAUNCHER.search(w.text) for w in args)
         )
