@@ -27,7 +27,9 @@ __all__ = ["FrozenMap", "PDict", "Seq"]
 
 class FrozenMap(Mapping[K, V]):
     """A read-only snapshot of a persistent map: O(1) to take, equal to any mapping with the same
-    items (``immutables.Map`` compares equal only to another ``Map``)."""
+    items (``immutables.Map`` compares equal only to another ``Map``). It iterates in sorted key
+    order: a hash map's own order changes with Python's hash seed, and what a caller prints or picks
+    first from it must not."""
 
     __slots__ = ("m",)
 
@@ -44,13 +46,13 @@ class FrozenMap(Mapping[K, V]):
         return key in self.m
 
     def __iter__(self) -> Iterator[K]:
-        return iter(self.m)
+        return iter(sorted(self.m))  # type: ignore[type-var]  # keys are str here
 
     def __len__(self) -> int:
         return len(self.m)
 
     def __repr__(self) -> str:
-        return repr(dict(self.m.items()))
+        return repr(dict(self.items()))
 
     def set(self, key: K, value: V) -> FrozenMap[K, V]:
         """This snapshot with *key* set (O(log n); this one is unchanged)."""

@@ -35,3 +35,8 @@ def test_frozen_map_equals_a_dict_and_set_leaves_it_unchanged() -> None:
     g = f.set("B", "2")
     assert f == {"A": "1"} and g == {"A": "1", "B": "2"} and dict(f) == {"A": "1"}
     assert f.get("B") is None and g["B"] == "2" and "A" in g
+
+
+def test_frozen_map_iterates_in_sorted_order() -> None:
+    keys = [f"K{i}" for i in range(200, 0, -1)]
+    assert list(FrozenMap(Map(dict.fromkeys(keys, "")))) == sorted(keys)
