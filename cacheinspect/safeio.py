@@ -15,7 +15,7 @@ import stat
 
 from cacheinspect.errors import SizeLimitError, UsageError
 
-__all__ = ["DEFAULT_MAX_INPUT_BYTES", "read_local_file", "read_local_text"]
+__all__ = ["DEFAULT_MAX_INPUT_BYTES", "read_capped", "read_local_file", "read_local_text"]
 
 #: Default cap for an input file that is text written by a person or a tool (Dockerfile, policy, dump):
 #: 256 MiB is far above any real one and far below the machine's memory.
@@ -52,21 +52,33 @@ def read_local_file(
                 else "not a regular file"
             )
             raise UsageError(f"{what} {name!r} is {kind}, not a regular file")
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - total))
-            if not chunk:
-                break
-            parts.append(chunk)
-            total += len(chunk)
-            if total > max_bytes:
-                raise SizeLimitError(f"{what} {name!r} is over the {max_bytes}-byte cap")
+        data = read_capped(fd, max_bytes)
+        if data is None:
+            raise SizeLimitError(f"{what} {name!r} is over the {max_bytes}-byte cap")
     except OSError as e:
         raise UsageError(f"cannot read {what} {name!r}: {e.strerror or e}") from None
     finally:
         os.close(fd)
-    return b"".join(parts)
+    return data
+
+
+def read_capped(fd: int, max_bytes: int) -> bytes | None:
+    """Everything left to read on *fd*, or None as soon as it is more than ``max_bytes``.
+
+    The cap counts bytes actually read, never ``st_size`` (a device or ``/proc`` file says 0), and at
+    most ``max_bytes + 1`` are ever held. One loop for every capped local read (the layout reader uses it
+    too), so the rule cannot drift between them. OSError propagates: the caller names the file.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - total))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            return None
 
 
 def read_local_text(

@@ -549,6 +549,7 @@ def _shell_pattern_to_regex(pattern: str, *, greedy: bool, anchored: bool) -> st
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 64 << 20  # RE2's default 8 MiB refuses patterns of a few 10,000 wildcards
+_RE2_OPTIONS.log_errors = False  # no RE2 log line on stderr: the LexError below is the message
 
 
 def _compile(pattern: str, *, greedy: bool, anchored: bool) -> Any:

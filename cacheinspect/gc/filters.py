@@ -4,6 +4,9 @@
 comma-separated selectors inside one item (containerd ``filters/parser.go``). A selector is ``field``
 (present), ``field==value``, ``field!=value`` or ``field~=regexp``; an empty item matches everything.
 ``!=`` is true when the field is absent; ``~=`` matches the regexp against the value ("" when absent).
+The regexp is Go's (``regexp.Compile``), so it runs on RE2 here too (``google-re2``): the same syntax is
+accepted and refused, and matching is linear, where Python's backtracking ``re`` lets a short hostile
+filter such as ``id~=(a*)*b`` run for minutes against one long description.
 
 What a candidate exposes is ``adaptUsageInfo`` (moby/buildkit ``cache/manager.go``) applied to the
 ``UsageInfo`` the prune loop builds, which is *not* the one ``du`` prints: it carries id, mutable, type
@@ -14,8 +17,12 @@ candidate has no references by definition) and ``description`` never matched bef
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import re2
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.records import CacheRecord
@@ -91,9 +98,10 @@ def parse_filter_item(item: str) -> FilterItem:
             raise UsageError(f"invalid prune filter {item!r}: bad field name {field!r}")
         if op == "~=":
             try:
-                re.compile(value)
-            except re.error as e:
-                raise UsageError(f"invalid prune filter {item!r}: bad regexp: {e}") from None
+                _regexp(value)
+            except re2.error as e:
+                why = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else e
+                raise UsageError(f"invalid prune filter {item!r}: bad regexp: {why}") from None
         sels.append(Selector(field.split(".")[0], op, value))
     return FilterItem(tuple(sels), item)
 
@@ -130,7 +138,27 @@ def _sel_match(s: Selector, r: CacheRecord, description: bool) -> bool:
         return present and value == s.value
     if s.op == "!=":
         return value != s.value
-    return re.search(s.value, value) is not None
+    return _regexp(s.value).search(_valid_utf8(value)) is not None
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 64 << 20  # RE2's default 8 MiB refuses long but ordinary patterns
+_RE2_OPTIONS.log_errors = False  # RE2 would print its own parse error to stderr: the one error: line says it
+
+
+@functools.lru_cache(maxsize=256)
+def _regexp(pattern: str) -> Any:
+    """The filter's regexp compiled once by RE2 (Go's syntax and leftmost-first semantics)."""
+    return re2.compile(_valid_utf8(pattern), _RE2_OPTIONS)
+
+
+def _valid_utf8(text: str) -> str:
+    """*text* with lone surrogates (undecodable bytes kept by the readers) as U+FFFD, as Go reads them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def matches(items: tuple[FilterItem, ...], r: CacheRecord, *, description: bool = True) -> bool:

@@ -244,9 +244,11 @@ RULES: tuple[Rule, ...] = (
         fix="add sharing=locked: --mount=type=cache,target={target},sharing=locked",
         what=(
             "Flags a cache mount of `/var/cache/apt` or `/var/lib/apt` (or a directory inside them) without "
-            "`sharing=locked`. It is info, and a warning when two stages of the same Dockerfile that BuildKit "
-            "can run at the same time (neither builds on or copies from the other) mount the same apt cache "
-            "unlocked."
+            "`sharing=locked`. It is info, and a warning when two RUNs of the same Dockerfile that BuildKit "
+            "can run at the same time mount the same apt cache unlocked: RUNs of two stages where neither "
+            "RUN waits for the other's stage (its stage does not build on that stage, and no `COPY --from` "
+            "or mount `from=` before it reads it; a final stage that installs with apt first and copies "
+            "from the build stage afterwards runs its apt step at once with the build stage's)."
         ),
         why=(
             "`sharing=shared` is the default: every concurrent RUN on the builder (parallel stages, other builds) "
@@ -269,7 +271,11 @@ RULES: tuple[Rule, ...] = (
         fix="{fix}",
         what=(
             "Flags a writable cache mount in a RUN whose `USER` is not root when the mount has no `uid`/`gid` "
-            "(BuildKit creates it as root, mode 0755) or a `uid`/`gid`/`mode` that does not let that user write."
+            "(BuildKit creates it as root, mode 0755) or a `uid`/`gid`/`mode` that does not let that user write, "
+            "and something in the RUN writes it: a tool whose cache or output is there, a command that names "
+            "the path, or a program the linter does not model. A mount nothing writes (`/home/node/.npm-backend` "
+            "under `USER node` with `npm ci`: npm writes `~/.npm`) and a mount CM004 already reports as missed "
+            "by its tool get no CM007: the owner has no effect there."
         ),
         why=(
             "Without `uid`, `gid` or `mode`, BuildKit mounts a fresh, root-owned directory; with them it first "

@@ -259,7 +259,8 @@ def _uv(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
     else:
         path, why = ctx.xdg_cache("uv")
     use.caches.append(CacheDir("cache", path, why, _suffix("/.cache/uv", "/.cache", "/uv")))
-    word = _has(args, "--no-cache", "-n")
+    # --no-cache-dir is uv's hidden alias of --no-cache, for pip compatibility (astral-sh/uv#1380)
+    word = _has(args, "--no-cache", "-n", "--no-cache-dir")
     if word:
         use.disabled, use.disabled_word = word, word
     elif ctx.get("UV_NO_CACHE") and _truthy(ctx.env["UV_NO_CACHE"]):
@@ -552,8 +553,11 @@ def _cargo(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
         )
     ]
     sub = pos[0] if pos else ""
-    if sub in ("zigbuild", "auditable", "chef"):  # build wrappers (cargo-zigbuild …): cargo build underneath
-        sub = "build" if sub != "chef" else (pos[1] if len(pos) > 1 else "")
+    if sub == "zigbuild":  # cargo-zigbuild: cargo build underneath
+        sub = "build"
+    elif sub in ("auditable", "chef"):  # wrappers that name the real subcommand next: `cargo auditable
+        # install …` installs into --root like `cargo install` (kanidm's tools Dockerfile), `chef cook` cooks
+        sub = pos[1] if len(pos) > 1 else ""
     use = ToolUse("cargo", ctx.cmd, action=sub)
     use.installs = sub in (
         "build", "b", "install", "fetch", "test", "t", "run", "r", "check", "c", "vendor", "cook", "clippy", "doc"
@@ -882,7 +886,7 @@ def analyse(
         return _pnpm(ctx, args, pnpm_legacy)
     if name == "zypper":
         return _zypper(ctx, args)
-    if name == "go":
+    if name in ("go", "xx-go"):  # tonistiigi/xx: xx-go is go with the target's GOOS/GOARCH set
         return _go(ctx, args)
     if name == "cargo":
         return _cargo(ctx, args)

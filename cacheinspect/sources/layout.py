@@ -31,6 +31,7 @@ from cacheinspect.errors import (
     UsageError,
 )
 from cacheinspect.oci import Descriptor, Manifest, decode, sniff_media_type
+from cacheinspect.safeio import read_capped
 from cacheinspect.sources.base import DEFAULT_MAX_BYTES, Fetched, ProgressCallback, SourceKind
 
 __all__ = ["REF_NAME_ANNOTATION", "LayoutSource", "is_layout"]
@@ -136,21 +137,14 @@ class LayoutSource:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO/device between stat and open
                 raise MalformedContentError(f"{what} {p.relative_to(self.path)} is not a regular file")
-            parts: list[bytes] = []
-            total = 0
-            while True:
-                chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - total))
-                if not chunk:
-                    break
-                parts.append(chunk)
-                total += len(chunk)
-                if total > max_bytes:
-                    raise SizeLimitError(f"{what} {p.name[:19]} is over the {max_bytes}-byte cap")
+            data = read_capped(fd, max_bytes)
+            if data is None:
+                raise SizeLimitError(f"{what} {p.name[:19]} is over the {max_bytes}-byte cap")
         except OSError as e:
             raise self._os_error(p, what, e) from None
         finally:
             os.close(fd)
-        return b"".join(parts)
+        return data
 
     def _stat_blob(self, digest: str) -> int | None:
         """Size of the blob when it is a regular file inside the layout, else None (missing or refused).

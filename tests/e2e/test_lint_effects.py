@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cacheinspect.lint.engine import lint_text
+from cacheinspect.lint.engine import FileResult, lint_text
 
 from .conftest import Testbed, parse_steps
 
@@ -463,6 +463,45 @@ def test_cm004_cargo_target_dir_elsewhere_leaves_the_target_mount_unused(bed: Be
     assert (second / "usr" / "local" / "bin" / "app").read_text() == "binary\n"
 
 
+# FAKE_CARGO_FETCH: an emulation of `cargo fetch`'s download cache (the cargo book, "Cargo Home":
+# $CARGO_HOME, default ~/.cargo, holds registry/cache/<registry>/<crate>.crate; rustup's installer and
+# the rust images set CARGO_HOME=/usr/local/cargo). Records in ./crate-source whether the crate was there.
+FAKE_CARGO_FETCH = r"""#!/bin/sh
+set -e
+reg=${CARGO_HOME:-$HOME/.cargo}/registry/cache/index.crates.io-6f17d22bba15001f
+crate=$(cat /cratename)
+if [ -f "$reg/$crate.crate" ]; then echo cache > crate-source; else
+  echo "  Downloaded $crate v1.0.0"; mkdir -p "$reg"; echo crate > "$reg/$crate.crate"; echo download > crate-source
+fi
+"""
+
+
+def test_cm004_rustup_cargo_home_moves_the_registry_out_of_root_cargo(bed: Bed) -> None:
+    """Issue 18: with rustup's CARGO_HOME=/usr/local/cargo (as rustup's installer is run in images that
+    do not start FROM rust), a mount at /root/.cargo/registry misses the registry cargo downloads to.
+    Flagged and fixed form as two stages of one file, built twice (each on its own cache)."""
+    (bed.ctx / "fakecargofetch").write_text(FAKE_CARGO_FETCH)
+    (bed.ctx / "fakecargofetch").chmod(0o755)
+    (bed.ctx / "cratename").write_text(pkg())
+    tag = uuid.uuid4().hex[:8]
+    text = (
+        f"FROM {bed.base} AS rustup\n"
+        + "ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:$PATH\n"
+        + "COPY fakecargofetch /usr/local/cargo/bin/cargo\nCOPY cratename /cratename\nWORKDIR /app\n"
+        + f"FROM rustup AS flagged\nARG BUST\nRUN --mount=type=cache,id=reg-a-{tag},target=/root/.cargo/registry cargo fetch\n"
+        + f"FROM rustup AS fixed\nARG BUST\nRUN --mount=type=cache,id=reg-b-{tag},target=/usr/local/cargo/registry cargo fetch\n"
+        + "FROM scratch\nCOPY --from=flagged /app/crate-source /flagged\nCOPY --from=fixed /app/crate-source /fixed\n"
+    )
+    flagged_line = next(n for n, line in enumerate(text.splitlines(), 1) if "reg-a-" in line)
+    findings = lint_text(text).findings
+    assert [(f.line, f.code) for f in findings] == [(flagged_line, "CM004")]
+    assert "/usr/local/cargo/registry" in findings[0].fix  # the fix is the fixed stage's mount
+    first, second = bed.twice(text)
+    assert (first / "flagged").read_text() == (first / "fixed").read_text() == "download\n"
+    assert (second / "flagged").read_text() == "download\n"  # /root/.cargo/registry kept nothing
+    assert (second / "fixed").read_text() == "cache\n"
+
+
 def test_cm001_copy_out_with_an_unknown_path_part_reaches_the_image(bed: Bed) -> None:
     text = (
         _tools(bed)
@@ -662,3 +701,379 @@ def test_cm011_apt_install_on_lists_an_earlier_run_left_in_the_mount(bed: Bed) -
             assert (out / "installed-tool").read_text() == "installed tool\n"
         else:
             assert "E: Unable to locate package tool" in log
+
+
+# FAKE_NPM: an emulation of npm's cache location (npm docs, config `cache`: default ~/.npm; `npm set`
+# is `npm config set`, which writes KEY=VALUE to the user config ~/.npmrc; npm_config_cache overrides).
+# `npm ci` keeps tarballs in <cache>/_cacache and records whether the package came from there.
+FAKE_NPM = r"""#!/bin/sh
+set -e
+mkdir -p "$HOME"  # the busybox base has no /root; the node images do
+case $1 in
+  config) shift; [ "$1" = set ] && shift && echo "$1=$2" >> "$HOME/.npmrc"; exit 0;;
+  set) echo "$2=$3" >> "$HOME/.npmrc"; exit 0;;
+esac
+cache=${npm_config_cache:-$(sed -n 's/^cache=//p' "$HOME/.npmrc" 2>/dev/null | tail -1)}
+cache=${cache:-$HOME/.npm}
+p=$(cat /pkgname)
+if [ -f "$cache/_cacache/$p" ]; then how=cache; else how=download; mkdir -p "$cache/_cacache"; echo tgz > "$cache/_cacache/$p"; fi
+mkdir -p "node_modules/$p" && echo "$how" > "node_modules/$p/HOW"
+"""
+
+
+def test_cm004_npm_set_cache_moves_the_cache_to_the_mount(bed: Bed) -> None:
+    """`npm set cache DIR` is `npm config set cache DIR` (issue 18: it was not read as one, and the mount at
+    DIR was reported as missing npm's cache). Quiet now, and the build shows the mount at DIR is used."""
+    (bed.ctx / "fakenpm").write_text(FAKE_NPM)
+    (bed.ctx / "fakenpm").chmod(0o755)
+    (bed.ctx / "pkgname").write_text(pkg())
+    text = (
+        bed.header()
+        + "COPY fakenpm /usr/local/bin/npm\nCOPY pkgname /pkgname\nWORKDIR /app\n"
+        + "RUN npm set cache /app/.npm\nARG BUST\n"
+        + "RUN --mount=type=cache,target=/app/.npm npm ci\n"
+    )
+    assert lint_codes(text) == []
+    first, second = bed.twice(text)
+    name = (bed.ctx / "pkgname").read_text()
+    assert (first / "app" / "node_modules" / name / "HOW").read_text() == "download\n"
+    assert (second / "app" / "node_modules" / name / "HOW").read_text() == "cache\n"
+    assert not (second / "root" / ".npm").exists()  # npm did not use the default
+
+
+# --- CM005: the package manager empties the cache mount (issue 18: base image, zypper, apk) ---------
+#
+# Stand-in distributions: busybox with each package manager's cache behaviour emulated in sh (named
+# emulations, not the tools; nothing is downloaded). What the cache mount keeps from one build to the
+# next is BuildKit's, and real.
+
+#: /etc/apt/apt.conf.d/docker-clean as the Debian and Ubuntu images ship it: the hook lines written by
+#: debuerreotype's scripts/debuerreotype-minimizing-config (after moby's contrib/mkimage/debootstrap).
+DOCKER_CLEAN = """\
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+"""
+
+FAKE_APT_ARCHIVES = r"""#!/bin/sh
+# An emulation of apt-get/apt install's package cache (Dir::Cache::archives = /var/cache/apt/archives,
+# apt.conf(5)): a .deb already there is used, else it is "downloaded" into partial/ and moved there.
+# As apt does after dpkg, it runs every DPkg::Post-Invoke command of /etc/apt/apt.conf.d through sh
+# (Debian's docker-clean puts its rm there). Run as `apt`, it removes what it downloaded unless
+# Binary::apt::APT::Keep-Downloaded-Packages is "true" (apt >= 1.2: the apt binary defaults it to
+# false, apt-get to true). Records in /installed-PKG whether PKG came from the cache.
+set -e
+arch=/var/cache/apt/archives
+conf=/etc/apt/apt.conf.d
+cmd=$1; shift
+[ "$cmd" = install ] || exit 0
+keep=true
+if [ "$(basename "$0")" = apt ]; then
+  keep=false
+  if cat "$conf"/* 2>/dev/null | grep -q 'Keep-Downloaded-Packages "true"'; then keep=true; fi
+fi
+mkdir -p "$arch/partial"
+fetched=""
+for p in "$@"; do
+  case $p in -*) continue;; esac
+  deb="$arch/${p}_1.0_all.deb"
+  if [ -f "$deb" ]; then src=cache; else
+    src=download; echo "Get:1 http://deb.debian.org/debian stable/main $p all 1.0"
+    echo deb > "$arch/partial/${p}_1.0_all.deb" && mv "$arch/partial/${p}_1.0_all.deb" "$deb"
+    fetched="$fetched $deb"
+  fi
+  echo "$src" > "/installed-$p"; echo "Setting up $p (1.0) ... ($src)"
+done
+[ "$keep" = true ] || rm -f $fetched
+for f in "$conf"/*; do
+  [ -f "$f" ] && sed -n 's/^DPkg::Post-Invoke { "\(.*\)"; };$/\1/p' "$f"
+done | while read -r hook; do sh -c "$hook"; done
+"""
+
+FAKE_ZYPPER = r"""#!/bin/sh
+# An emulation of zypper's package cache (zypper(8)): packages go to /var/cache/zypp/packages/REPO and
+# are deleted after the install when the repository has keeppackages=0 (the default in the .repo
+# file); `modifyrepo --all --keep-packages` sets keeppackages=1; `clean` removes the cached packages.
+# Metadata (raw/) is kept either way. Records in /installed-PKG whether PKG came from the cache.
+set -e
+repo=/etc/zypp/repos.d/repo-oss.repo
+pkgs=/var/cache/zypp/packages/repo-oss
+cmd=$1; shift
+case $cmd in
+  modifyrepo|mr)
+    for a in "$@"; do case $a in --keep-packages|-k) sed -i 's/^keeppackages=0$/keeppackages=1/' "$repo";; esac; done;;
+  clean|cc) rm -rf /var/cache/zypp/packages/*;;
+  install|in)
+    mkdir -p /var/cache/zypp/raw/repo-oss "$pkgs" && echo metadata > /var/cache/zypp/raw/repo-oss/repomd.xml
+    keep=$(sed -n 's/^keeppackages=//p' "$repo")
+    for p in "$@"; do
+      case $p in -*) continue;; esac
+      if [ -f "$pkgs/$p.rpm" ]; then src=cache; else src=download; echo "Retrieving: $p-1.0.noarch"; echo rpm > "$pkgs/$p.rpm"; fi
+      echo "$src" > "/installed-$p"
+      [ "$keep" = 1 ] || rm -f "$pkgs/$p.rpm"
+    done;;
+esac
+"""
+
+FAKE_APK = r"""#!/bin/sh
+# An emulation of apk-tools' cache (Alpine wiki, "Local APK cache"): `apk add` keeps the index in
+# /var/cache/apk, and keeps (and reuses) package files only when /etc/apk/cache exists, a directory
+# or a link to one. Records in /installed-PKG whether PKG came from the cache.
+set -e
+cmd=$1; shift
+[ "$cmd" = add ] || exit 0
+mkdir -p /var/cache/apk && echo index > /var/cache/apk/APKINDEX.00000000.tar.gz
+for p in "$@"; do
+  case $p in -*) continue;; esac
+  if [ -d /etc/apk/cache ] && [ -f "/etc/apk/cache/$p-1.0-r0.apk" ]; then src=cache; else
+    src=download; echo "fetch $p-1.0-r0.apk"
+    if [ -d /etc/apk/cache ]; then echo apk > "/etc/apk/cache/$p-1.0-r0.apk"; fi
+  fi
+  echo "$src" > "/installed-$p"
+done
+"""
+
+#: run by one stand-in Debian stage: a setup script of the kind real Dockerfiles run (the linter cannot
+#: read it), which removes docker-clean
+SETUP_APT = "#!/bin/sh\nrm -f /etc/apt/apt.conf.d/docker-clean\n"
+
+
+def _distros(bed: Bed) -> str:
+    """Stand-in Debian, openSUSE and Alpine roots in the context; returns their stages."""
+    files = {
+        "debian-root/etc/apt/apt.conf.d/docker-clean": DOCKER_CLEAN,
+        "debian-root/usr/bin/apt-get": FAKE_APT_ARCHIVES,
+        "debian-root/usr/local/share/setup-apt.sh": SETUP_APT,
+        "suse-root/usr/bin/zypper": FAKE_ZYPPER,
+        "suse-root/etc/zypp/repos.d/repo-oss.repo": "[repo-oss]\nname=Main Repository\nenabled=1\nautorefresh=1\nbaseurl=http://download.opensuse.org/distribution/leap/15.6/repo/oss/\nkeeppackages=0\n",
+        "alpine-root/sbin/apk": FAKE_APK,
+        "alpine-root/etc/apk/repositories": "https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n",
+    }
+    for name, text in files.items():
+        path = bed.ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755 if "bin/" in name else 0o644)
+    (bed.ctx / "debian-root/usr/bin/apt").symlink_to("apt-get")
+    return (
+        f"FROM {bed.base} AS debian\nCOPY debian-root/ /\n"
+        f"FROM {bed.base} AS opensuse\nCOPY suse-root/ /\n"
+        f"FROM {bed.base} AS alpine\nCOPY alpine-root/ /\n"
+    )
+
+
+def test_cm005_package_managers_empty_the_mount_unless_told_to_keep(bed: Bed) -> None:
+    """One build of many stages, each a form of CM005 on its own cache (own id), built twice (the second
+    re-runs every install with the first build's cache mounts): a flagged form downloads again, a quiet
+    one installs from the cache. Also issue 18's cases: a base image whose history removed docker-clean
+    (pushed to the bed's registry; flagged only while the base is unknown), a setup script the linter
+    cannot read (a note, no finding), `zypper clean` after the install (CM003), and one finding for a
+    line with two installs."""
+    stages = _distros(bed)
+    slim_ref = bed.bed.ref(bed.bed.unique_repo("lint-debian-slim"), "1")
+    (bed.dir / "Dockerfile.slim").write_text(
+        f"FROM {bed.base}\nCOPY debian-root/ /\nRUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    )
+    bed.bed.build(bed.ctx, "-f", str(bed.dir / "Dockerfile.slim"), "-t", slim_ref, "--push")
+    tag = uuid.uuid4().hex[:8]
+    keep_conf = "echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache"
+    mounts = {  # each form its own cache (id), at the directory its package manager uses
+        "debian": "--mount=type=cache,id={id},target=/var/cache/apt,sharing=locked",
+        "opensuse": "--mount=type=cache,id={id},target=/var/cache/zypp",
+        "alpine": "--mount=type=cache,id={id},target=/var/cache/apk",
+    }
+    # (form, FROM, steps before the install, the install RUN's command, lint codes, kept by the mount)
+    forms = [
+        ("apt_get", "debian", "", "apt-get install -y {p} && apt-get install -y {p}-doc", ["CM005"], False),
+        (
+            "apt_get_fixed",
+            "debian",
+            "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n",
+            "apt-get install -y {p}",
+            [],
+            True,
+        ),
+        (
+            "apt_get_script",
+            "debian",
+            "RUN sh /usr/local/share/setup-apt.sh\n",
+            "apt-get install -y {p}",
+            [],
+            True,
+        ),
+        ("apt_get_base_removed", slim_ref, "", "apt-get install -y {p}", [], True),
+        (
+            "apt",
+            "debian",
+            "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n",
+            "apt install -y {p}",
+            ["CM005"],
+            False,
+        ),
+        (
+            "apt_fixed",
+            "debian",
+            f"RUN rm -f /etc/apt/apt.conf.d/docker-clean && {keep_conf}\n",
+            "apt install -y {p}",
+            [],
+            True,
+        ),
+        ("zypper", "opensuse", "", "zypper install -y {p}", ["CM005"], False),
+        (
+            "zypper_fixed",
+            "opensuse",
+            "RUN zypper modifyrepo --all --keep-packages\n",
+            "zypper install -y {p}",
+            [],
+            True,
+        ),
+        (
+            "zypper_clean",
+            "opensuse",
+            "RUN zypper modifyrepo --all --keep-packages\n",
+            "zypper install -y {p} && zypper clean",
+            ["CM003"],
+            False,
+        ),
+        ("apk", "alpine", "", "apk add {p}", ["CM005"], False),
+        ("apk_fixed", "alpine", "", "ln -s /var/cache/apk /etc/apk/cache && apk add {p}", [], True),
+    ]
+    text = stages
+    final = "FROM scratch\n"
+    expected: dict[int, list[str]] = {}
+    for form, base, setup, step, codes, _kept in forms:
+        p = pkg()
+        mount = mounts.get(base, mounts["debian"]).format(id=f"cm005-{form}-{tag}")
+        text += f"FROM {base} AS {form}\n{setup}ARG BUST\n"
+        expected[text.count("\n") + 1] = codes
+        text += f"RUN {mount} {step.format(p=p)}\n"
+        final += f"COPY --from={form} /installed-{p} /{form}\n"
+    text += final
+
+    def verdicts(result: FileResult) -> dict[int, list[str]]:
+        got: dict[int, list[str]] = {line: [] for line in expected}
+        for f in result.findings:
+            got.setdefault(f.line, []).append(f.code)
+        return got
+
+    from cacheinspect.lint.images import fetch_configs, lookup
+    from cacheinspect.registry.options import RegistryOptions
+
+    resolved = lint_text(text, base_config=lookup(fetch_configs([slim_ref], RegistryOptions())))
+    assert verdicts(resolved) == expected
+    script_line = next(n for n, (f, *_r) in zip(expected, forms, strict=True) if f == "apt_get_script")
+    assert any(s.startswith(f"line {script_line}: CM005 not checked") for s in resolved.skipped), (
+        resolved.skipped
+    )
+    # unresolved, the base that removed docker-clean is just an unknown image: CM005 stays on
+    base_removed_line = next(
+        n for n, (f, *_r) in zip(expected, forms, strict=True) if f == "apt_get_base_removed"
+    )
+    assert verdicts(lint_text(text)) == {**expected, base_removed_line: ["CM005"]}
+
+    first, second = bed.twice(text)
+    verdict = verdicts(resolved)
+    for line, (form, *_rest, kept) in zip(expected, forms, strict=True):
+        assert (first / form).read_text() == "download\n", form
+        assert (second / form).read_text() == ("cache\n" if kept else "download\n"), form
+        # the verdict equals what the build did: a finding exactly where the mount kept nothing
+        assert bool(verdict[line]) == (not kept), (form, verdict[line])
+
+
+# --- CM006: two apt stages at once on one unlocked cache --------------------------------------------
+
+FAKE_APT_LOCK = r"""#!/bin/sh
+# An emulation of apt-get install's lock on its package cache: apt takes /var/cache/apt/archives/lock
+# without waiting (fcntl F_SETLK, apt-pkg/contrib/fileutl.cc GetLock) and, when another process holds
+# it, fails: "E: Could not get lock /var/cache/apt/archives/lock. It is held by process …",
+# "E: Unable to lock directory /var/cache/apt/archives/". busybox has no flock, so the lock here is
+# the directory lock.d, taken with mkdir (atomic: of two at once exactly one gets it), released on
+# exit. Every apt-get that tries the lock leaves tried-PKG in the cache. The holder's "download" lasts
+# until two apt-gets have tried this cache's lock (at most 10 s): so a second apt-get that BuildKit
+# runs at the same time on the same directory finds the lock held. /record-PKG lists the apt-gets
+# that had tried this cache before this one got its lock.
+set -e
+arch=/var/cache/apt/archives
+mkdir -p "$arch"
+p=$3
+if mkdir "$arch/lock.d" 2>/dev/null; then
+  trap 'rmdir "$arch/lock.d"' EXIT
+  (cd "$arch" && ls -d tried-* 2>/dev/null || true) > "/record-$p"
+  touch "$arch/tried-$p"
+  i=0
+  while [ "$(ls "$arch" | grep -c '^tried-' || true)" -lt 2 ] && [ "$i" -lt 10 ]; do sleep 1; i=$((i + 1)); done
+  echo "Setting up $p (1.0) ..."
+else
+  touch "$arch/tried-$p"
+  echo "E: Could not get lock $arch/lock. It is held by process 1 (apt-get)" >&2
+  echo "E: Unable to lock directory $arch/" >&2
+  exit 100
+fi
+"""
+
+
+def _apt_lock(bed: Bed) -> str:
+    (bed.ctx / "fakeaptlock").write_text(FAKE_APT_LOCK)
+    (bed.ctx / "fakeaptlock").chmod(0o755)
+    # the CM005 fix as real Dockerfiles have it (a no-op on this stand-in, which has no docker-clean)
+    return (
+        f"FROM {bed.base} AS debian\nCOPY fakeaptlock /usr/bin/apt-get\n"
+        "RUN rm -f /etc/apt/apt.conf.d/docker-clean\n"
+    )
+
+
+def test_cm006_two_stages_at_once_collide_on_an_unlocked_apt_cache(bed: Bed) -> None:
+    """Warning: two stages that depend on nothing of each other each run apt-get on the same cache
+    mount with sharing=shared (the default). BuildKit runs them at once on the same directory: the
+    second apt-get finds the first one's lock held and the build fails, as real apt does. The fix the
+    finding names (sharing=locked) makes BuildKit run them one after the other on that cache; two
+    stages where one builds on the other cannot run at once (CM006 is info there) and do not collide."""
+    head = _apt_lock(bed)
+    tag = uuid.uuid4().hex[:8]
+    shared = f"--mount=type=cache,id=apt-shared-{tag},target=/var/cache/apt"
+    x, y = pkg(), pkg()
+    flagged = (
+        head
+        + f"FROM debian AS one\nRUN {shared} apt-get install -y {x}\n"
+        + f"FROM debian AS two\nRUN {shared} apt-get install -y {y}\n"
+        + f"FROM scratch\nCOPY --from=one /record-{x} /one\nCOPY --from=two /record-{y} /two\n"
+    )
+    result = lint_text(flagged)
+    assert [(f.code, f.severity.name) for f in result.findings] == [("CM006", "warning")] * 2
+    _, log = bed.build(flagged, check=False)
+    assert "E: Could not get lock /var/cache/apt/archives/lock" in log, log[-3000:]
+    assert "exit code: 100" in log
+
+    # other packages than above: BuildKit leaves a cache mount's id and sharing out of a RUN's cache key
+    # when they are not the defaults (solver/llbsolver/ops/exec.go, checkShouldClearCacheOpts), so the
+    # same RUN with sharing=locked would be a cache hit of the flagged build's RUN that got the lock
+    a, b, c, d = pkg(), pkg(), pkg(), pkg()
+    locked = f"--mount=type=cache,id=apt-locked-{tag},target=/var/cache/apt,sharing=locked"
+    serial = f"--mount=type=cache,id=apt-serial-{tag},target=/var/cache/apt"
+    fixed = (
+        head
+        + f"FROM debian AS one\nRUN {locked} apt-get install -y {a}\n"
+        + f"FROM debian AS two\nRUN {locked} apt-get install -y {b}\n"
+        + f"FROM debian AS three\nRUN {serial} apt-get install -y {c}\n"
+        + f"FROM three AS four\nRUN {serial} apt-get install -y {d}\n"
+        + "FROM scratch\n"
+        + f"COPY --from=one /record-{a} /one\nCOPY --from=two /record-{b} /two\n"
+        + f"COPY --from=four /record-{c} /three\nCOPY --from=four /record-{d} /four\n"
+    )
+    result = lint_text(fixed)
+    serial_lines = [n for n, line in enumerate(fixed.splitlines(), 1) if serial in line]
+    assert [(f.line, f.code, f.severity.name) for f in result.findings] == [
+        (n, "CM006", "info") for n in serial_lines
+    ]
+    out, log = bed.build(fixed)
+    assert "Could not get lock" not in log
+    installs = [s for s in parse_steps(log) if "apt-get install" in s["vertex"]]
+    assert len(installs) == 4 and all(s["status"] == "RAN" for s in installs), installs
+    # one after the other on one directory: exactly one of each pair saw the other's try before its own
+    records = {name: (out / name).read_text().split() for name in ("one", "two", "three", "four")}
+    other = {"one": f"tried-{b}", "two": f"tried-{a}"}  # what each of the locked pair may have seen
+    assert sorted(len(records[n]) for n in other) == [0, 1], records
+    assert all(records[n] in ([], [other[n]]) for n in other), records
+    assert records["three"] == [] and records["four"] == [f"tried-{c}"], records

@@ -4,6 +4,8 @@ a mount hiding what the image holds).
 
 from __future__ import annotations
 
+import contextlib
+
 from cacheinspect.dockerfile import Instr, Mount, Stage
 from cacheinspect.lint.checks.state import (
     _ID_PROPS,
@@ -14,7 +16,9 @@ from cacheinspect.lint.checks.state import (
     _User,
 )
 from cacheinspect.lint.rules import Severity
+from cacheinspect.lint.shell import Command
 from cacheinspect.lint.tools import (
+    ToolUse,
     covers,
 )
 
@@ -31,18 +35,23 @@ class _MountRules(_CheckerBase):
             for base, kind in (("/var/cache/apt", "package cache"), ("/var/lib/apt", "package lists")):
                 if covers(base, m.target):
                     self.apt_unlocked.append((ins.node, m, stage, kind, self.mount_at(m, ins.node)))
+                    self.apt_first_run.setdefault((m.id, stage.index), (stage, ins))
                     break
 
     def decide_apt_locked(self) -> None:
-        """CM006 is a warning when two stages that BuildKit can run at the same time (neither depends
-        on the other) mount the same apt cache unlocked; otherwise only other builds on the same
-        builder can collide with it, and it is info."""
-        groups: dict[str, list[Stage]] = {}
-        for _node, m, stage, _kind, _at in self.apt_unlocked:
-            lst = groups.setdefault(m.id, [])
-            if stage not in lst:
-                lst.append(stage)
-        parallel_ids = {i for i, stages in groups.items() if self._independent_pair(stages)}
+        """CM006 is a warning when two RUNs that BuildKit can run at the same time mount the same apt
+        cache unlocked; otherwise only other builds on the same builder can collide with it, and it is
+        info.
+
+        BuildKit schedules the LLB graph, not stages: a RUN waits only for what its own state is built
+        on, its stage's base and the sources of the COPY --from / mount from= *before* it. A final stage
+        that runs apt first and copies from the build stage afterwards runs its apt step while the build
+        stage runs its own. The first such RUN of each stage has the fewest dependencies, so it is the
+        one compared."""
+        groups: dict[str, list[tuple[Stage, Instr]]] = {}
+        for (cid, _sidx), run in self.apt_first_run.items():
+            groups.setdefault(cid, []).append(run)
+        parallel_ids = {i for i, runs in groups.items() if self._independent_pair(runs)}
         for node, m, _stage, kind, at in self.apt_unlocked:
             self.emit(
                 "CM006",
@@ -54,17 +63,37 @@ class _MountRules(_CheckerBase):
 
     _MAX_PARALLEL_STAGES = 64
 
-    def _independent_pair(self, stages: list[Stage]) -> bool:
-        """Two of *stages* where neither builds on or copies from the other (BuildKit may run them at
-        once). Bounded: beyond 64 stages of one cache the answer is "not shown" (info stays info)."""
-        if len(stages) < 2 or len(stages) > self._MAX_PARALLEL_STAGES:
+    def _independent_pair(self, runs: list[tuple[Stage, Instr]]) -> bool:
+        """Two of *runs* (in different stages) where neither needs the other's stage up to that RUN
+        (BuildKit may run them at once). Bounded: beyond 64 stages of one cache the answer is "not
+        shown" (info stays info)."""
+        if len(runs) < 2 or len(runs) > self._MAX_PARALLEL_STAGES:
             return False
-        deps = {st.index: self._deps_of(st) for st in stages}
+        deps = {st.index: self._deps_upto(st, ins) for st, ins in runs}
         return any(
             b.index not in deps[a.index] and a.index not in deps[b.index]
-            for i, a in enumerate(stages)
-            for b in stages[i + 1 :]
+            for i, (a, _ia) in enumerate(runs)
+            for b, _ib in runs[i + 1 :]
         )
+
+    def _deps_upto(self, stage: Stage, ins: Instr) -> set[int]:
+        """Every stage the RUN *ins* of *stage* waits for: the stage's base, and the sources of the
+        COPY --from and mount from= of *stage* up to and including *ins*, each with all it needs."""
+        direct: list[Stage | None] = [stage.base_stage]
+        for i in stage.instrs:
+            direct.append(i.from_stage)
+            for m in i.mounts:
+                if m.from_:
+                    with contextlib.suppress(KeyError, IndexError):  # an image, not a stage
+                        direct.append(self.build.stage(int(m.from_) if m.from_.isdigit() else m.from_))
+            if i.node is ins.node:  # the same instruction (the walk may hold another Instr object for it)
+                break
+        seen: set[int] = set()
+        for d in direct:
+            if d is not None and d.index != stage.index and d.index not in seen:
+                seen.add(d.index)
+                seen |= self._deps_of(d)
+        return seen
 
     @staticmethod
     def _deps_of(stage: Stage) -> set[int]:
@@ -83,12 +112,54 @@ class _MountRules(_CheckerBase):
 
     # --- CM007 ----------------------------------------------------------------------------------
 
-    def check_owner(self, ins: Instr, mounts: list[Mount], user: _User) -> None:
+    #: programs that write only where their arguments say (checked by :meth:`_mount_unused`); any other
+    #: program the linter does not model may write anywhere (HOME dot-directories, XDG paths …)
+    _ARG_WRITERS = frozenset(
+        {
+            "set", "cd", "echo", "printf", "true", "false", "test", "[", "export", "mkdir", "tee", "cp",
+            "mv", "rm", "ln", "chmod", "chown", "cat", "ls", "sed", "grep", "find", "tar", "touch", "nm",
+            "exit", "sleep", "which", "command", "pwd", "id", "whoami", "head", "tail", "wc", "sort",
+        }
+    )  # fmt: skip
+
+    def _mount_unused(self, m: Mount, commands: list[Command], uses: list[ToolUse]) -> bool:
+        """Nothing in this RUN writes the mount: every program is one the linter models (a tool whose
+        cache and outputs are known, or a command that writes only its arguments), none of their
+        directories overlaps the target, and no argument, redirection or environment value names it.
+        CM007's effect (EACCES, or the tool turning its cache off) then cannot happen: a root-owned
+        mount nobody writes is harmless (``/home/node/.npm-backend`` under USER node: npm writes
+        ``~/.npm``)."""
+        t = m.target
+        modelled = {id(u.command) for u in uses}
+        for u in uses:
+            for p in [cd.path for cd in u.caches] + [o.path for o in u.outputs]:
+                if covers(t, p) or covers(p, t):
+                    return False
+        for c in commands:
+            if id(c) not in modelled and c.name not in self._ARG_WRITERS:
+                return False
+            words = [w.text for w in c.argv] + [r.target.text for r in c.redirects] + list(c.env.values())
+            if any(t in w for w in words):
+                return False
+        return True
+
+    def check_owner(
+        self,
+        ins: Instr,
+        mounts: list[Mount],
+        user: _User,
+        commands: list[Command] | None = None,
+        uses: list[ToolUse] | None = None,
+    ) -> None:
         if user.is_root:
             return
         for m in mounts:
             if m.readonly or m.from_ or m.source:
                 continue
+            if commands is not None and uses is not None and self._mount_unused(m, commands, uses):
+                continue
+            if (ins.line, m.target) in self.misplaced:
+                continue  # CM004: the tool writes elsewhere, the owner of this mount does not matter
             mode = m.mode if m.mode is not None else 0o755
             uid = m.uid if m.uid is not None else 0
             gid = m.gid if m.gid is not None else 0

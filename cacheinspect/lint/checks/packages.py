@@ -180,6 +180,7 @@ class _PackageRules(_CheckerBase):
             who = run.user if u.command.user is None else self.user_of(u.command.user, state)
             if not who.is_root and who.uid is not None:
                 extra = f",uid={who.uid}" + (f",gid={who.gid}" if who.gid is not None else "")
+            self.misplaced.add((ins.line, t))
             self.report(
                 "CM004",
                 ins.node,
@@ -198,6 +199,20 @@ class _PackageRules(_CheckerBase):
             )
 
     # --- CM005 ----------------------------------------------------------------------------------
+
+    def _script_may_configure(self, run: _Run, state: _StageState, tool: str) -> bool:
+        """An earlier step ran a script the linter cannot read (``state.docker_clean_unknown``): it may
+        as well have made *tool* keep its packages (kanidm's ``zypper_fixing.sh`` runs ``zypper mr -k``,
+        i.e. ``--keep-packages``), so CM005 says nothing and a note names what it skipped."""
+        if not state.docker_clean_unknown:
+            return False
+        note = (
+            f"line {run.instr.line}: CM005 not checked: {state.docker_clean_unknown}, a script that may make "
+            f"{tool} keep its downloaded packages"
+        )
+        if note not in self.notes:
+            self.notes.append(note)
+        return True
 
     def check_package_cache(self, run: _Run, state: _StageState) -> None:
         ins = run.instr
@@ -257,7 +272,11 @@ class _PackageRules(_CheckerBase):
                 m = next(
                     (m for m in run.cache_mounts if any(covers(m.target, cd.path) for cd in u.caches)), None
                 )
-                if m is not None and not state.keep_packages:
+                if (
+                    m is not None
+                    and not state.keep_packages
+                    and not self._script_may_configure(run, state, "zypper")
+                ):
                     self.report(
                         "CM005",
                         ins.node,
@@ -267,7 +286,11 @@ class _PackageRules(_CheckerBase):
                     )
             if u.tool == "apk" and u.installs and not u.disabled:
                 m = next((m for m in run.cache_mounts if covers(m.target, "/var/cache/apk")), None)
-                if m is not None and not state.apk_cache_linked:
+                if (
+                    m is not None
+                    and not state.apk_cache_linked
+                    and not self._script_may_configure(run, state, "apk")
+                ):
                     self.report(
                         "CM005",
                         ins.node,
@@ -289,7 +312,7 @@ class _PackageRules(_CheckerBase):
                 keep = state.keepcache or any(
                     re.search(r"keepcache=(1|true|True|yes)", w.text) for w in u.command.argv
                 )
-                if not keep:
+                if not keep and not self._script_may_configure(run, state, u.tool):
                     self.report(
                         "CM005",
                         ins.node,

@@ -371,6 +371,8 @@ class _CheckerBase:
         #: cache id → (line, what) of the last RUN that filled that cache mount with a download or build
         self.fills: dict[tuple[object, ...], tuple[int, str]] = {}
         self.apt_unlocked: list[tuple[Node, Mount, Stage, str, tuple[int, int]]] = []
+        #: (cache id, stage index) -> the stage's first RUN that mounts it unlocked (CM006 concurrency)
+        self.apt_first_run: dict[tuple[str, int], tuple[Stage, Instr]] = {}
         #: cache id → (line, what) of the last RUN whose apt-get update wrote the package lists into it
         self.apt_lists: dict[tuple[object, ...], tuple[int, str]] = {}
         self.sources: dict[int, _Source] = {}  # id(node) → its source text, for locate()
@@ -382,6 +384,9 @@ class _CheckerBase:
         self.pending_by_id: dict[tuple[object, ...], list[_Pending]] = {}
         self.runs: list[_Run] = []
         self.roots: dict[int, Stage] = {}  # stage index → the first stage of its FROM chain
+        #: (RUN line, mount target) that CM004 reported as missed by its tool: CM007 says nothing more
+        #: about a mount the tool does not write
+        self.misplaced: set[tuple[int, str]] = set()
 
     # --- reporting ------------------------------------------------------------------------------
 

@@ -248,7 +248,6 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
         cache_mounts = [m for m in all_cache if m not in unknown]
         self.check_ids(ins, all_cache)
         self.check_apt_locked(ins, cache_mounts, stage)
-        self.check_owner(ins, all_cache, user)
         self.check_hidden(ins, cache_mounts, state)
         for m in ins.mounts:
             if m.type == "bind" and m.from_:
@@ -267,6 +266,7 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
                         self.mount_at(m, ins.node),
                     )
         if commands is None:
+            self.check_owner(ins, all_cache, user)
             return
         if isinstance(ins.run_cmd, str):
             state.add_text(ins.run_cmd)
@@ -314,6 +314,7 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
         self.check_outputs(run, state)
         self.check_disabled(run)
         self.check_misplaced(run, state)
+        self.check_owner(ins, all_cache, user, commands, uses)
         self.check_package_cache(run, state)
         self.check_no_mount(run, state)
         self.check_run_reads(run, state)

@@ -1,0 +1,181 @@
+"""End-to-end: the rule changes the classified corpus (issue 18, ``tests/lint/corpus``) led to, each shown
+by real BuildKit on both engines next to the lint verdict.
+
+- **CM006 per RUN**: a stage that mounts a cache and only *later* copies from another stage runs that
+  RUN at the same time as the other stage's RUN (BuildKit schedules the LLB graph, not stages); two
+  unlocked mounts of one cache are then used at once inside one build (a warning), and
+  ``sharing=locked``, the fix the rule gives, makes BuildKit run them one after the other.
+- **CM007 only for a mount something writes**: a root-owned mount the RUN's user never writes has no
+  effect (the tool caches elsewhere and works); the same mount where the tool writes turns its cache off.
+
+Concurrency is shown with a two-phase rendezvous in the shared cache directory, never with a clock: each
+RUN announces itself (phase 1), waits for the other's announcement, announces phase 2 and waits for the
+other's phase 2. Both reach "together" only when both RUNs are inside the mount at the same time; a RUN
+that runs alone gives up after a bound and says "alone" (the bound only ends the wait, nothing asserts
+on elapsed time). A stale phase-1 marker of an earlier RUN cannot fake it: phase 2 is never written by a
+RUN that ran alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cacheinspect.lint.engine import lint_text
+from cacheinspect.lint.rules import Severity
+
+from .conftest import Testbed
+
+pytestmark = pytest.mark.e2e
+
+# one side of the rendezvous: $1 me, $2 the other, $3 where to write the verdict; up to 60 polls per phase.
+# $4 is a token unique per build: BuildKit leaves a cache mount's id and sharing out of a RUN's cache key
+# (solver/llbsolver/ops/exec.go, CacheMap clears CacheOpt.ID/Sharing unless the id is the default), so
+# without it a RUN identical but for its mount id would be a cache hit of an earlier build
+RENDEZVOUS = r"""#!/bin/sh
+d=/var/cache/apt/rv; mkdir -p "$d"; me=$1; other=$2; out=$3
+wait_for() { i=0; while [ ! -e "$d/$1" ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; [ -e "$d/$1" ]; }
+touch "$d/$me.1"
+if wait_for "$other.1"; then
+  touch "$d/$me.2"
+  if wait_for "$other.2"; then echo together > "$out"; exit 0; fi
+fi
+echo alone > "$out"
+"""
+
+ADD_APP_USER = (
+    "RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && mkdir -p /home/app "
+    "&& busybox chown 1000:1000 /home/app\n"
+)
+
+# a pip stand-in (the same contract as FAKE_PIP in test_lint_effects.py): cache in
+# ${XDG_CACHE_HOME:-$HOME/.cache}/pip, turned off with pip's warning when that is not writable
+FAKE_PIP = r"""#!/bin/sh
+set -e
+cmd=$1; shift
+target=/usr/local/lib/site-packages
+cache=${PIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pip}
+pkgs=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target=*) target=${1#--target=};;
+    *) pkgs="$pkgs $1";;
+  esac
+  shift
+done
+nocache=""
+if ! mkdir -p "$cache" 2>/dev/null || ! [ -w "$cache" ]; then
+  echo "WARNING: The directory '$cache' is not owned or is not writable by the current user. The cache has been disabled." >&2
+  nocache=1
+fi
+mkdir -p "$target"
+for p in $pkgs; do
+  if [ -z "$nocache" ] && [ -f "$cache/$p.whl" ]; then src=cache; else src=download; fi
+  if [ -z "$nocache" ] && [ "$src" = download ]; then echo "$p wheel" > "$cache/$p.whl"; fi
+  mkdir -p "$target/$p"; echo "$src" > "$target/$p/SOURCE"
+done
+"""
+
+
+class Bed:
+    def __init__(self, testbed: Testbed, tmp_path: Path) -> None:
+        self.bed = testbed
+        self.dir = tmp_path
+        self.ctx = tmp_path / "ctx"
+        self.ctx.mkdir()
+        for name, body in (("rendezvous", RENDEZVOUS), ("fakepip", FAKE_PIP)):
+            (self.ctx / name).write_text(body)
+            (self.ctx / name).chmod(0o755)
+        self.base = testbed.env["TESTBED_BASE_IMAGE"]
+        self.n = 0
+
+    def build(self, text: str, *args: str) -> tuple[Path, str]:
+        self.n += 1
+        df = self.dir / f"Dockerfile.{self.n}"
+        df.write_text(text)
+        out = self.dir / f"out.{self.n}"
+        log = self.bed.build(self.ctx, "-f", str(df), "--output", f"type=local,dest={out}", *args)
+        return out, log
+
+
+@pytest.fixture
+def bed(testbed: Testbed, tmp_path: Path) -> Bed:
+    return Bed(testbed, tmp_path)
+
+
+def cm006(text: str) -> list[str]:
+    return [str(f.severity) for f in lint_text(text, filename="Dockerfile").findings if f.code == "CM006"]
+
+
+# --- CM006: an apt RUN before COPY --from runs at once with the stage it copies from ---------------
+
+
+def two_stages(base: str, cid: str, sharing: str) -> str:
+    mount = f"--mount=type=cache,id={cid},target=/var/cache/apt{sharing}"
+    return (
+        f"FROM {base} AS build\nCOPY rendezvous /usr/local/bin/\n"
+        f"RUN {mount} rendezvous build final /seen-by-build {cid}\n"
+        f"FROM {base}\nCOPY rendezvous /usr/local/bin/\n"
+        f"RUN {mount} rendezvous final build /seen-by-final {cid}\n"
+        "COPY --from=build /seen-by-build /seen-by-build\n"
+    )
+
+
+def test_cm006_a_final_stage_uses_the_apt_cache_while_the_build_stage_does(bed: Bed) -> None:
+    cid = f"apt-{uuid.uuid4().hex[:10]}"
+    flagged = two_stages(bed.base, cid, "")
+    assert cm006(flagged) == [str(Severity.warning)] * 2
+    out, _ = bed.build(flagged)
+    # both RUNs were inside the same (shared) cache directory at the same time
+    assert (out / "seen-by-build").read_text().strip() == "together"
+    assert (out / "seen-by-final").read_text().strip() == "together"
+
+    fixed = two_stages(bed.base, f"{cid}-locked", ",sharing=locked")
+    assert cm006(fixed) == []
+    out, _ = bed.build(fixed)
+    # locked: BuildKit hands the cache to one RUN at a time, neither ever meets the other
+    assert (out / "seen-by-build").read_text().strip() == "alone"
+    assert (out / "seen-by-final").read_text().strip() == "alone"
+
+
+def test_cm006_stays_info_when_the_copy_from_comes_first(bed: Bed) -> None:
+    # COPY --from=build before the RUN: the final stage's RUN waits for the whole build stage
+    cid = f"apt-{uuid.uuid4().hex[:10]}"
+    text = two_stages(bed.base, cid, "")
+    text = text.replace("COPY --from=build /seen-by-build /seen-by-build\n", "").replace(
+        f"FROM {bed.base}\nCOPY rendezvous /usr/local/bin/\n",
+        f"FROM {bed.base}\nCOPY rendezvous /usr/local/bin/\nCOPY --from=build /seen-by-build /seen-by-build\n",
+    )
+    assert cm006(text) == [str(Severity.info)] * 2
+    out, _ = bed.build(text)
+    assert (out / "seen-by-build").read_text().strip() == "alone"
+    assert (out / "seen-by-final").read_text().strip() == "alone"
+
+
+# --- CM007: a root-owned mount matters only where the RUN writes ---------------------------------
+
+
+def test_cm007_a_root_owned_mount_nobody_writes_has_no_effect(bed: Bed) -> None:
+    p = f"pkg{uuid.uuid4().hex[:10]}"
+    setup = f"FROM {bed.base} AS build\nCOPY fakepip /usr/local/bin/pip\n" + ADD_APP_USER + "USER app\n"
+    # the shape of the /home/node/.npm-backend false alarm: the mount is beside the tool's cache
+    quiet = (
+        setup
+        + f"RUN --mount=type=cache,target=/home/app/.cache-other pip install --target=/home/app/lib {p}\n"
+    )
+    assert "CM007" not in [f.code for f in lint_text(quiet).findings]
+    out, log = bed.build(quiet)
+    assert "is not writable" not in log
+    assert (out / "home/app/lib" / p / "SOURCE").read_text().strip() == "download"
+    assert (out / "home/app/.cache/pip" / f"{p}.whl").is_file()  # the tool cached where it always does
+
+    # the same mount where the tool writes: root-owned 0755, uid 1000 cannot write, the cache is off
+    flagged = (
+        setup
+        + f"RUN --mount=type=cache,target=/home/app/.cache/pip pip install --target=/home/app/lib {p}x\n"
+    )
+    assert "CM007" in [f.code for f in lint_text(flagged).findings]
+    _, log = bed.build(flagged)
+    assert "is not owned or is not writable by the current user" in log
