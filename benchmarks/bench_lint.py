@@ -6,8 +6,9 @@ cache mounts and without, continuation lines, a heredoc, pip/npm/go/apt/cargo co
 ``&&``, a COPY --from between stages), so every rule and the shell reader run. Timings are wall clock,
 best of ``BENCH_LINT_ROUNDS`` (default 3); the CLI rows include interpreter start-up.
 
-Growth rows: four series (realistic lines, ARG lines, lines of one RUN heredoc, findings), each at three
-sizes doubling, run as a whole ``cacheinspect lint -f json`` process; the CPU (user + system) of the best
+Growth rows: seven series (realistic lines, ARG lines, lines of one RUN heredoc, findings, a chain of
+stages each ``FROM`` the previous one with an ENV, an ARG and a RUN, subshells ``( … )`` in one RUN and
+``sh -c '…'`` child shells in one RUN, one more variable per line), each at three sizes doubling, run as a whole ``cacheinspect lint -f json`` process; the CPU (user + system) of the best
 round is compared with a floor measured in the same run at the same size: a whole Python process that
 reads the same file and splits every line into words. ``exponent`` is the least-squares slope of
 log(CPU) over log(size) for the whole process; ``exponent of work`` the same for the CPU above a
@@ -109,6 +110,37 @@ def _findings_file(n: int) -> str:
     )
 
 
+def _stage_chain_file(n: int) -> str:
+    # n stages, each FROM the one before, each adding an ENV and an ARG and running a RUN that uses them
+    out = ["FROM alpine AS s0\n"]
+    for i in range(n):
+        if i:
+            out.append(f"FROM s{i - 1} AS s{i}\n")
+        out.append(
+            f"ENV E{i}=v{i}\nARG A{i}=a{i}\n"
+            f"RUN --mount=type=cache,target=/c{i} pip install --target=/c{i}/x p$E{i}\n"
+        )
+    return "".join(out)
+
+
+def _subshells_file(n: int) -> str:
+    # one RUN: n lines, each exporting one more variable and running one subshell ( … )
+    body = "".join(
+        f"export V{i}=$V{max(i - 1, 0)}x; (cd /m{i} && pip install --target=/cache/x{i} p{i})\n"
+        for i in range(n)
+    )
+    return f"FROM python:3.12\nRUN --mount=type=cache,target=/cache <<EOF\n{body}EOF\n"
+
+
+def _child_shells_file(n: int) -> str:
+    # one RUN: n lines, each setting a shell variable, exporting another and running one `sh -c '…'`
+    body = "".join(
+        f"L{i}=l{i}; export V{i}=v{i}; sh -c 'cd /m{i} && pip install --target=/cache/x{i} p{i}'\n"
+        for i in range(n)
+    )
+    return f"FROM python:3.12\nRUN --mount=type=cache,target=/cache <<EOF\n{body}EOF\n"
+
+
 _FLOOR = "import sys\nwith open(sys.argv[1], encoding='utf-8') as f:\n    [ln.split() for ln in f]\n"
 
 
@@ -140,6 +172,9 @@ def growth_rows(root: Path) -> list[dict[str, Any]]:
         ("ARG lines", _args_file, 1),
         ("RUN heredoc lines", _heredoc_file, 1),
         ("findings (one RUN each)", _findings_file, 1),
+        ("stages, each FROM the previous (ENV+ARG+RUN)", _stage_chain_file, 1),
+        ("subshells ( … ) in one RUN (one export each)", _subshells_file, 1),
+        ("sh -c child shells in one RUN (one export each)", _child_shells_file, 1),
     ]
     rows: list[dict[str, Any]] = []
     tiny = root / "growth-tiny.Dockerfile"

@@ -200,7 +200,7 @@ class Instr:
     keyword: str
     line: int
     column: int
-    env: Mapping[str, str]  # read-only snapshots (built on first read: resolve._Snapshot)
+    env: Mapping[str, str]  # read-only snapshots (persistent maps: resolve._Tracked)
     args_in_scope: Mapping[str, str]
     workdir: str
     user: str
@@ -245,7 +245,7 @@ class Stage:
     line: int
     node: Node
     instrs: list[Instr] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # read-only (a persistent map)
     workdir: str = "/"
     user: str = ""
     deps: list[Stage] = field(default_factory=list)

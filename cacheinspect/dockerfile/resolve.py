@@ -23,12 +23,14 @@ not an error of the build: it is recorded in :attr:`Stage.error` instead of bein
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from typing import cast
+from typing import Any, cast
 
+from immutables import Map
+
+from cacheinspect._persistent import FrozenMap
 from cacheinspect.dockerfile._lex import Lexer, LexError, expansion_budget, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction
 from cacheinspect.dockerfile.model import (
@@ -97,61 +99,43 @@ def _is_git(src: str) -> bool:
     return False
 
 
-class _Snapshot(Mapping[str, str]):
-    """A :class:`_Tracked` dict as it was when the snapshot was taken, built on first read.
+class _Tracked(Mapping[str, str]):
+    """A mutable handle on a persistent map: :meth:`snapshot` and :meth:`copy` are O(1).
 
-    Every instruction records the env, ARGs and expansion variables *before* it. Copying the dicts
-    per instruction made a file of n ``ARG`` lines cost n² time and memory (16,000 ARGs: over a
-    minute and 7 GB); a snapshot costs O(1) and only the few that a check reads are built."""
+    Every instruction records the env, ARGs and expansion variables *before* it, and a stage
+    ``FROM`` another starts from that stage's state. Copying dicts for each made a file of n
+    ``ARG`` lines, and a chain of n stages each adding an ENV, cost n² time and memory (16,000
+    ARGs: over a minute and 7 GB); an :class:`immutables.Map` (a hash array mapped trie) is shared
+    between all of them, each assignment O(log n) (issue 17)."""
 
-    __slots__ = ("_base", "_data", "_log", "_upto")
-
-    def __init__(self, base: dict[str, str], log: list[tuple[str, str]], upto: int) -> None:
-        self._base = base
-        self._log = log
-        self._upto = upto
-        self._data: dict[str, str] | None = None
-
-    def _dict(self) -> dict[str, str]:
-        if self._data is None:
-            d = dict(self._base)
-            d.update(itertools.islice(self._log, self._upto))
-            self._data = d
-        return self._data
-
-    def __getitem__(self, key: str) -> str:
-        return self._dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict())
-
-    def __len__(self) -> int:
-        return len(self._dict())
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._dict()
-
-    def __repr__(self) -> str:
-        return f"_Snapshot({self._dict()!r})"
-
-
-class _Tracked(dict[str, str]):
-    """A dict whose assignments are logged so that :meth:`snapshot` is O(1) (see :class:`_Snapshot`).
-    Reads are plain dict reads (the lexer's hot path)."""
-
-    __slots__ = ("_base", "_log")
+    __slots__ = ("m",)
 
     def __init__(self, initial: Mapping[str, str] | None = None) -> None:
-        super().__init__(initial or {})
-        self._base = dict(self)
-        self._log: list[tuple[str, str]] = []
+        self.m: Map[str, str] = initial if isinstance(initial, Map) else Map(initial or {})
 
     def __setitem__(self, key: str, value: str) -> None:
-        super().__setitem__(key, value)
-        self._log.append((key, value))
+        self.m = self.m.set(key, value)
 
-    def snapshot(self) -> Mapping[str, str]:
-        return _Snapshot(self._base, self._log, len(self._log))
+    def __getitem__(self, key: str) -> str:
+        return self.m[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.m.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.m
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.m)
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+    def snapshot(self) -> FrozenMap[str, str]:
+        return FrozenMap(self.m)
+
+    def copy(self) -> _Tracked:
+        return _Tracked(self.m)
 
 
 class _State:
@@ -173,7 +157,7 @@ class _State:
 
     def copy(self) -> _State:
         s = _State()
-        s.vars, s.env, s.args = _Tracked(self.vars), _Tracked(self.env), _Tracked(self.args)
+        s.vars, s.env, s.args = self.vars.copy(), self.env.copy(), self.args.copy()
         s.workdir, s.user, s.shell = self.workdir, self.user, list(self.shell)
         s.image_known, s.workdir_known = self.image_known, self.workdir_known
         return s
@@ -497,7 +481,7 @@ def _resolve(
             if strict:
                 raise
             st.error = e.message
-        st.env, st.workdir, st.user = dict(state.env), state.workdir, state.user
+        st.env, st.workdir, st.user = state.env.snapshot(), state.workdir, state.user
         finals[st.index] = state
 
     return Build(

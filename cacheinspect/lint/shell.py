@@ -20,12 +20,14 @@ what BuildKit's default shell ``["/bin/sh", "-c"]`` gets.
 
 from __future__ import annotations
 
-import bisect
 import posixpath
 import re
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from immutables import Map
+
+from cacheinspect._persistent import FrozenMap
 
 __all__ = ["Command", "Redirect", "Word", "glob_base", "parse_script", "resolve_path"]
 
@@ -77,7 +79,7 @@ class Command:
     """A simple command as it would run: ``argv`` (``argv[0]`` the program), its environment, cwd."""
 
     argv: list[Word]
-    env: Mapping[str, str]  # read-only (an _EnvView)
+    env: Mapping[str, str]  # read-only (a persistent map shared with the commands around it)
     cwd: str
     redirects: list[Redirect] = field(default_factory=list)
     stdin: list[str] = field(default_factory=list)  # here-document bodies
@@ -366,137 +368,107 @@ class _Lexer:
 # --- execution model ------------------------------------------------------------------------------
 
 
-class _EnvHistory:
-    """The exported environment of one shell over time: per variable, its (version, value) changes
-    (value None: no longer exported or set).
+class _UnknownEnv(Container[str]):
+    """A command's exported variables whose value is dynamic, and its dynamic ``VAR=x`` prefixes:
+    the state's persistent maps at that command, O(1) to take (``x in`` is all it serves)."""
 
-    Each command records the environment it runs with. Copying it per command made a RUN of n lines
-    that each export a variable n² (a 20,000-line heredoc: minutes); a :class:`_EnvView` is the
-    history at one version, O(1) to take and O(log changes) to read."""
+    __slots__ = ("_dyn", "_st")
 
-    __slots__ = ("hist", "version")
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.version = 0
-        self.hist: dict[str, list[tuple[int, str | None]]] = {k: [(0, v)] for k, v in env.items()}
-
-    def put(self, key: str, value: str | None) -> None:
-        h = self.hist.get(key)
-        if h is None:
-            if value is None:
-                return
-            h = self.hist[key] = []
-        elif h[-1][1] == value:
-            return
-        self.version += 1
-        h.append((self.version, value))
-
-    def at(self, key: str, version: int) -> str | None:
-        h = self.hist.get(key)
-        if h is None:
-            return None
-        if h[-1][0] <= version:
-            return h[-1][1]
-        i = bisect.bisect_right(h, version, key=lambda e: e[0])
-        return h[i - 1][1] if i else None
-
-
-class _EnvView(Mapping[str, str]):
-    """A command's environment: the shell's exported variables at one version, then its ``VAR=x``
-    prefixes. Reads are lookups in the history; iterating builds the dict once."""
-
-    __slots__ = ("_dict", "_extra", "_hist", "_version")
-
-    def __init__(self, hist: _EnvHistory, extra: dict[str, str]) -> None:
-        self._hist = hist
-        self._version = hist.version
-        self._extra = extra
-        self._dict: dict[str, str] | None = None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._extra:
-            return self._extra[key]
-        v = self._hist.at(key, self._version)
-        return default if v is None else v
-
-    def __getitem__(self, key: str) -> str:
-        v = self.get(key)
-        if v is None:
-            raise KeyError(key)
-        return str(v)
+    def __init__(self, st: _State, dyn: set[str]) -> None:
+        self._st = st.copy()  # the maps are immutable: later changes of the shell do not show here
+        self._dyn = frozenset(dyn)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
+        if not isinstance(key, str):
+            return False
+        return key in self._dyn or (self._st.is_unknown(key) and self._st.is_exported(key))
 
-    def _materialize(self) -> dict[str, str]:
-        if self._dict is None:
-            d: dict[str, str] = {}
-            for k in self._hist.hist:
-                v = self._hist.at(k, self._version)
-                if v is not None:
-                    d[k] = v
-            d.update(self._extra)
-            self._dict = d
-        return self._dict
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._materialize())
-
-    def __len__(self) -> int:
-        return len(self._materialize())
-
-    def __repr__(self) -> str:
-        return repr(self._materialize())
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
 class _State:
-    vars: dict[str, str]
-    exported: set[str]
-    unknown: set[str]
+    """The shell's variables, exports, dynamic ("unknown") variables and cwd, in persistent maps.
+
+    Every subshell ``( … )`` and child shell ``sh -c`` starts from its parent's state and every
+    command records the environment it runs with. Copying dicts for each (as this model once did)
+    made a RUN of n subshells or ``sh -c`` lines over n variables, and a chain of n stages each
+    adding an ENV, cost n² time and memory; :class:`immutables.Map` (a hash array mapped trie, the
+    structure behind :mod:`contextvars`) makes a copy O(1) and a change O(log n), and a
+    command's environment is the map as it was (issue 17).
+
+    ``env`` is what a command gets: the exported variables that have a value. Exports and unknowns
+    are changes over the names the RUN started with (``base``: all of its environment is exported;
+    ``base_unknown``), so that starting a RUN costs nothing per inherited variable.
+    """
+
+    vars: Map[str, str]
+    env: Map[str, str]
+    exp: Map[str, bool]
+    unk: Map[str, bool]
+    base: Container[str]
+    base_unknown: Container[str]
     cwd: str
-    env_hist: _EnvHistory = field(init=False)
-    unknown_hist: _EnvHistory = field(init=False)  # "1" for each variable both unknown and exported
 
-    def __post_init__(self) -> None:
-        self.env_hist = _EnvHistory({k: v for k, v in self.vars.items() if k in self.exported})
-        self.unknown_hist = _EnvHistory(dict.fromkeys(self.unknown & self.exported, "1"))
+    @classmethod
+    def start(cls, env: Mapping[str, str], unknown: Iterable[str], cwd: str) -> _State:
+        # a snapshot from the resolver is used as it is (no copy per inherited variable)
+        m = env.m if isinstance(env, FrozenMap) else env if isinstance(env, Map) else Map(env)
+        # an immutable container (the walk's persistent map) is kept as it is
+        known = unknown if isinstance(unknown, (frozenset, Map)) else frozenset(unknown)
+        return cls(m, m, Map(), Map(), m, known or _NO_NAMES, cwd)
 
-    def _sync_unknown(self, key: str) -> None:
-        self.unknown_hist.put(key, "1" if key in self.unknown and key in self.exported else None)
+    def is_exported(self, key: str) -> bool:
+        v = self.exp.get(key)
+        return key in self.base if v is None else v
+
+    def is_unknown(self, key: str) -> bool:
+        v = self.unk.get(key)
+        return key in self.base_unknown if v is None else v
 
     def mark_unknown(self, key: str, unknown: bool) -> None:
-        (self.unknown.add if unknown else self.unknown.discard)(key)
-        self._sync_unknown(key)
+        if self.is_unknown(key) != unknown:
+            self.unk = self.unk.set(key, unknown)
 
     def copy(self) -> _State:
-        return _State(dict(self.vars), set(self.exported), set(self.unknown), self.cwd)
+        return _State(self.vars, self.env, self.exp, self.unk, self.base, self.base_unknown, self.cwd)
 
-    # every change to vars/exported goes through these three, so that env_hist follows
+    # every change to vars/exports goes through these three, so that env follows
     def set_var(self, key: str, value: str) -> None:
-        self.vars[key] = value
-        if key in self.exported:
-            self.env_hist.put(key, value)
+        self.vars = self.vars.set(key, value)
+        if self.is_exported(key):
+            self.env = self.env.set(key, value)
 
     def export(self, key: str) -> None:
-        if key not in self.exported:
-            self.exported.add(key)
-            if key in self.vars:
-                self.env_hist.put(key, self.vars[key])
-            self._sync_unknown(key)
+        if not self.is_exported(key):
+            self.exp = self.exp.set(key, True)
+            value = self.vars.get(key)
+            if value is not None:
+                self.env = self.env.set(key, value)
 
     def unset(self, key: str) -> None:
-        self.vars.pop(key, None)
-        self.exported.discard(key)
-        self.env_hist.put(key, None)
-        self._sync_unknown(key)
+        if key in self.vars:
+            self.vars = self.vars.delete(key)
+        if self.is_exported(key):
+            self.exp = self.exp.set(key, False)
+        if key in self.env:
+            self.env = self.env.delete(key)
 
-    def env(self, assigns: dict[str, str]) -> _EnvView:
-        return _EnvView(self.env_hist, dict(assigns))
+    def child(self, assigns: Mapping[str, str]) -> _State:
+        """The state a child shell (``sh -c``) starts with: only the environment (exported variables,
+        then the command's ``VAR=x`` prefixes), not unexported shell variables; every name exported
+        here stays exported there; what is unknown here stays unknown."""
+        env = self.env.update(assigns) if assigns else self.env
+        exp = self.exp.update(dict.fromkeys(assigns, True)) if assigns else self.exp
+        return _State(env, env, exp, self.unk, self.base, self.base_unknown, self.cwd)
 
-    def unknown_env(self, dyn: set[str]) -> _EnvView:
+    def command_env(self, assigns: dict[str, str]) -> Map[str, str]:
+        return self.env.update(assigns) if assigns else self.env
+
+    def unknown_env(self, dyn: set[str]) -> _UnknownEnv:
         """The exported variables set to something dynamic, and *dyn* (``x in`` is all it serves)."""
-        return _EnvView(self.unknown_hist, dict.fromkeys(dyn, "1"))
+        return _UnknownEnv(self, dyn)
 
 
 class _Runner:
@@ -518,7 +490,7 @@ class _Runner:
                 glob = True
             elif p.kind == "var":
                 value = st.vars.get(p.value)
-                unknown = p.value in st.unknown
+                unknown = st.is_unknown(p.value)
                 empty = value is None or (value == "" and p.op.startswith(":"))
                 if p.default is not None and empty and not unknown:
                     sub = _Lexer(p.default)._word() if p.default else None
@@ -646,7 +618,7 @@ class _Runner:
         stdin: list[str],
         user: str | None = None,
     ) -> None:
-        env = st.env(assigns)
+        env = st.command_env(assigns)
         unknown = st.unknown_env(dyn)
         cond = self.inherited or self.body > 0 or self.chain
         self.out.append(
@@ -717,14 +689,8 @@ class _Runner:
             if script is not None:
                 self.emit(argv, st, merged, dyn, redirects, stdin, user)
                 if script.static:
-                    exported = st.exported | set(merged)
                     # a child shell sees only the environment, not unexported shell variables
-                    child = _State(
-                        {k: v for k, v in {**st.vars, **merged}.items() if k in exported},
-                        exported,
-                        set(st.unknown),
-                        st.cwd,
-                    )
+                    child = st.child(merged)
                     sub = _Runner(self.out, self.depth + 1, self.inherited or self.body > 0 or self.chain)
                     start = len(self.out)
                     sub.run(_Lexer(script.text).tokens(), child)
@@ -854,7 +820,7 @@ def parse_script(
     image may set): words that use them are dynamic.
     """
     out: list[Command] = []
-    st = _State(dict(env), set(env), set(unknown), cwd or "/")
+    st = _State.start(env, unknown, cwd or "/")
     try:
         _Runner(out, 0).run(_Lexer(script).tokens(), st)
     except RecursionError:
@@ -869,7 +835,7 @@ def command_from_argv(
 ) -> list[Command]:
     """Exec-form RUN: no shell parses the words, but ``["sh", "-c", script]`` is still a script."""
     out: list[Command] = []
-    st = _State(dict(env), set(env), set(unknown), cwd or "/")
+    st = _State.start(env, unknown, cwd or "/")
     if not argv:
         return out
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cacheinspect.lint.shell import Command, Word, glob_base, resolve_path
@@ -343,10 +343,19 @@ def _npm_cache(ctx: _Ctx, args: list[Word]) -> tuple[str, str]:
     flag = _opt(args, "--cache")
     if flag:
         return ctx.path(flag), f"--cache {flag}"
-    for key, value in ctx.env.items():
-        if key.lower() == "npm_config_cache" and value and key not in ctx.cmd.unknown_env:
+    for key in _spellings(ctx.env, "npm_config_cache"):
+        value = ctx.env[key]
+        if value and key not in ctx.cmd.unknown_env:
             return ctx.path(value), f"{key}={value}"
     return posixpath.join(ctx.home, ".npm"), ctx.home_why
+
+
+def _spellings(env: Mapping[str, str], name: str) -> list[str]:
+    """The variables of *env* named *name* in any case (npm reads ``npm_config_*`` so), the exact
+    spelling first, then in sorted order: the environment is a hash map (lint/shell.py), whose order
+    varies between runs, and the result must not."""
+    exact = [name] if name in env else []
+    return exact + sorted(k for k in env if k != name and k.lower() == name)
 
 
 def _npm(ctx: _Ctx, args: list[Word]) -> ToolUse | None:
@@ -441,7 +450,9 @@ def _pnpm(ctx: _Ctx, args: list[Word], legacy: bool = False) -> ToolUse | None:
     # store-dir: --store-dir, npm_config_store_dir, $PNPM_HOME/store, $XDG_DATA_HOME/pnpm/store,
     # ~/.local/share/pnpm/store (pnpm docs: settings, storeDir).
     flag = _opt(args, "--store-dir")
-    store_env = next((v for k, v in ctx.env.items() if k.lower() == "npm_config_store_dir" and v), None)
+    store_env = next(
+        (v for v in map(ctx.env.__getitem__, _spellings(ctx.env, "npm_config_store_dir")) if v), None
+    )
     if flag:
         path, why = ctx.path(flag), f"--store-dir {flag}"
     elif store_env:
@@ -904,8 +915,11 @@ def analyse(
         and (
             any(
                 _CCACHE_WORD.search(v)
-                for k, v in cmd.env.items()
-                if k in ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+                # four lookups, not a scan of the whole environment per command (issue 17: linear)
+                for v in map(
+                    cmd.env.get, ("CC", "CXX", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER")
+                )
+                if v is not None
             )
             or any(_CCACHE_LAUNCHER.search(w.text) for w in args)
         )

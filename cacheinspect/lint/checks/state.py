@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cacheinspect._persistent import PDict, Seq
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
 from cacheinspect.lint.images import BaseLookup
 from cacheinspect.lint.rules import RULES_BY_CODE, Severity
@@ -178,18 +179,18 @@ class _StageState:
     ``content``/``outputs`` map every written path *and each of its ancestors* to the first write at or
     under it (so "does the image have anything at or under P" is one dict lookup)."""
 
-    users: dict[str, tuple[int | None, int | None, str]] = field(default_factory=dict)
-    uids: dict[int, str] = field(default_factory=dict)
-    content: dict[str, _Write] = field(default_factory=dict)  # any image content (outputs and caches)
-    outputs: dict[str, _Write] = field(default_factory=dict)  # outputs only (for CM010)
-    events: dict[str, list[_CacheEvent]] = field(default_factory=dict)  # cache mount target → RUNs
+    users: PDict[str, tuple[int | None, int | None, str]] = field(default_factory=PDict)
+    uids: PDict[int, str] = field(default_factory=PDict)
+    content: PDict[str, _Write] = field(default_factory=PDict)  # any image content (outputs and caches)
+    outputs: PDict[str, _Write] = field(default_factory=PDict)  # outputs only (for CM010)
+    events: PDict[str, Seq[_CacheEvent]] = field(default_factory=PDict)  # cache mount target → RUNs
     # index of ``events`` so a read looks at the targets around its path, not at every target so far
     # (n RUNs with their own cache mount made CM002 n²): each target's position in ``events``, the
     # targets strictly under each directory, and targets that are not clean absolute paths
-    event_order: dict[str, int] = field(default_factory=dict)
-    events_under: dict[str, list[str]] = field(default_factory=dict)
-    odd_targets: list[str] = field(default_factory=list)
-    configured: set[str] = field(default_factory=set)  # tools whose configuration was changed
+    event_order: PDict[str, int] = field(default_factory=PDict)
+    events_under: PDict[str, Seq[str]] = field(default_factory=PDict)
+    odd_targets: Seq[str] = field(default_factory=Seq)
+    configured: PDict[str, bool] = field(default_factory=PDict)  # tools whose configuration was changed
     keep_downloaded: bool = False  # some step set APT::Keep-Downloaded-Packages
     keepcache: bool = False  # some step set dnf/yum keepcache=1
     poetry_config: str = ""
@@ -200,21 +201,23 @@ class _StageState:
     apk_cache_linked: bool = False  # /etc/apk/cache created (ln -s … /etc/apk/cache, setup-apkcache)
     pnpm_major: int | None = None  # the pnpm version the Dockerfile installs (pnpm@6 …)
     #: ENV/ARG names whose value was built from a variable only the (unknown) base image could set
-    unknown_vars: set[str] = field(default_factory=set)
+    unknown_vars: PDict[str, bool] = field(default_factory=PDict)
     #: the WORKDIR is known: an absolute WORKDIR was set, or the base image's config is known
     workdir_known: bool = True
 
     def child(self) -> _StageState:
+        """The state a stage ``FROM`` this one starts with: O(1) per container (persistent maps and
+        shared append-only sequences), so a chain of n stages stays linear (issue 17)."""
         return _StageState(
-            dict(self.users),
-            dict(self.uids),
-            dict(self.content),
-            dict(self.outputs),
-            {k: list(v) for k, v in self.events.items()},
-            dict(self.event_order),
-            {k: list(v) for k, v in self.events_under.items()},
-            list(self.odd_targets),
-            set(self.configured),
+            self.users.copy(),
+            self.uids.copy(),
+            self.content.copy(),
+            self.outputs.copy(),
+            self.events.copy(),
+            self.event_order.copy(),
+            self.events_under.copy(),
+            self.odd_targets,
+            self.configured.copy(),
             self.keep_downloaded,
             self.keepcache,
             self.poetry_config,
@@ -223,7 +226,7 @@ class _StageState:
             self.keep_packages,
             self.apk_cache_linked,
             self.pnpm_major,
-            set(self.unknown_vars),
+            self.unknown_vars.copy(),
             self.workdir_known,
         )
 
@@ -242,13 +245,15 @@ class _StageState:
         if t not in self.events:
             self.event_order[t] = len(self.event_order)
             if not t.startswith("/") or posixpath.normpath(t) != t or t.startswith("//"):
-                self.odd_targets.append(t)
+                self.odd_targets = self.odd_targets.appended(t)
             else:
                 p = t
                 while p != "/":
                     p = posixpath.dirname(p)
-                    self.events_under.setdefault(p, []).append(t)
-        self.events.setdefault(t, []).append(ev)
+                    under = self.events_under.get(p)
+                    self.events_under[p] = Seq([t]) if under is None else under.appended(t)
+        evs = self.events.get(t)
+        self.events[t] = Seq([ev]) if evs is None else evs.appended(ev)
 
     def event_targets_near(self, path: str) -> list[str]:
         """The targets that may cover *path* or lie under it, in ``events`` order (what a scan of
@@ -284,7 +289,7 @@ class _StageState:
             self.pnpm_major = int(m.group(1))
         for tool, markers in _CONFIG_MARKERS.items():
             if tool not in self.configured and any(m in text for m in markers):
-                self.configured.add(tool)
+                self.configured[tool] = True
 
 
 @dataclass(slots=True)
@@ -378,6 +383,7 @@ class _CheckerBase:
         self.pending_at: set[tuple[int, int]] = set()  # (id(node), command index) of each pending CM001
         self.pending_by_id: dict[tuple[object, ...], list[_Pending]] = {}
         self.runs: list[_Run] = []
+        self.roots: dict[int, Stage] = {}  # stage index → the first stage of its FROM chain
         #: (RUN line, mount target) that CM004 reported as missed by its tool: CM007 says nothing more
         #: about a mount the tool does not write
         self.misplaced: set[tuple[int, str]] = set()

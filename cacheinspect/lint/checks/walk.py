@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
+from collections.abc import Collection, Container, Mapping
 from functools import partial
 
+from immutables import Map
+
+from cacheinspect._persistent import FrozenMap
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Stage
 from cacheinspect.lint.checks.lists import _ListRules
 from cacheinspect.lint.checks.mounts import _MountRules
@@ -77,22 +81,36 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
         self.findings = unique
         return self.findings
 
+    def root_of(self, stage: Stage) -> Stage:
+        """The first stage of *stage*'s ``FROM`` chain, remembered per stage: walking the chain on every
+        ENV and RUN made a chain of n stages n² (issue 17)."""
+        roots = self.roots
+        found = roots.get(stage.index)
+        if found is not None:
+            return found
+        path: list[Stage] = []
+        root = stage
+        while root.base_stage is not None and root.index not in roots:
+            path.append(root)
+            root = root.base_stage
+        root = roots.get(root.index, root)
+        for s in path:
+            roots[s.index] = root
+        roots[root.index] = roots.get(root.index, root)
+        return root
+
     def env_known(self, stage: Stage) -> bool:
         """The base image's ENV/WORKDIR/USER are known for *stage*: its chain starts at a literal
         ``FROM scratch`` (not ``FROM ${TOOLCHAIN}`` with a placeholder default), or at an image the
         base lookup knows."""
-        root = stage
-        while root.base_stage is not None:
-            root = root.base_stage
+        root = self.root_of(stage)
         raw = root.node.args[0] if root.node is not None and root.node.args else root.base
         if raw.strip().lower() == "scratch":
             return True
         return self.bases is not None and self.bases(root.base) is not None
 
     def base_of(self, stage: Stage) -> object | None:
-        root = stage
-        while root.base_stage is not None:
-            root = root.base_stage
+        root = self.root_of(stage)
         return self.bases(root.base) if self.bases is not None and root.base != "scratch" else None
 
     # --- ENV / ARG -------------------------------------------------------------------------------
@@ -113,9 +131,9 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
             if (not known and any(n not in ins.vars or n in state.unknown_vars for n in names)) or any(
                 n in state.unknown_vars for n in names
             ):
-                state.unknown_vars.add(key)
+                state.unknown_vars[key] = True
             else:
-                state.unknown_vars.discard(key)
+                state.unknown_vars.pop(key, None)
 
     # --- COPY / ADD -----------------------------------------------------------------------------
 
@@ -181,13 +199,13 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
     # --- RUN ------------------------------------------------------------------------------------
 
     def commands_of(
-        self, ins: Instr, env: dict[str, str], unknown: set[str] | None = None
+        self, ins: Instr, env: Mapping[str, str], unknown: Collection[str] | None = None
     ) -> list[Command] | None:
         shell = ins.shell or ["/bin/sh", "-c"]
         cmd = ins.run_cmd
         if cmd is None:
             return None
-        unknown = unknown or set()
+        unknown = unknown or ()
         if isinstance(cmd, list):
             return command_from_argv(cmd, env=env, cwd=ins.workdir or "/", unknown=unknown)
         if posixpath.basename(shell[0]) not in _POSIX_SHELLS:
@@ -201,15 +219,16 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
         user = self.user_of(ins.user, state)
         # What the RUN's process gets: ENV and ARG values in one namespace, the later one winning
         # (convert.go dispatchArg: AddEnv), not ENV over ARG
-        env = dict(ins.vars)
-        if user.home is not None:
-            env.setdefault("HOME", user.home)
+        env: Mapping[str, str] = ins.vars  # a persistent map: no copy per RUN (issue 17)
+        if user.home is not None and "HOME" not in env:
+            env = env.set("HOME", user.home) if isinstance(env, FrozenMap) else {**env, "HOME": user.home}
         if not state.workdir_known:
             # the base image's WORKDIR is unseen: relative paths land under a directory we cannot name
             ins = dataclasses.replace(
                 ins, workdir=posixpath.join(UNKNOWN_WORKDIR, (ins.workdir or "/").lstrip("/"))
             )
-        commands = self.commands_of(ins, env, state.unknown_vars)
+        # the map as it is now (immutable): the shell model keeps it without a copy per RUN
+        commands = self.commands_of(ins, env, state.unknown_vars.m)
         env_known = self.env_known(stage)
         unknown = [
             m
@@ -262,7 +281,12 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
             cu = user if c.user is None else self.user_of(c.user, state)
             chome = cu.home if cu.home is not None else f"~{cu.label}"
             if c.user is not None and "HOME" in c.env and c.user not in ("", "root"):
-                c.env = {k: v for k, v in c.env.items() if k != "HOME"}  # env views are read-only
+                # env views are read-only (persistent maps: a copy without HOME is O(log n))
+                c.env = (
+                    c.env.delete("HOME")
+                    if isinstance(c.env, Map)
+                    else {k: v for k, v in c.env.items() if k != "HOME"}
+                )
             u = analyse(
                 c,
                 home=chome if c.user is not None else home,
@@ -324,7 +348,7 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
                     state.add_write(_Write(o.path, ins.line, f"{o.how} at"))
 
     @staticmethod
-    def target_unknown(m: Mount, ins: Instr, unknown_vars: set[str], env_known: bool) -> bool:
+    def target_unknown(m: Mount, ins: Instr, unknown_vars: Container[str], env_known: bool) -> bool:
         """The mount's target names a variable this Dockerfile never sets (``target=${PNPM_HOME}``
         FROM an image we do not know), or one built from such: BuildKit expands it with the image's
         ENV, we cannot."""
