@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "cacheinspect.errors",
             "cacheinspect.digest",
             "cacheinspect.safeio",
+            "cacheinspect._persistent",
             "cacheinspect.gojson",
             "cacheinspect.oci",
             "cacheinspect.reference",
