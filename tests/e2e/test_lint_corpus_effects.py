@@ -7,6 +7,9 @@ by real BuildKit on both engines next to the lint verdict.
   ``sharing=locked``, the fix the rule gives, makes BuildKit run them one after the other.
 - **CM007 only for a mount something writes**: a root-owned mount the RUN's user never writes has no
   effect (the tool caches elsewhere and works); the same mount where the tool writes turns its cache off.
+- **CM001 and poetry's active virtualenv**: without ``$VIRTUAL_ENV`` poetry puts the project's virtualenv
+  under ``{cache-dir}/virtualenvs``, inside a ``/root/.cache/pypoetry`` mount, so the image gets nothing;
+  with ``ENV VIRTUAL_ENV=/opt/venv`` it installs into /opt/venv, in the image (no CM001).
 
 Concurrency is shown with a two-phase rendezvous in the shared cache directory, never with a clock: each
 RUN announces itself (phase 1), waits for the other's announcement, announces phase 2 and waits for the
@@ -79,13 +82,36 @@ done
 """
 
 
+# A poetry stand-in (named emulation, not poetry): `poetry install` installs every `name = "..."` of
+# ./poetry.lock into the environment poetry's EnvManager.get() picks (python-poetry/poetry
+# src/poetry/utils/env/env_manager.py; docs/managing-environments.md: "it will first check if it's
+# currently running inside a virtual environment. If it is, it will use it directly"): $VIRTUAL_ENV, else a
+# non-base $CONDA_PREFIX, else a virtualenv under virtualenvs.path, whose default is {cache-dir}/virtualenvs
+# with cache-dir ${POETRY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pypoetry} (docs/configuration.md).
+# The virtualenv's name is simplified (poetry adds a hash of the project path).
+FAKE_POETRY = r"""#!/bin/sh
+set -e
+[ "$1" = install ] || { echo "poetry stand-in: only 'install'" >&2; exit 2; }
+if [ -n "$VIRTUAL_ENV" ]; then env=$VIRTUAL_ENV
+elif [ -n "$CONDA_PREFIX" ] && [ "$CONDA_DEFAULT_ENV" != base ]; then env=$CONDA_PREFIX
+else
+  cache=${POETRY_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/pypoetry}
+  env=${POETRY_VIRTUALENVS_PATH:-$cache/virtualenvs}/project-py3
+fi
+echo "Installing dependencies from lock file into $env"
+for p in $(sed -n 's/^name = "\(.*\)"$/\1/p' poetry.lock); do
+  mkdir -p "$env/lib/site-packages/$p"; echo installed > "$env/lib/site-packages/$p/INSTALLED"
+done
+"""
+
+
 class Bed:
     def __init__(self, testbed: Testbed, tmp_path: Path) -> None:
         self.bed = testbed
         self.dir = tmp_path
         self.ctx = tmp_path / "ctx"
         self.ctx.mkdir()
-        for name, body in (("rendezvous", RENDEZVOUS), ("fakepip", FAKE_PIP)):
+        for name, body in (("rendezvous", RENDEZVOUS), ("fakepip", FAKE_PIP), ("fakepoetry", FAKE_POETRY)):
             (self.ctx / name).write_text(body)
             (self.ctx / name).chmod(0o755)
         self.base = testbed.env["TESTBED_BASE_IMAGE"]
@@ -179,3 +205,32 @@ def test_cm007_a_root_owned_mount_nobody_writes_has_no_effect(bed: Bed) -> None:
     assert "CM007" in [f.code for f in lint_text(flagged).findings]
     _, log = bed.build(flagged)
     assert "is not owned or is not writable by the current user" in log
+
+
+# --- CM001: poetry installs into an active $VIRTUAL_ENV, else into {cache-dir}/virtualenvs ------------
+
+
+def test_cm001_poetry_without_virtual_env_installs_into_the_cache_mount(bed: Bed) -> None:
+    pkg = f"pkg{uuid.uuid4().hex[:10]}"
+    (bed.ctx / "poetry.lock").write_text(f'[[package]]\nname = "{pkg}"\nversion = "1.0"\n')
+    mount = "--mount=type=cache,target=/root/.cache/pypoetry"
+    head = f"FROM {bed.base}\nCOPY fakepoetry /usr/local/bin/poetry\nWORKDIR /src\nCOPY poetry.lock ./\n"
+
+    # no VIRTUAL_ENV: the virtualenv defaults to {cache-dir}/virtualenvs, inside the mount; a second RUN
+    # with the same mount lists the cache into the image to show where the package went
+    flagged = (
+        head
+        + f"RUN {mount} poetry install --only main\n"
+        + f"RUN {mount} find /root/.cache/pypoetry/virtualenvs -name INSTALLED > /in-cache\n"
+    )
+    assert "CM001" in [f.code for f in lint_text(flagged).findings]
+    out, _ = bed.build(flagged)
+    assert f"virtualenvs/project-py3/lib/site-packages/{pkg}/INSTALLED" in (out / "in-cache").read_text()
+    assert not list(out.rglob(pkg))  # nothing of the package in the image
+
+    # ENV VIRTUAL_ENV=/opt/venv (as `python -m venv /opt/venv` + activation leaves it): poetry installs
+    # there, in the image, whatever the cache mount; the linter gives no CM001
+    fixed = head + f"ENV VIRTUAL_ENV=/opt/venv\nRUN {mount} poetry install --only main\n"
+    assert "CM001" not in [f.code for f in lint_text(fixed).findings]
+    out, _ = bed.build(fixed)
+    assert (out / "opt/venv/lib/site-packages" / pkg / "INSTALLED").read_text().strip() == "installed"
