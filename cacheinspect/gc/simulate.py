@@ -536,23 +536,50 @@ class _Ranker:
             self._episode(_ALL if n_tied else None)
             self._remove(rid)
             return rid, math.nan, n_tied
+        # The staircase walk of :meth:`_MinTree.first_below` and the cached ranks of
+        # :meth:`_DenseRank.rank`, inlined: this loop runs once per deletion, visiting a few points each,
+        # and the calls were most of its cost. Same arithmetic, same order of visits.
         best: list[tuple[int, int]] = []
         best_score = math.inf
         bound = _EMPTY
         pos = 0
-        mins, lu, uc = self.mins, self.lu, self.uc
-        leaves, size = mins.t, mins.size
+        lu, uc = self.lu, self.uc
+        t, size = self.mins.t, self.mins.size
+        lu_cache, uc_cache = lu.cache, uc.cache
+        n_lu, n_uc = len(lu.log), len(uc.log)
         while bound >= 0:  # nothing is below "never used"
-            uk = mins.first_below(pos, bound)
-            if uk < 0:
+            # first position >= pos whose minimum lastUsed key is < bound (see _MinTree.first_below)
+            if pos >= size:
                 break
-            b = (uc.rank(uk) if uk else 0) + base
+            i = pos + size
+            while t[i] >= bound:
+                while i & 1:  # a right child: its parent's right part is done, climb
+                    i >>= 1
+                if i == 0:
+                    break
+                i += 1
+            if i == 0:
+                break
+            while i < size:
+                i <<= 1
+                if t[i] >= bound:
+                    i += 1
+            uk = i - size
+            if uk:
+                hit = uc_cache.get(uk)
+                b = (hit[0] if hit is not None and hit[1] == n_uc else uc.rank(uk)) + base
+            else:
+                b = base
             if base / big_a + b / big_b > best_score:
                 # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
                 # reach the best score (float rounding is monotone, so this holds for Go's floats too)
                 break
-            lk = leaves[uk + size]
-            a = (lu.rank(lk) if lk >= 0 else 0) + base
+            lk = t[i]
+            if lk >= 0:
+                hit = lu_cache.get(lk)
+                a = (hit[0] if hit is not None and hit[1] == n_lu else lu.rank(lk)) + base
+            else:
+                a = base
             score = a / big_a + b / big_b  # float64, as Go computes it
             if score < best_score:
                 best, best_score = [(lk, uk)], score
