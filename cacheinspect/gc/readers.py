@@ -340,7 +340,8 @@ def _ns(v: str | None) -> int | bool | None:
     return _fast_time(v)
 
 
-_SCALE: dict[int, int] = {n: 10 ** (30 - n) for n in range(22, 31)}  # string length -> nanoseconds per fraction unit
+#: string length -> nanoseconds per unit of the fraction
+_SCALE: dict[int, int] = {n: 10 ** (30 - n) for n in range(22, 31)}
 
 
 _DAYS: dict[str, int] = {}  # "YYYY-MM-DD" -> its seconds since the epoch (validated once)
