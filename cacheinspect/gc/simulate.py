@@ -545,8 +545,8 @@ class _Ranker:
         pos = 0
         lu, uc = self.lu, self.uc
         t, size = self.mins.t, self.mins.size
-        lu_cache, uc_cache = lu.cache, uc.cache
-        n_lu, n_uc = len(lu.log), len(uc.log)
+        lu_cache, uc_cache, lu_log = lu.cache, uc.cache, lu.log
+        n_lu, n_uc = len(lu_log), len(uc.log)
         while bound >= 0:  # nothing is below "never used"
             # first position >= pos whose minimum lastUsed key is < bound (see _MinTree.first_below)
             if pos >= size:
@@ -577,7 +577,22 @@ class _Ranker:
             lk = t[i]
             if lk >= 0:
                 hit = lu_cache.get(lk)
-                a = (hit[0] if hit is not None and hit[1] == n_lu else lu.rank(lk)) + base
+                if hit is None:
+                    a = lu.rank(lk) + base
+                else:
+                    a, at = hit
+                    if at != n_lu:  # _DenseRank.rank's update from the log, inlined
+                        if n_lu - at <= 8:
+                            for x in lu_log[at:]:
+                                if x >= 0:
+                                    if x <= lk:
+                                        a += 1
+                                elif ~x <= lk:
+                                    a -= 1
+                        else:
+                            a = lu.tree.prefix(lk)
+                        lu_cache[lk] = (a, n_lu)
+                    a += base
             else:
                 a = base
             score = a / big_a + b / big_b  # float64, as Go computes it
@@ -594,7 +609,8 @@ class _Ranker:
             key = min(best, key=lambda k: self.ids[k][0])
             rid = self.ids[key][0]
             n_tied = sum(len(self.ids[k]) for k in best) - 1
-        self._episode(frozenset(best) if n_tied else None)
+        if n_tied or self._ep_keys is not None:
+            self._episode(frozenset(best) if n_tied else None)
         self._remove(rid)
         return rid, best_score, n_tied
 
