@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from cacheinspect.errors import UsageError
@@ -344,6 +344,19 @@ def _eligible(
     sem: Semantics,
 ) -> bool:
     return not _why_not(r, st, rule, items, cutoff, sem)
+
+
+def _candidate_test(
+    st: _State, rule: PruneRule, items: tuple[FilterItem, ...], cutoff: int | None, sem: Semantics
+) -> Callable[[CacheRecord], bool]:
+    """:func:`_eligible` for one rule as one predicate: the checks a rule cannot fail are left out
+    (every record is tested once when the rule starts, so the general form was a large share of it)."""
+    kids = st.kids
+    if rule.all or cutoff is not None or items:
+        return lambda r: not _why_not(r, st, rule, items, cutoff, sem)
+    return lambda r: (
+        not r.in_use and not kids[r.id] and not r.shared and r.type != "internal" and r.type != "frontend"
+    )
 
 
 _EMPTY = 1 << 62  # a usage count with no candidate: above every lastUsed key (-1 is "never used")
@@ -740,14 +753,9 @@ def _simulate(
                 range(st.bump_at, st.bump_at + len(pending)),
                 {st.by_id[p].usage_count + 1 for p in pending},
             )
-            by_id, kids = st.by_id, st.kids
-            ranker.add_many(
-                [
-                    r
-                    for r in map(by_id.__getitem__, st.alive)
-                    if not r.in_use and not kids[r.id] and _eligible(r, st, rule, items, cutoff, semantics)
-                ]
-            )
+            is_candidate = _candidate_test(st, rule, items, cutoff, semantics)
+            ranker.add_many([r for r in map(st.by_id.__getitem__, st.alive) if is_candidate(r)])
+            keep_text = format_bytes(keep)
             while True:
                 if total < keep:
                     t, k = format_pair(total, keep)
@@ -760,7 +768,11 @@ def _simulate(
                     break
                 rid, score, n_tied = ranker.take()
                 r = st.by_id[rid]
-                t, k = format_pair(total, keep)
+                t = format_bytes(total)
+                if t == keep_text and total != keep:  # format_pair: exact bytes when they read the same
+                    t, k = format_pair(total, keep)
+                else:
+                    k = keep_text
                 reason = f"total {t} >= target {k}; lowest score {score:.6g}"
                 if n_tied:
                     reason += f" (tied with {n_tied} other{'s' if n_tied > 1 else ''})"
@@ -768,7 +780,7 @@ def _simulate(
                 total -= r.size  # BuildKit subtracts every released size, shared or not
                 for p in st.delete(rid):
                     pr = st.by_id[p]
-                    if _eligible(pr, st, rule, items, cutoff, semantics):
+                    if is_candidate(pr):
                         ranker.add(pr)
             ties.extend(tuple(e) for e in ranker.episodes)
         freed = sum(d.size for d in dels)
