@@ -558,6 +558,7 @@ class _Ranker:
         pos = 0
         lu, uc = self.lu, self.uc
         t, size = self.mins.t, self.mins.size
+        linear, end = size <= 64, 2 * size
         lu_cache, uc_cache, lu_log = lu.cache, uc.cache, lu.log
         n_lu, n_uc = len(lu_log), len(uc.log)
         while bound >= 0:  # nothing is below "never used"
@@ -565,18 +566,24 @@ class _Ranker:
             if pos >= size:
                 break
             i = pos + size
-            while t[i] >= bound:
-                while i & 1:  # a right child: its parent's right part is done, climb
-                    i >>= 1
+            if linear:  # a few dozen usage counts: a scan of the leaves is cheaper than the tree walk
+                while i < end and t[i] >= bound:
+                    i += 1
+                if i == end:
+                    break
+            else:
+                while t[i] >= bound:
+                    while i & 1:  # a right child: its parent's right part is done, climb
+                        i >>= 1
+                    if i == 0:
+                        break
+                    i += 1
                 if i == 0:
                     break
-                i += 1
-            if i == 0:
-                break
-            while i < size:
-                i <<= 1
-                if t[i] >= bound:
-                    i += 1
+                while i < size:
+                    i <<= 1
+                    if t[i] >= bound:
+                        i += 1
             uk = i - size
             if uk:
                 hit = uc_cache.get(uk)
@@ -624,7 +631,22 @@ class _Ranker:
             n_tied = sum(len(self.ids[k]) for k in best) - 1
         if n_tied or self._ep_keys is not None:
             self._episode(frozenset(best) if n_tied else None)
-        self._remove(rid)
+        # self._remove(rid), inlined (once per deletion)
+        del self.members[rid]
+        key_ids = self.ids[key]
+        lk, uk = key
+        if len(key_ids) == 1:
+            del self.ids[key]
+            lu_keys = self.by_uc[uk]
+            ids = self.ids
+            while lu_keys and (lu_keys[0], uk) not in ids:
+                heapq.heappop(lu_keys)
+            self.mins.set(uk, lu_keys[0] if lu_keys else _EMPTY)
+        else:
+            heapq.heappop(key_ids)
+        if lk >= 0:
+            lu.remove(lk)
+        uc.remove(uk)
         return rid, best_score, n_tied
 
     def _episode(self, keys: frozenset[tuple[int, int]] | None) -> None:
@@ -670,7 +692,7 @@ def simulate(
     by_id = {r.id: r for r in records}
     if not any(p in ids for d in first.deleted for p in by_id[d].parents):
         return first  # no deletion released a parent: a restart bumps nothing, same run
-    other = _simulate(records, policy, now_ns, semantics, disk, ids)
+    other = _simulate(records, policy, now_ns, semantics, disk, ids, explain_kept=False)  # only its deletions
     differ = tuple(sorted(set(first.deleted) ^ set(other.deleted)))
     notes = list(first.notes)
     if differ:
@@ -693,6 +715,8 @@ def _simulate(
     semantics: Semantics,
     disk: Disk | None,
     loaded: Collection[str],
+    *,
+    explain_kept: bool = True,
 ) -> SimulationResult:
     bump_from = max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
     st = _State(records, loaded, bump_from)
@@ -797,7 +821,7 @@ def _simulate(
         )
 
     kept: list[tuple[str, str]] = []
-    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)):
+    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)) if explain_kept else ():
         r = st.by_id[rid]
         if r.in_use:
             kept.append((rid, "in use"))
