@@ -53,6 +53,7 @@ import heapq
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
@@ -284,12 +285,19 @@ class _State:
                     if loaded_child:
                         self.trig[p] = self.trig.get(p, 0) + 1
 
+        self.unshared = sum(r.size for r in self.by_id.values() if not r.shared)
+
     def total(self) -> int:
-        return sum(self.by_id[i].size for i in self.alive if not self.by_id[i].shared)
+        """The sum of the alive non-shared sizes (kept up to date by :meth:`delete`; a bump keeps both)."""
+        return self.unshared
 
     def delete(self, rid: str) -> list[str]:
         """Remove a record; return parents that became unreferenced (bumped first, see the module doc)."""
-        self.alive.discard(rid)
+        if rid in self.alive:
+            self.alive.remove(rid)
+            gone = self.by_id[rid]
+            if not gone.shared:
+                self.unshared -= gone.size
         loaded = rid in self.loaded
         freed = []
         for p in self.by_id[rid].parents:
@@ -440,12 +448,16 @@ class _Ranker:
         bump_uc: Iterable[int] = (),
     ) -> None:
         """``bump_lu``/``bump_uc``: lastUsed values and usage counts a restart bump may still give."""
-        recs = list(all_records)
+        recs = all_records if isinstance(all_records, list) else list(all_records)
         self.base = base
-        lu_vals = sorted({r.last_used_ns for r in recs if r.last_used_ns is not None} | set(bump_lu))
-        self.lu_index = {v: i for i, v in enumerate(lu_vals)}
-        uc_vals = sorted({r.usage_count for r in recs} | {0} | set(bump_uc))
-        self.uc_index = {v: i for i, v in enumerate(uc_vals)}  # index 0 is usage count 0 (rank 0)
+        lu_set = set(map(attrgetter("last_used_ns"), recs))
+        lu_set.discard(None)
+        lu_vals: list[int] = sorted(lu_set.union(bump_lu))  # None discarded
+        self.lu_index = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
+        uc_vals = sorted(set(map(attrgetter("usage_count"), recs)).union((0,), bump_uc))
+        self.uc_index = dict(
+            zip(uc_vals, range(len(uc_vals)), strict=True)
+        )  # index 0 is usage count 0 (rank 0)
         self.lu = _DenseRank(len(lu_vals))  # non-nil lastUsed values of the candidates
         self.uc = _DenseRank(len(uc_vals), zero_first=True)  # their usage counts
         self.by_uc: list[list[int]] = [[] for _ in uc_vals]  # lazy heaps of lastUsed keys
@@ -771,14 +783,15 @@ def _simulate(
             stopped = "no candidates left"
         else:
             pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
+            alive_recs = list(map(st.by_id.__getitem__, st.alive))
             ranker = _Ranker(
-                (st.by_id[i] for i in st.alive),
+                alive_recs,
                 semantics.rank_base,
                 range(st.bump_at, st.bump_at + len(pending)),
                 {st.by_id[p].usage_count + 1 for p in pending},
             )
             is_candidate = _candidate_test(st, rule, items, cutoff, semantics)
-            ranker.add_many([r for r in map(st.by_id.__getitem__, st.alive) if is_candidate(r)])
+            ranker.add_many(list(filter(is_candidate, alive_recs)))
             keep_text = format_bytes(keep)
             while True:
                 if total < keep:
