@@ -235,9 +235,13 @@ class _DenseRank:
     def remove(self, k: int) -> None:
         self.count[k] -= 1
         if self.count[k] == 0 and not (k == 0 and self.zero_first):
-            self.tree.add(k, -1)
-            self.distinct -= 1
-            self.log.append(~k)
+            self.remove_last(k)
+
+    def remove_last(self, k: int) -> None:
+        """The last record of value ``k`` went (its count just reached 0): ``k`` is no longer present."""
+        self.tree.add(k, -1)
+        self.distinct -= 1
+        self.log.append(~k)
 
     def rank(self, k: int) -> int:
         log = self.log
@@ -466,6 +470,8 @@ class _Ranker:
         self.members: dict[str, tuple[int, int]] = {}
         self.all_ids: list[str] = []  # lazy heap of every candidate id (tie-break when all scores NaN)
         self.episodes: list[list[str]] = []
+        self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
+        self._ucr_at = -1  # len(self.uc.log) when _ucr was built
         self._ep_keys: frozenset[tuple[int, int]] | None = None
         self._ep_pending: list[str] = []
 
@@ -573,6 +579,14 @@ class _Ranker:
         linear, end = size <= 64, 2 * size
         lu_cache, uc_cache, lu_log = lu.cache, uc.cache, lu.log
         n_lu, n_uc = len(lu_log), len(uc.log)
+        ucr: list[int] | None = None
+        if linear:
+            # every usage count's rank in one list, rebuilt when a count comes or goes (rarely: a few
+            # dozen counts); rank 0 for index 0, the count 0 (see _DenseRank zero_first)
+            if self._ucr_at != n_uc:
+                self._ucr = [uc.rank(k) for k in range(len(uc.count))]
+                self._ucr_at = n_uc
+            ucr = self._ucr
         while bound >= 0:  # nothing is below "never used"
             # first position >= pos whose minimum lastUsed key is < bound (see _MinTree.first_below)
             if pos >= size:
@@ -597,7 +611,9 @@ class _Ranker:
                     if t[i] >= bound:
                         i += 1
             uk = i - size
-            if uk:
+            if ucr is not None:
+                b = ucr[uk] + base
+            elif uk:
                 hit = uc_cache.get(uk)
                 b = (hit[0] if hit is not None and hit[1] == n_uc else uc.rank(uk)) + base
             else:
@@ -658,7 +674,10 @@ class _Ranker:
             heapq.heappop(key_ids)
         if lk >= 0:
             lu.remove(lk)
-        uc.remove(uk)
+        cnt = uc.count
+        cnt[uk] -= 1
+        if cnt[uk] == 0 and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
+            uc.remove_last(uk)
         return rid, best_score, n_tied
 
     def _episode(self, keys: frozenset[tuple[int, int]] | None) -> None:
