@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cacheinspect.errors import MalformedContentError
-from cacheinspect.gc.records import CacheRecord
+from cacheinspect.gc.records import CacheRecord, paused_gc
 from cacheinspect.gc.units import INT64_MAX, INT64_MIN, NS, _minute, human_size, parse_rfc3339_ns
 
 __all__ = ["MAX_DEPTH", "max_nesting", "parse_engine_records", "read_dump"]
@@ -36,6 +36,11 @@ __all__ = ["MAX_DEPTH", "max_nesting", "parse_engine_records", "read_dump"]
 
 def read_dump(data: bytes | str, *, source: str = "dump", now_ns: int | None = None) -> list[CacheRecord]:
     """Records from any supported dump; ``now_ns`` resolves relative times of ``buildx du`` text."""
+    with paused_gc():
+        return _read_dump(data, source, now_ns)
+
+
+def _read_dump(data: bytes | str, source: str, now_ns: int | None) -> list[CacheRecord]:
     if isinstance(data, bytes) and data.lstrip()[:1] in (b"[", b"{"):
         fast = _engine_fast(data)  # before decoding the whole dump to text: the fast path needs none
         if fast is not None:

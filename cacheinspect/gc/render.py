@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cacheinspect.gc.records import CacheRecord, RecordSet
+from cacheinspect.gc.records import CacheRecord, RecordSet, paused_gc
 from cacheinspect.gc.simulate import SimulationResult
 from cacheinspect.gc.units import format_bytes, format_ns
 from cacheinspect.render.escape import esc, esc_json
@@ -193,6 +193,11 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
 
 
 def render_simulation(res: SimulationResult, fmt: str) -> str:
+    with paused_gc():  # one dict per deletion and kept record for -f json
+        return _render_simulation(res, fmt)
+
+
+def _render_simulation(res: SimulationResult, fmt: str) -> str:
     if fmt == "json":
         return _json(res.to_json())
     out = [f"BuildKit {res.buildkit_version} semantics" + (f"; {res.source}" if res.source else "")]
