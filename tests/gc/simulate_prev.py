@@ -1,4 +1,4 @@
-"""The simulator as it was before the inlined staircase walk (commit 820aeda), kept for the differential test
+"""The simulator as it was before this round's speed-ups (main at 49e332e), kept for the differential test
 (tests/gc/test_simulate_differential.py): the faster one must give the same result on every input.
 
 Original module docstring:

@@ -1,4 +1,5 @@
-"""The inline Engine API timestamp parser of the msgspec reader equals the general one on every shape."""
+"""The inline Engine API timestamp parser of the msgspec reader equals the general one on every shape; the
+reader leaves the cyclic collector as it found it."""
 
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ def test_trimmed_fractions_and_zero_time() -> None:
     # Go's RFC3339Nano trims trailing zeros; 0001-01-01 is the zero time.Time ("never used")
     assert _ns("2026-12-01T09:39:19.5Z") == _ns("2026-12-01T09:39:19.500000000Z") == 1796117959_500_000_000
     assert _ns("0001-01-01T00:00:00.1Z") is None
+
+
+def test_gc_pause_is_restored_even_on_a_bad_dump() -> None:
+    import gc
+
+    from cacheinspect.errors import MalformedContentError
+    from cacheinspect.gc.readers import read_dump
+
+    assert gc.isenabled()
+    with pytest.raises(MalformedContentError):
+        read_dump(b'{"BuildCache": [{"ID": 5}]}', source="bad.json")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_dump(b'{"BuildCache": []}', source="empty.json")
+        assert not gc.isenabled()  # a caller's own setting is left as it was
+    finally:
+        gc.enable()
