@@ -25,7 +25,6 @@ import json
 import math
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,6 +471,8 @@ def parse_buildkitd_toml(
     if depth > MAX_DEPTH:
         raise UsageError(f"{source}: TOML nested {depth} levels deep (limit {MAX_DEPTH})")
     try:
+        import tomllib  # only buildkitd.toml needs it (start-up of the other inputs)
+
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{source}: {e}") from None

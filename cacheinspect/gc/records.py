@@ -12,10 +12,12 @@ marked on the record and all its parents (``markShared``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["RECORD_TYPES", "CacheRecord", "RecordSet"]
+__all__ = ["RECORD_TYPES", "CacheRecord", "RecordSet", "paused_gc"]
 
 #: moby/buildkit client/diskusage.go UsageRecordType values
 RECORD_TYPES = (
@@ -85,3 +87,21 @@ class RecordSet:
 
 def _order(r: CacheRecord) -> tuple[int, str]:
     return (r.created_ns if r.created_ns is not None else -1, r.id)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a dump is read, simulated or rendered.
+
+    Those steps allocate hundreds of thousands of records, tuples and dicts, none of them in a reference
+    cycle, so reference counting frees all of it; the collector would only traverse the growing heap
+    again and again (a quarter of reading a 100,000-record dump, a seventh of simulating it). It is
+    restored on the way out, as it was.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cacheinspect.gc.lint import Finding
-from cacheinspect.gc.records import CacheRecord, RecordSet
+from cacheinspect.gc.records import CacheRecord, RecordSet, paused_gc
 from cacheinspect.gc.simulate import SimulationResult
 from cacheinspect.gc.units import format_bytes, format_ns
 from cacheinspect.render.escape import esc, esc_json
+
+if TYPE_CHECKING:  # gc lint's rule table is not imported for du / gc simulate
+    from cacheinspect.gc.lint import Finding
 
 __all__ = ["DU_SCHEMA", "LINT_SCHEMA", "render_du", "render_lint", "render_simulation"]
 
@@ -191,6 +193,11 @@ def render_du(records: list[CacheRecord], fmt: str, *, source: str = "") -> str:
 
 
 def render_simulation(res: SimulationResult, fmt: str) -> str:
+    with paused_gc():  # one dict per deletion and kept record for -f json
+        return _render_simulation(res, fmt)
+
+
+def _render_simulation(res: SimulationResult, fmt: str) -> str:
     if fmt == "json":
         return _json(res.to_json())
     out = [f"BuildKit {res.buildkit_version} semantics" + (f"; {res.source}" if res.source else "")]

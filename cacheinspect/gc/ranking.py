@@ -1,0 +1,448 @@
+"""The ranking of ``sortDeleteRecords`` kept up to date across deletions: the data structures of a size-target prune.
+
+:class:`Ranker` holds the candidates of one rule and gives the one BuildKit deletes next (the lowest
+``lastUsedIndex/max + usageCountIndex/max``) without re-sorting them: the minimum is on the Pareto
+staircase of (lastUsed, usage count), walked with :class:`MinTree`; dense ranks come from
+:class:`DenseRank` (a Fenwick tree with a cache brought up to date from a log of presence changes).
+See :mod:`cacheinspect.gc.simulate` for why this equals the daemon's order, ties included.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from operator import attrgetter
+
+from cacheinspect.gc.records import CacheRecord
+
+__all__ = ["ALL", "EMPTY", "DenseRank", "Fenwick", "MinTree", "Ranker"]
+
+
+class Fenwick:
+    __slots__ = ("n", "t")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.t = [0] * (n + 1)
+
+    def add(self, i: int, d: int) -> None:
+        i += 1
+        while i <= self.n:
+            self.t[i] += d
+            i += i & -i
+
+    def prefix(self, i: int) -> int:
+        """Sum of positions 0..i."""
+        i += 1
+        s = 0
+        while i > 0:
+            s += self.t[i]
+            i -= i & -i
+        return s
+
+
+class DenseRank:
+    """Which of a fixed, sorted set of values are present (with multiplicity), and a value's dense rank.
+
+    ``rank(k)`` is the number of distinct present values <= value k: ``sortDeleteRecords``'s index
+    before its base is added. Index 0 may be a value that ranks 0 itself (usage count 0): pass
+    ``zero_first``. The rank is cached per index and brought up to date from the log of presence changes
+    since it was computed: the staircase points are re-evaluated after every deletion and only one or two
+    values change in between, so a look at one or two log entries replaces most O(log n) Fenwick walks.
+    """
+
+    __slots__ = ("cache", "count", "distinct", "log", "tree", "zero_first")
+
+    def __init__(self, n: int, *, zero_first: bool = False) -> None:
+        self.count = [0] * n
+        self.tree = Fenwick(n)
+        self.distinct = 0  # distinct present values (not counting a zero_first index 0)
+        self.log: list[int] = []  # k when index k became present, ~k when it went
+        self.cache: dict[int, tuple[int, int]] = {}  # index -> (rank, len(log) when computed)
+        self.zero_first = zero_first
+
+    def add(self, k: int) -> None:
+        self.count[k] += 1
+        if self.count[k] == 1 and not (k == 0 and self.zero_first):
+            self.tree.add(k, 1)
+            self.distinct += 1
+            self.log.append(k)
+
+    def build(self) -> None:
+        """Present (and ``distinct``) every index whose ``count`` was set directly, in one O(n) pass;
+        only before any :meth:`add`/:meth:`remove` (the log stays empty: nothing is cached yet)."""
+        t, n = self.tree.t, self.tree.n
+        distinct = 0
+        for k, c in enumerate(self.count):
+            if c and not (k == 0 and self.zero_first):
+                t[k + 1] += 1
+                distinct += 1
+        for i in range(1, n + 1):
+            j = i + (i & -i)
+            if j <= n:
+                t[j] += t[i]
+        self.distinct = distinct
+
+    def remove(self, k: int) -> None:
+        self.count[k] -= 1
+        if self.count[k] == 0 and not (k == 0 and self.zero_first):
+            self.remove_last(k)
+
+    def remove_last(self, k: int) -> None:
+        """The last record of value ``k`` went (its count just reached 0): ``k`` is no longer present."""
+        self.tree.add(k, -1)
+        self.distinct -= 1
+        self.log.append(~k)
+
+    def rank(self, k: int) -> int:
+        log = self.log
+        n = len(log)
+        hit = self.cache.get(k)
+        if hit is not None:
+            rank, at = hit
+            if at == n:
+                return rank  # nothing changed since: no new cache entry either
+            if n - at <= 8:
+                for x in log[at:]:
+                    if x >= 0:
+                        if x <= k:
+                            rank += 1
+                    elif ~x <= k:
+                        rank -= 1
+            else:
+                rank = self.tree.prefix(k)
+        else:
+            rank = self.tree.prefix(k)
+        self.cache[k] = (rank, n)
+        return rank
+
+
+EMPTY = 1 << 62  # a usage count with no candidate: above every lastUsed key (-1 is "never used")
+
+
+class MinTree:
+    """Minimum lastUsed key per usage count, and the next usage count whose minimum is under a bound.
+
+    Walking ``first_below`` from the lowest usage count with a falling bound visits exactly the Pareto
+    staircase of (lastUsed, usage count): O(S log U) for S staircase points, however many usage counts
+    have candidates (the old scan over every count was O(U) per deletion: O(n^2) when counts are distinct).
+    """
+
+    __slots__ = ("size", "t")
+
+    def __init__(self, n: int) -> None:
+        size = 1
+        while size < n:
+            size <<= 1
+        self.size = size
+        self.t = [EMPTY] * (2 * size)
+
+    def set(self, i: int, v: int) -> None:
+        t = self.t
+        i += self.size
+        t[i] = v
+        i >>= 1
+        while i:
+            a, b = t[2 * i], t[2 * i + 1]
+            m = a if a < b else b
+            if t[i] == m:
+                break  # ancestors hold the minimum of unchanged children
+            t[i] = m
+            i >>= 1
+
+    def leaf(self, i: int) -> int:
+        return self.t[i + self.size]
+
+    def first_below(self, pos: int, bound: int) -> int:
+        """The smallest position >= pos whose value is < bound, or -1."""
+        t, size = self.t, self.size
+        if pos >= size:
+            return -1
+        i = pos + size
+        while t[i] >= bound:
+            while i & 1:  # a right child: its parent's right part is done, climb
+                i >>= 1
+            if i == 0:
+                return -1
+            i += 1
+        while i < size:
+            i <<= 1
+            if t[i] >= bound:
+                i += 1
+        return i - size
+
+
+ALL = frozenset({(-2, -2)})  # tie episode over every candidate (the NaN scores of v0.13-v0.21)
+
+
+class Ranker:
+    """Candidates with dense ranks of lastUsedAt and usage count, and the lowest score on demand.
+
+    Keys are (lastUsed index, usage-count index) into the values present when the rule starts (records
+    only ever leave, and the parents that join were present). Per key a heap of ids (the tie-break: the
+    smallest id), per usage count a lazy heap of lastUsed keys feeding :class:`MinTree`, and a
+    :class:`DenseRank` per axis for the ranks. One deletion costs O(S log n), S the size of the
+    (lastUsed, usage count) Pareto staircase among the candidates (at most the number of distinct usage
+    counts; a handful in real caches).
+
+    Ties are tracked as episodes: consecutive deletions whose lowest scores come from the same set of keys
+    (every candidate while all scores are NaN). An episode lists the ids tied at its first step and the
+    ids that joined those keys before a later step of it, so each is reported once, not once per step.
+    """
+
+    def __init__(
+        self,
+        all_records: Iterable[CacheRecord],
+        base: int,
+        bump_lu: Iterable[int] = (),
+        bump_uc: Iterable[int] = (),
+    ) -> None:
+        """``bump_lu``/``bump_uc``: lastUsed values and usage counts a restart bump may still give."""
+        recs = all_records if isinstance(all_records, list) else list(all_records)
+        self.base = base
+        lu_set = set(map(attrgetter("last_used_ns"), recs))
+        lu_set.discard(None)
+        lu_vals: list[int] = sorted(lu_set.union(bump_lu))  # None discarded
+        self.lu_index = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
+        uc_vals = sorted(set(map(attrgetter("usage_count"), recs)).union((0,), bump_uc))
+        self.uc_index = dict(
+            zip(uc_vals, range(len(uc_vals)), strict=True)
+        )  # index 0 is usage count 0 (rank 0)
+        self.lu = DenseRank(len(lu_vals))  # non-nil lastUsed values of the candidates
+        self.uc = DenseRank(len(uc_vals), zero_first=True)  # their usage counts
+        self.by_uc: list[list[int]] = [[] for _ in uc_vals]  # lazy heaps of lastUsed keys
+        self.mins = MinTree(len(uc_vals))
+        self.ids: dict[tuple[int, int], list[str]] = {}  # key -> heap of ids
+        self.members: dict[str, tuple[int, int]] = {}
+        self.all_ids: list[str] = []  # lazy heap of every candidate id (tie-break when all scores NaN)
+        self.episodes: list[list[str]] = []
+        self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
+        self._ucr_at = -1  # len(self.uc.log) when _ucr was built
+        self._ep_keys: frozenset[tuple[int, int]] | None = None
+        self._ep_pending: list[str] = []
+
+    def add(self, r: CacheRecord) -> None:
+        lk = -1 if r.last_used_ns is None else self.lu_index[r.last_used_ns]
+        uk = self.uc_index[r.usage_count]
+        key = (lk, uk)
+        self.members[r.id] = key
+        heapq.heappush(self.all_ids, r.id)
+        heap = self.ids.get(key)
+        if heap is None:
+            self.ids[key] = [r.id]
+            heapq.heappush(self.by_uc[uk], lk)
+            if lk < self.mins.leaf(uk):
+                self.mins.set(uk, lk)
+        else:
+            heapq.heappush(heap, r.id)
+        if lk >= 0:
+            self.lu.add(lk)
+        self.uc.add(uk)
+        ep = self._ep_keys
+        if ep is not None and (ep is ALL or key in ep):
+            self._ep_pending.append(r.id)
+
+    def add_many(self, recs: list[CacheRecord]) -> None:
+        """:meth:`add` of every initial candidate at once, before any :meth:`take`: the same structures
+        built in linear time (heapify, a Fenwick tree built in one pass) instead of one push each."""
+        if self.members or self._ep_keys is not None:
+            for r in recs:
+                self.add(r)
+            return
+        lu_index, uc_index, ids, members = self.lu_index, self.uc_index, self.ids, self.members
+        lu_count, uc_count = self.lu.count, self.uc.count
+        for r in recs:
+            lk = -1 if r.last_used_ns is None else lu_index[r.last_used_ns]
+            uk = uc_index[r.usage_count]
+            key = (lk, uk)
+            members[r.id] = key
+            lst = ids.get(key)
+            if lst is None:
+                ids[key] = [r.id]
+            else:
+                lst.append(r.id)
+            if lk >= 0:
+                lu_count[lk] += 1
+            uc_count[uk] += 1
+        self.all_ids = list(members)
+        heapq.heapify(self.all_ids)
+        for (lk, uk), lst in ids.items():
+            heapq.heapify(lst)
+            self.by_uc[uk].append(lk)
+        mins = self.mins
+        for uk, h in enumerate(self.by_uc):
+            if h:
+                heapq.heapify(h)
+                mins.set(uk, h[0])
+        self.lu.build()
+        self.uc.build()
+
+    def _remove(self, rid: str) -> None:
+        """Remove ``rid``, which is the smallest id of its key (the only ids ``take`` removes)."""
+        lk, uk = key = self.members.pop(rid)
+        heap = self.ids[key]
+        heapq.heappop(heap)
+        if not heap:
+            del self.ids[key]
+            h = self.by_uc[uk]
+            while h and (h[0], uk) not in self.ids:
+                heapq.heappop(h)
+            self.mins.set(uk, h[0] if h else EMPTY)
+        if lk >= 0:
+            self.lu.remove(lk)
+        self.uc.remove(uk)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def take(self) -> tuple[str, float, int]:
+        """Remove and return the candidate BuildKit deletes next: (id, its score, how many it ties with).
+
+        Among equal scores the smallest id is taken here; the group is recorded in ``episodes``.
+        """
+        base = self.base
+        big_a = self.lu.distinct + base
+        big_b = self.uc.distinct + base
+        if big_a == 0 or big_b == 0:
+            # v0.13-v0.21: maxIndex 0 makes every score 0/0 = NaN: the order is arbitrary
+            h = self.all_ids
+            while h[0] not in self.members:
+                heapq.heappop(h)
+            rid = h[0]
+            n_tied = len(self.members) - 1
+            self._episode(ALL if n_tied else None)
+            self._remove(rid)
+            return rid, math.nan, n_tied
+        # The staircase walk of :meth:`MinTree.first_below` and the cached ranks of
+        # :meth:`DenseRank.rank`, inlined: this loop runs once per deletion, visiting a few points each,
+        # and the calls were most of its cost. Same arithmetic, same order of visits.
+        best: list[tuple[int, int]] = []
+        best_score = math.inf
+        bound = EMPTY
+        pos = 0
+        lu, uc = self.lu, self.uc
+        t, size = self.mins.t, self.mins.size
+        linear, end = size <= 64, 2 * size
+        lu_cache, uc_cache, lu_log = lu.cache, uc.cache, lu.log
+        n_lu, n_uc = len(lu_log), len(uc.log)
+        ucr: list[int] | None = None
+        if linear:
+            # every usage count's rank in one list, rebuilt when a count comes or goes (rarely: a few
+            # dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
+            if self._ucr_at != n_uc:
+                self._ucr = [uc.rank(k) for k in range(len(uc.count))]
+                self._ucr_at = n_uc
+            ucr = self._ucr
+        while bound >= 0:  # nothing is below "never used"
+            # first position >= pos whose minimum lastUsed key is < bound (see MinTree.first_below)
+            if pos >= size:
+                break
+            i = pos + size
+            if linear:  # a few dozen usage counts: a scan of the leaves is cheaper than the tree walk
+                while i < end and t[i] >= bound:
+                    i += 1
+                if i == end:
+                    break
+            else:
+                while t[i] >= bound:
+                    while i & 1:  # a right child: its parent's right part is done, climb
+                        i >>= 1
+                    if i == 0:
+                        break
+                    i += 1
+                if i == 0:
+                    break
+                while i < size:
+                    i <<= 1
+                    if t[i] >= bound:
+                        i += 1
+            uk = i - size
+            if ucr is not None:
+                b = ucr[uk] + base
+            elif uk:
+                hit = uc_cache.get(uk)
+                b = (hit[0] if hit is not None and hit[1] == n_uc else uc.rank(uk)) + base
+            else:
+                b = base
+            if base / big_a + b / big_b > best_score:
+                # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
+                # reach the best score (float rounding is monotone, so this holds for Go's floats too)
+                break
+            lk = t[i]
+            if lk >= 0:
+                hit = lu_cache.get(lk)
+                if hit is None:
+                    a = lu.rank(lk) + base
+                else:
+                    a, at = hit
+                    if at != n_lu:  # DenseRank.rank's update from the log, inlined
+                        if n_lu - at <= 8:
+                            for x in lu_log[at:]:
+                                if x >= 0:
+                                    if x <= lk:
+                                        a += 1
+                                elif ~x <= lk:
+                                    a -= 1
+                        else:
+                            a = lu.tree.prefix(lk)
+                        lu_cache[lk] = (a, n_lu)
+                    a += base
+            else:
+                a = base
+            score = a / big_a + b / big_b  # float64, as Go computes it
+            if score < best_score:
+                best, best_score = [(lk, uk)], score
+            elif score == best_score:
+                best.append((lk, uk))
+            bound, pos = lk, uk + 1
+        if len(best) == 1:
+            key = best[0]
+            heap = self.ids[key]
+            rid, n_tied = heap[0], len(heap) - 1
+        else:
+            key = min(best, key=lambda k: self.ids[k][0])
+            rid = self.ids[key][0]
+            n_tied = sum(len(self.ids[k]) for k in best) - 1
+        if n_tied or self._ep_keys is not None:
+            self._episode(frozenset(best) if n_tied else None)
+        # self._remove(rid), inlined (once per deletion)
+        del self.members[rid]
+        key_ids = self.ids[key]
+        lk, uk = key
+        if len(key_ids) == 1:
+            del self.ids[key]
+            lu_keys = self.by_uc[uk]
+            ids = self.ids
+            while lu_keys and (lu_keys[0], uk) not in ids:
+                heapq.heappop(lu_keys)
+            self.mins.set(uk, lu_keys[0] if lu_keys else EMPTY)
+        else:
+            heapq.heappop(key_ids)
+        if lk >= 0:
+            lu.remove(lk)
+        cnt = uc.count
+        cnt[uk] -= 1
+        if cnt[uk] == 0 and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
+            uc.remove_last(uk)
+        return rid, best_score, n_tied
+
+    def _episode(self, keys: frozenset[tuple[int, int]] | None) -> None:
+        """Extend the current tie episode while the tied keys stay within (or join) it; else start one."""
+        ep = self._ep_keys
+        if keys is None:
+            self._ep_keys = None
+        elif ep is not None and (keys is ep or (ep is not ALL and keys is not ALL and keys & ep)):
+            fresh = sorted(i for k in keys - ep for i in self.ids[k]) if keys is not ep else []
+            self.episodes[-1].extend(self._ep_pending)
+            self.episodes[-1].extend(fresh)
+            if fresh or not keys <= ep:
+                self._ep_keys = ep | keys
+        else:
+            if keys is ALL:
+                ids = sorted(self.members)
+            else:
+                ids = sorted(i for k in keys for i in self.ids[k])
+            self.episodes.append(ids)
+            self._ep_keys = keys
+        self._ep_pending = []
