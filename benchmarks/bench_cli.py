@@ -143,10 +143,10 @@ def small_commands(tmp: Path, exe: list[str]) -> dict[str, list[str]]:
     fp_a, fp_b = tmp / "a.fp.json", tmp / "b.fp.json"
     for path, src in ((fp_a, ctx), (fp_b, fix / "crosshost-a")):
         with open(path, "wb") as fh:
-            subprocess.run([*exe, "context", "fingerprint", str(ctx), "-f", "json"], stdout=fh, check=False)
+            subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
     (ctx / "app.conf").write_text("changed\n")
     with open(fp_b, "wb") as fh:
-        subprocess.run([*exe, "context", "fingerprint", str(ctx), "-f", "json"], stdout=fh, check=False)
+        subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
     layout = f"oci-layout://{fix / 'threestage-max'}"
     return {
         "python -c 'import json' (floor)": [sys.executable, "-c", "import json"],

@@ -91,8 +91,12 @@ def build_app() -> typer.Typer:
             "max_content_width": HELP_WIDTH,
         },
     )
+    from cacheinspect.cli import _fastdecl
+
+    rec = _fastdecl.Typer()
     for name in GROUPS:
-        importlib.import_module(f"cacheinspect.cli.{name}").register(app)
+        importlib.import_module(f"cacheinspect.cli.{name}").register(rec)
+    _fastdecl.replay(rec, app)
 
     def version_callback(value: bool) -> None:
         if value:
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from cacheinspect.cli import _fastdecl
     from cacheinspect.cli._grammar import STATE
     from cacheinspect.errors import CacheInspectError
 
@@ -202,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write("interrupted\n")
             code = 130
         sys.stdout.flush()
+    except _fastdecl.Exit as e:  # a command's `raise typer.Exit(code)` (cli/_fastdecl.py)
+        code = e.exit_code
     except CacheInspectError as e:
         _error(e.message, e.hint)
         code = e.exit_code

@@ -539,7 +539,9 @@ class GrammarCommand:
         except BaseException as e:
             from typer.exceptions import Exit
 
-            ok = isinstance(e, Exit | SystemExit) and _exit_code(e) in (0, 1)
+            from cacheinspect.cli._fastdecl import Exit as BodyExit
+
+            ok = isinstance(e, Exit | SystemExit | BodyExit) and _exit_code(e) in (0, 1)
             raise
         finally:
             if ticker is not None:

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._common import (
     AuditFormat,
     CaFile,

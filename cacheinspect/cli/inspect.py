@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import typer
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 
 if TYPE_CHECKING:
     from cacheinspect.cache.findings import Finding
