@@ -195,17 +195,23 @@ def main(argv: list[str] | None = None) -> None:
     STATE.__init__()  # type: ignore[misc]  # a fresh run (main is called several times in tests)
     code = 0
     try:
-        from typer._click.exceptions import ClickException
-        from typer.exceptions import Abort
+        from cacheinspect.cli._fastrun import plan
 
-        try:
-            rv = __getattr__("app")(args=args, prog_name="cacheinspect", standalone_mode=False)
-            code = rv if isinstance(rv, int) else 0
-        except ClickException as e:
-            code = _usage_error(e)
-        except Abort:
-            sys.stderr.write("interrupted\n")
-            code = 130
+        fast = plan(args)
+        if fast is not None:  # parsed without typer (cli/_fastrun.py); the same run as typer's
+            code = fast()
+        else:
+            from typer._click.exceptions import ClickException
+            from typer.exceptions import Abort
+
+            try:
+                rv = __getattr__("app")(args=args, prog_name="cacheinspect", standalone_mode=False)
+                code = rv if isinstance(rv, int) else 0
+            except ClickException as e:
+                code = _usage_error(e)
+            except Abort:
+                sys.stderr.write("interrupted\n")
+                code = 130
         sys.stdout.flush()
     except _fastdecl.Exit as e:  # a command's `raise typer.Exit(code)` (cli/_fastdecl.py)
         code = e.exit_code
@@ -230,6 +236,10 @@ def main(argv: list[str] | None = None) -> None:
             f"command that triggered it): {type(e).__name__}: {e}"
         )
         code = EXIT_BUG
+    _end(code, argv)
+
+
+def _end(code: int, argv: list[str] | None) -> None:
     if argv is None:
         _exit_now(code)
     raise SystemExit(code)
