@@ -141,18 +141,23 @@ def small_commands(tmp: Path, exe: list[str]) -> dict[str, list[str]]:
     )
     dump = ROOT / "tests" / "gc" / "data" / "buildx-du-verbose.txt"
     fp_a, fp_b = tmp / "a.fp.json", tmp / "b.fp.json"
-    for path, src in ((fp_a, ctx), (fp_b, fix / "crosshost-a")):
-        with open(path, "wb") as fh:
-            subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
+    with open(fp_a, "wb") as fh:  # host A's fingerprint, then host B's after one file changed
+        subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
     (ctx / "app.conf").write_text("changed\n")
     with open(fp_b, "wb") as fh:
         subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
+    (ctx / "app.conf").write_text((ROOT / "testbed" / "cases" / "crosshost" / "app.conf").read_text())
     layout = f"oci-layout://{fix / 'threestage-max'}"
     return {
         "python -c 'import json' (floor)": [sys.executable, "-c", "import json"],
         "inspect oci-layout://fixtures/threestage-max": [*exe, "inspect", layout],
         "graph oci-layout://fixtures/threestage-max": [*exe, "graph", layout],
-        "diff threestage-max threestage-min": [*exe, "diff", layout, f"oci-layout://{fix / 'threestage-min'}"],
+        "diff threestage-max threestage-min": [
+            *exe,
+            "diff",
+            layout,
+            f"oci-layout://{fix / 'threestage-min'}",
+        ],
         "audit oci-layout://fixtures/threestage-max": [*exe, "audit", layout],
         "context fingerprint (3 files)": [*exe, "context", "fingerprint", str(ctx)],
         "context check (3 files, local layout)": [

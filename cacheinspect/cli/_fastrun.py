@@ -76,33 +76,55 @@ def _path(text: str, t: dict[str, Any]) -> None:
 
 
 def _convert(p: dict[str, Any], text: str) -> Any:
-    """One command-line string as click's type checks it and typer's convertor makes it."""
+    """One command-line word as click's type checks and converts it (``ctx.params``' value)."""
     t = p["type"]
     kind = t["kind"]
     if kind == "choice":
         if text not in t["choices"]:
             raise _NotCertain
-    elif kind == "int":
-        _in_range(_int(text), t)
-    elif kind == "float":
-        _in_range(_float(text), t)
-    elif kind == "path":
+        return text
+    if kind == "int":
+        n = _int(text)
+        _in_range(n, t)
+        return n
+    if kind == "float":
+        x = _float(text)
+        _in_range(x, t)
+        return x
+    if kind == "path":
         _path(text, t)
-    elif kind != "str":
-        raise _NotCertain
-    return _py(p, text)
+        return text
+    if kind == "str":
+        return text
+    raise _NotCertain
 
 
-def _py(p: dict[str, Any], value: Any) -> Any:
+def _default(p: dict[str, Any]) -> Any:
+    """A parameter not given: its default as click passes it on (``type_cast_value``)."""
+    d = p["default"]
+    if p["multiple"] or p["nargs"] == -1:
+        return ()
+    if d is not None and p["py"] == "path":
+        from pathlib import Path
+
+        return Path(d)  # a Path default stays one (TyperPath.coerce_path_result)
+    return d
+
+
+def _typed(p: dict[str, Any], value: Any) -> Any:
+    """What typer's callback wrapper makes of a click value (``typer.main``'s convertors): enums and
+    Paths built, a repeatable parameter a list (None when empty and its default is None)."""
     py = p["py"]
-    if value is None or py == "str":
-        return value
-    if py == "int":
-        return int(value)
-    if py == "float":
-        return float(value)
-    if py == "bool":
-        return bool(value)
+    if p["multiple"] or p["nargs"] == -1:
+        if not value and p["default"] is None:
+            return None
+        return [_one(py, v) for v in value]
+    return _one(py, value)
+
+
+def _one(py: str, value: Any) -> Any:
+    if value is None:
+        return None
     if py == "path":
         from pathlib import Path
 
@@ -112,7 +134,7 @@ def _py(p: dict[str, Any], value: Any) -> Any:
 
         module, _, name = py[5:].partition(":")
         return getattr(importlib.import_module(module), name)(value)
-    raise _NotCertain
+    return value
 
 
 def _tables(params: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -162,7 +184,7 @@ def _option(
 
 
 def _values(params: list[dict[str, Any]], raw: dict[str, Any]) -> dict[str, Any]:
-    """Every parameter's value as typer passes it: the converted word(s), or the default."""
+    """Every parameter's value as click hands it on: the converted word(s), or the default."""
     values: dict[str, Any] = {}
     for p in params:
         name = p["name"]
@@ -171,13 +193,13 @@ def _values(params: list[dict[str, Any]], raw: dict[str, Any]) -> dict[str, Any]
             if p["flag"]:
                 values[name] = got
             elif p["multiple"] or p["nargs"] == -1:
-                values[name] = [_convert(p, v) for v in got]
+                values[name] = tuple(_convert(p, v) for v in got)
             else:
                 values[name] = _convert(p, got)
         elif p["required"]:
             raise _NotCertain  # "missing argument/option"
         else:
-            values[name] = _py(p, p["default"])
+            values[name] = _default(p)
     return values
 
 
@@ -290,10 +312,13 @@ def _run(cmd: dict[str, Any], root: dict[str, Any], values: dict[str, Any], give
     def flag_fn(name: str) -> str:
         return flags.get(name) or "--" + name.replace("_", "-")
 
+    specs = {p["name"]: p for p in cmd["params"]}
+
+    def body() -> Any:
+        return func(**{k: _typed(specs[k], v) for k, v in values.items()})
+
     try:
-        rv = run_grammar(
-            cmd["name"], cmd["path"], values, injected, given_fn, flag_fn, lambda: func(**values)
-        )
+        rv = run_grammar(cmd["name"], cmd["path"], values, injected, given_fn, flag_fn, body)
     except _fastdecl.Exit as e:
         return e.exit_code
     except EOFError:  # as typer's main: a blank line, then "interrupted" (cli.main's Abort)
