@@ -20,12 +20,14 @@ The synthetic configs are cached under ``build/bench-data/`` (the 1M one takes a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,12 +197,35 @@ def _small_runs() -> list[dict[str, Any]]:
     """One small real run of every command (issue 17): CPU seconds (user + sys, ``wait4``) of the whole
     process, median of ``BENCH_SMALL_ROUNDS`` (default 9), against ``python -c 'import json'`` measured in
     the same rounds (interleaved, so a busy machine weighs on both), after one warm-up run that writes
-    the bytecode; target <= 4x."""
+    the bytecode; target <= 4x. Then the fetch of one cache from a real loopback registry (distribution
+    2.8, plain HTTP): ``inspect --raw manifest``, ``--raw config`` and ``inspect`` (issue 17 compared the
+    first two with ``skopeo inspect --raw``)."""
+    import contextlib
     import tempfile
 
     n = int(os.environ.get("BENCH_SMALL_ROUNDS", "9"))
-    with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
-        commands = small_commands(Path(tmp), _exe())
+    with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp, contextlib.ExitStack() as stack:
+        exe = _exe()
+        commands = small_commands(Path(tmp), exe)
+        registry = stack.enter_context(_registry_cache(Path(tmp)))
+        if registry is not None:
+            commands |= {
+                "inspect REF --raw manifest (loopback registry)": [
+                    *exe,
+                    "inspect",
+                    registry,
+                    "--raw",
+                    "manifest",
+                ],
+                "inspect REF --raw config (loopback registry)": [
+                    *exe,
+                    "inspect",
+                    registry,
+                    "--raw",
+                    "config",
+                ],
+                "inspect REF (loopback registry)": [*exe, "inspect", registry],
+            }
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for cmd in commands.values():  # a first run writes the bytecode an installed package ships
             cpu_of(cmd)
@@ -223,6 +248,22 @@ def _small_runs() -> list[dict[str, Any]]:
         }
         for name, t in cpu.items()
     ]
+
+
+@contextlib.contextmanager
+def _registry_cache(tmp: Path) -> Iterator[str | None]:
+    """A loopback docker-registry holding fixtures/threestage-max: its REF, or None without one."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.layout import push_named_fixture
+    from tests.support.registry import RegistryStartError, start_registry
+
+    try:
+        with start_registry("plain", tmp / "registry") as reg:
+            pushed = push_named_fixture(reg, "threestage-max", tag="cache")
+            yield f"{reg.host}/{pushed.repo}:cache"
+    except RegistryStartError as e:
+        sys.stderr.write(f"bench_cli: no loopback registry rows: {e}\n")
+        yield None
 
 
 def run() -> list[dict[str, Any]]:
