@@ -96,6 +96,7 @@ def build_app() -> typer.Typer:
     rec = _fastdecl.Typer()
     for name in GROUPS:
         importlib.import_module(f"cacheinspect.cli.{name}").register(rec)
+    rec.functions()  # the fast path's lookup must be unambiguous (raises otherwise)
     _fastdecl.replay(rec, app)
 
     def version_callback(value: bool) -> None:

@@ -85,6 +85,8 @@ class Typer:
         out: dict[tuple[tuple[str, ...], str], Callable[..., Any]] = {}
         for op, args, kwargs, f in self.ops:
             if op == "command":
+                if (path, f.__name__) in out:  # the fast path finds a command by its function's name
+                    raise ValueError(f"two commands of {' '.join(path) or 'cacheinspect'} are {f.__name__}()")
                 out[(path, f.__name__)] = f
             elif op == "add_typer":
                 sub: Typer = args[0]

@@ -243,8 +243,12 @@ def _parse(params: list[dict[str, Any]], args: list[str]) -> tuple[dict[str, Any
 
 def _spec() -> Any:
     """The generated tables when they are as fresh as the sources, else None."""
-    from cacheinspect.cli import _fastspec, _helpcheck
+    from cacheinspect.cli import _helpcheck
 
+    try:
+        from cacheinspect.cli import _fastspec
+    except ImportError:  # not generated (yet): typer parses
+        return None
     return _fastspec if _helpcheck.current_sources() == _fastspec.SOURCES else None
 
 
