@@ -88,7 +88,7 @@ class Typer:
                 if (path, f.__name__) in out:  # the fast path finds a command by its function's name
                     raise ValueError(f"two commands of {' '.join(path) or 'cacheinspect'} are {f.__name__}()")
                 out[(path, f.__name__)] = f
-            elif op == "add_typer":
+            elif op == "add_typer" and isinstance(args[0], Typer):
                 sub: Typer = args[0]
                 name = kwargs.get("name") or sub.kwargs.get("name")
                 out.update(sub.functions((*path, str(name))))
@@ -123,8 +123,10 @@ def replay(rec: Typer, app: Any) -> None:
             app.command(*args, **kwargs)(_materialize(f))
         elif op == "callback":
             app.callback(*args, **kwargs)(_materialize(f))
-        else:
+        elif isinstance(args[0], Typer):
             sub: Typer = args[0]
             real = typer.Typer(*sub.args, **sub.kwargs)
             replay(sub, real)
             app.add_typer(real, **kwargs)
+        else:  # a real typer.Typer from a module that imports typer itself: typer's path only
+            app.add_typer(args[0], **kwargs)

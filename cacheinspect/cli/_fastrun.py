@@ -289,12 +289,25 @@ def _plan(spec: Any, args: list[str]) -> Callable[[], int]:
     if cmd is None or not cmd["fast"]:
         raise _NotCertain
     values, given = _parse(cmd["params"], args[i + 1 :])
-    return lambda: _run(cmd, root, values, given)
-
-
-def _run(cmd: dict[str, Any], root: dict[str, Any], values: dict[str, Any], given: set[str]) -> int:
     import importlib
 
+    from cacheinspect.cli import _fastdecl
+
+    rec = _fastdecl.Typer()
+    importlib.import_module(cmd["module"]).register(rec)
+    func = rec.functions().get((tuple(cmd["group"]), cmd["function"]))
+    if func is None:  # declared on a real typer app (a module importing typer itself): typer's
+        raise _NotCertain
+    return lambda: _run(cmd, root, values, given, func)
+
+
+def _run(
+    cmd: dict[str, Any],
+    root: dict[str, Any],
+    values: dict[str, Any],
+    given: set[str],
+    func: Callable[..., Any],
+) -> int:
     from cacheinspect.cli import _fastdecl
     from cacheinspect.cli._grammar import STATE, run_grammar
 
@@ -302,10 +315,6 @@ def _run(cmd: dict[str, Any], root: dict[str, Any], values: dict[str, Any], give
     STATE.quiet = STATE.quiet or bool(root.get("quiet"))
     STATE.verbose = STATE.verbose or bool(root.get("verbose"))
     STATE.color = root.get("color") or "auto"
-    module = importlib.import_module(cmd["module"])
-    rec = _fastdecl.Typer()
-    module.register(rec)
-    func = rec.functions()[(tuple(cmd["group"]), cmd["function"])]
     injected_names = {p["name"] for p in cmd["params"] if p["injected"]}
     injected = {k: values.pop(k) for k in list(values) if k in injected_names}
     flags = {p["name"]: p["flag_text"] for p in cmd["params"]}
@@ -325,6 +334,10 @@ def _run(cmd: dict[str, Any], root: dict[str, Any], values: dict[str, Any], give
         rv = run_grammar(cmd["name"], cmd["path"], values, injected, given_fn, flag_fn, body)
     except _fastdecl.Exit as e:
         return e.exit_code
+    except Exception as e:  # typer's own Exit, from a module that imports typer itself: its code
+        if type(e).__name__ == "Exit" and type(e).__module__.startswith("typer"):
+            return int(getattr(e, "exit_code", 0) or 0)
+        raise
     except EOFError:  # as typer's main: a blank line, then "interrupted" (cli.main's Abort)
         sys.stderr.write("\n")
         sys.stderr.write("interrupted\n")
