@@ -20,12 +20,14 @@ The synthetic configs are cached under ``build/bench-data/`` (the 1M one takes a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,59 +119,120 @@ def _startup() -> list[dict[str, Any]]:
     return rows
 
 
+def small_commands(tmp: Path, exe: list[str]) -> dict[str, list[str]]:
+    """One small real run of every command, on fixtures and tiny files written under *tmp*: the floor
+    first. Registry commands that need a live registry are measured by ``bench_registry``; ``registry
+    probe --from-log`` is their local work."""
+    import shutil
+
+    fix = ROOT / "fixtures"
+    ctx = tmp / "ctx"
+    shutil.copytree(ROOT / "testbed" / "cases" / "crosshost", ctx)
+    for p in [ctx, *ctx.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY app.conf /etc/app.conf\nCOPY data/ /data/\n")
+    df = tmp / "Dockerfile.lint"
+    df.write_text("FROM alpine\nRUN --mount=type=cache,target=/root/.cache pip install -r req.txt\n")
+    policy = tmp / "daemon.json"
+    policy.write_text('{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB"}}}\n')
+    log = tmp / "build.log"
+    log.write_text(
+        "#12 exporting cache to registry\n#12 preparing build cache for export\n"
+        "#12 ERROR: invalid configuration for remote cache, OCI mediatypes are required for image-manifest "
+        "cache format\n"
+    )
+    dump = ROOT / "tests" / "gc" / "data" / "buildx-du-verbose.txt"
+    fp_a, fp_b = tmp / "a.fp.json", tmp / "b.fp.json"
+    with open(fp_a, "wb") as fh:  # host A's fingerprint, then host B's after one file changed
+        subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
+    (ctx / "app.conf").write_text("changed\n")
+    with open(fp_b, "wb") as fh:
+        subprocess.run([*exe, "context", "fingerprint", str(ctx)], stdout=fh, check=False)
+    (ctx / "app.conf").write_text((ROOT / "testbed" / "cases" / "crosshost" / "app.conf").read_text())
+    layout = f"oci-layout://{fix / 'threestage-max'}"
+    return {
+        "python -c 'import json' (floor)": [sys.executable, "-c", "import json"],
+        "inspect oci-layout://fixtures/threestage-max": [*exe, "inspect", layout],
+        "graph oci-layout://fixtures/threestage-max": [*exe, "graph", layout],
+        "diff threestage-max threestage-min": [
+            *exe,
+            "diff",
+            layout,
+            f"oci-layout://{fix / 'threestage-min'}",
+        ],
+        "audit oci-layout://fixtures/threestage-max": [*exe, "audit", layout],
+        "context fingerprint (3 files)": [*exe, "context", "fingerprint", str(ctx)],
+        "context check (3 files, local layout)": [
+            *exe,
+            "context",
+            "check",
+            str(fix / "crosshost-a"),
+            str(ctx),
+            "--assume-base-unchanged",
+        ],
+        "context diff (two fingerprints)": [*exe, "context", "diff", str(fp_a), str(fp_b)],
+        "lint (2 lines)": [*exe, "lint", str(df)],
+        "du (buildx du dump)": [*exe, "du", str(dump)],
+        "gc simulate (buildx du dump)": [*exe, "gc", "simulate", str(dump)],
+        "gc lint --policy daemon.json": [*exe, "gc", "lint", "--policy", str(policy)],
+        "registry probe --from-log": [*exe, "registry", "probe", "--from-log", str(log)],
+    }
+
+
+#: The children run as an installed CLI does: with bytecode. ``PYTHONDONTWRITEBYTECODE`` (set in some
+#: CI and sandbox shells) would make every run compile every module it imports, 2-3x the CPU of a start.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def cpu_of(cmd: list[str]) -> float:
+    """User + system CPU seconds of one whole child process (``wait4``), its output discarded."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=CHILD_ENV
+    )
+    _, _, usage = os.wait4(proc.pid, 0)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _small_runs() -> list[dict[str, Any]]:
     """One small real run of every command (issue 17): CPU seconds (user + sys, ``wait4``) of the whole
-    process, median of 7, against ``python -c 'import json'``; target <= 4x."""
-    import shutil
+    process, median of ``BENCH_SMALL_ROUNDS`` (default 9), against ``python -c 'import json'`` measured in
+    the same rounds (interleaved, so a busy machine weighs on both), after one warm-up run that writes
+    the bytecode; target <= 4x. Then the fetch of one cache from a real loopback registry (distribution
+    2.8, plain HTTP): ``inspect --raw manifest``, ``--raw config`` and ``inspect`` (issue 17 compared the
+    first two with ``skopeo inspect --raw``)."""
+    import contextlib
     import tempfile
 
-    exe = _exe()
-    fix = ROOT / "fixtures"
-    n = 7
-    with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
-        ctx = Path(tmp) / "ctx"
-        shutil.copytree(ROOT / "testbed" / "cases" / "crosshost", ctx)
-        for p in [ctx, *ctx.rglob("*")]:
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        (ctx / "Dockerfile").write_text("FROM scratch\nCOPY app.conf /etc/app.conf\nCOPY data/ /data/\n")
-        df = Path(tmp) / "Dockerfile.lint"
-        df.write_text("FROM alpine\nRUN --mount=type=cache,target=/root/.cache pip install -r req.txt\n")
-        policy = Path(tmp) / "daemon.json"
-        policy.write_text('{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB"}}}\n')
-        dump = ROOT / "tests" / "gc" / "data" / "buildx-du-verbose.txt"
-        commands = {
-            "python -c 'import json' (floor)": [sys.executable, "-c", "import json"],
-            "inspect oci-layout://fixtures/threestage-max": [
-                *exe,
-                "inspect",
-                f"oci-layout://{fix / 'threestage-max'}",
-            ],
-            "audit oci-layout://fixtures/threestage-max": [
-                *exe,
-                "audit",
-                f"oci-layout://{fix / 'threestage-max'}",
-            ],
-            "context fingerprint (3 files)": [*exe, "context", "fingerprint", str(ctx)],
-            "context check (3 files, local layout)": [
-                *exe,
-                "context",
-                "check",
-                str(fix / "crosshost-a"),
-                str(ctx),
-                "--assume-base-unchanged",
-            ],
-            "lint (2 lines)": [*exe, "lint", str(df)],
-            "gc lint --policy daemon.json": [*exe, "gc", "lint", "--policy", str(policy)],
-            "gc simulate (buildx du dump)": [*exe, "gc", "simulate", str(dump)],
-        }
-        cpu: dict[str, float] = {}
-        for name, cmd in commands.items():
-            times = []
-            for _ in range(n):
-                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-                _, _, usage = os.wait4(proc.pid, 0)
-                times.append(usage.ru_utime + usage.ru_stime)
-            cpu[name] = statistics.median(times)
+    n = int(os.environ.get("BENCH_SMALL_ROUNDS", "9"))
+    with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp, contextlib.ExitStack() as stack:
+        exe = _exe()
+        commands = small_commands(Path(tmp), exe)
+        registry = stack.enter_context(_registry_cache(Path(tmp)))
+        if registry is not None:
+            commands |= {
+                "inspect REF --raw manifest (loopback registry)": [
+                    *exe,
+                    "inspect",
+                    registry,
+                    "--raw",
+                    "manifest",
+                ],
+                "inspect REF --raw config (loopback registry)": [
+                    *exe,
+                    "inspect",
+                    registry,
+                    "--raw",
+                    "config",
+                ],
+                "inspect REF (loopback registry)": [*exe, "inspect", registry],
+            }
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for cmd in commands.values():  # a first run writes the bytecode an installed package ships
+            cpu_of(cmd)
+        for _ in range(n):
+            for name, cmd in commands.items():
+                samples[name].append(cpu_of(cmd))
+    cpu = {name: statistics.median(ts) for name, ts in samples.items()}
     floor = cpu["python -c 'import json' (floor)"]
     return [
         {
@@ -185,6 +248,22 @@ def _small_runs() -> list[dict[str, Any]]:
         }
         for name, t in cpu.items()
     ]
+
+
+@contextlib.contextmanager
+def _registry_cache(tmp: Path) -> Iterator[str | None]:
+    """A loopback docker-registry holding fixtures/threestage-max: its REF, or None without one."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.layout import push_named_fixture
+    from tests.support.registry import RegistryStartError, start_registry
+
+    try:
+        with start_registry("plain", tmp / "registry") as reg:
+            pushed = push_named_fixture(reg, "threestage-max", tag="cache")
+            yield f"{reg.host}/{pushed.repo}:cache"
+    except RegistryStartError as e:
+        sys.stderr.write(f"bench_cli: no loopback registry rows: {e}\n")
+        yield None
 
 
 def run() -> list[dict[str, Any]]:

@@ -36,7 +36,6 @@ from typing import Any, Literal
 from cacheinspect.cache.graph import CacheGraph, Link, Record
 from cacheinspect.cache.report import summary
 from cacheinspect.digest import short
-from cacheinspect.dockerfile.stepkeys import explain_difference
 
 __all__ = [
     "SCHEMA_DIFF",
@@ -396,6 +395,9 @@ class _Evidence:
             or mine.get("rules") != theirs.get("rules")
         ):
             return []
+        # imported here: the Dockerfile package (and RE2) only when fingerprints are compared
+        from cacheinspect.dockerfile.stepkeys import explain_difference
+
         return explain_difference(
             json_b.encode("utf-8", "surrogateescape"),
             json_a.encode("utf-8", "surrogateescape"),

@@ -91,8 +91,13 @@ def build_app() -> typer.Typer:
             "max_content_width": HELP_WIDTH,
         },
     )
+    from cacheinspect.cli import _fastdecl
+
+    rec = _fastdecl.Typer()
     for name in GROUPS:
-        importlib.import_module(f"cacheinspect.cli.{name}").register(app)
+        importlib.import_module(f"cacheinspect.cli.{name}").register(rec)
+    rec.functions()  # the fast path's lookup must be unambiguous (raises otherwise)
+    _fastdecl.replay(rec, app)
 
     def version_callback(value: bool) -> None:
         if value:
@@ -184,24 +189,33 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from cacheinspect.cli import _fastdecl
     from cacheinspect.cli._grammar import STATE
     from cacheinspect.errors import CacheInspectError
 
     STATE.__init__()  # type: ignore[misc]  # a fresh run (main is called several times in tests)
     code = 0
     try:
-        from typer._click.exceptions import ClickException
-        from typer.exceptions import Abort
+        from cacheinspect.cli._fastrun import plan
 
-        try:
-            rv = __getattr__("app")(args=args, prog_name="cacheinspect", standalone_mode=False)
-            code = rv if isinstance(rv, int) else 0
-        except ClickException as e:
-            code = _usage_error(e)
-        except Abort:
-            sys.stderr.write("interrupted\n")
-            code = 130
+        fast = plan(args)
+        if fast is not None:  # parsed without typer (cli/_fastrun.py); the same run as typer's
+            code = fast()
+        else:
+            from typer._click.exceptions import ClickException
+            from typer.exceptions import Abort
+
+            try:
+                rv = __getattr__("app")(args=args, prog_name="cacheinspect", standalone_mode=False)
+                code = rv if isinstance(rv, int) else 0
+            except ClickException as e:
+                code = _usage_error(e)
+            except Abort:
+                sys.stderr.write("interrupted\n")
+                code = 130
         sys.stdout.flush()
+    except _fastdecl.Exit as e:  # a command's `raise typer.Exit(code)` (cli/_fastdecl.py)
+        code = e.exit_code
     except CacheInspectError as e:
         _error(e.message, e.hint)
         code = e.exit_code
@@ -223,6 +237,10 @@ def main(argv: list[str] | None = None) -> None:
             f"command that triggered it): {type(e).__name__}: {e}"
         )
         code = EXIT_BUG
+    _end(code, argv)
+
+
+def _end(code: int, argv: list[str] | None) -> None:
     if argv is None:
         _exit_now(code)
     raise SystemExit(code)

@@ -12,8 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._grammar import setup_logging
 from cacheinspect.errors import UsageError
 
@@ -212,9 +211,9 @@ def no_hyphen_breaks() -> None:
     cls._cacheinspect_patched = True  # type: ignore[attr-defined]
 
 
-def plain_usage(app: typer.Typer) -> None:
+def plain_usage(app: Any) -> None:
     """Usage lines without typer's ``{REF}`` braces and argument help without Python types
-    (``REF <list[str]>``), for every command registered on *app* and its sub-apps."""
+    (``REF <list[str]>``), for every command registered on the (real) typer app *app* and its sub-apps."""
     from typer.core import TyperArgument, TyperCommand
 
     from cacheinspect.cli._grammar import GrammarCommand
@@ -235,18 +234,18 @@ def plain_usage(app: typer.Typer) -> None:
                     # usage line said `audit [OPTIONS] REF` for a command that takes several refs.
                     plain = p.make_metavar
 
-                    def with_dots(ctx: typer.Context, *, usage: bool = False, _m: Any = plain) -> str:
+                    def with_dots(ctx: Any, *, usage: bool = False, _m: Any = plain) -> str:
                         text = str(_m(ctx, usage=usage))
                         return text + "..." if usage and not text.endswith("...") else text
 
                     setattr(p, "make_metavar", with_dots)  # noqa: B010
 
-        def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        def collect_usage_pieces(self, ctx: Any) -> list[str]:
             return [x.replace("{", "").replace("}", "") for x in super().collect_usage_pieces(ctx)]
 
     no_hyphen_breaks()
 
-    def walk(t: typer.Typer) -> None:
+    def walk(t: Any) -> None:
         for info in t.registered_commands:
             if info.cls is None or info.cls is TyperCommand:
                 info.cls = PlainCommand

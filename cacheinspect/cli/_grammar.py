@@ -357,32 +357,31 @@ def _given(ctx: Any, name: str) -> bool:
     return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
-def check_grammar(cmd: Any, ctx: Any) -> None:
-    """The usage rules of the module docstring, for the parsed *ctx* of *cmd*."""
-    quiet = bool(ctx.params.get("quiet")) or STATE.quiet
-    verbose = bool(ctx.params.get("verbose")) or STATE.verbose
+def check_grammar(
+    name: str | None, params: dict[str, Any], given: Callable[[str], bool], flag: Callable[[str], str]
+) -> None:
+    """The usage rules of the module docstring, for command *name* with parsed *params*; *given* says
+    whether a parameter came from the command line, *flag* spells it for messages."""
+    quiet = bool(params.get("quiet")) or STATE.quiet
+    verbose = bool(params.get("verbose")) or STATE.verbose
     if quiet and verbose:
         raise UsageError("-q/--quiet and -v/--verbose contradict each other: give one")
     for a, b in EXCLUSIVE:
-        if _given(ctx, a) and _given(ctx, b):
+        if given(a) and given(b):
             if {a, b} == {"raw", "fmt"}:
-                raise UsageError(f"--raw prints the bytes as fetched; it takes no {_flag(cmd, b)}")
-            raise UsageError(f"{_flag(cmd, a)} and {_flag(cmd, b)} contradict each other: give one")
+                raise UsageError(f"--raw prints the bytes as fetched; it takes no {flag(b)}")
+            raise UsageError(f"{flag(a)} and {flag(b)} contradict each other: give one")
     for command, a, b in REQUIRES:
-        if command not in ("*", cmd.name):
+        if command not in ("*", name):
             continue
-        if a in ctx.params and b in ctx.params and _given(ctx, a) and ctx.params.get(b) in (None, False, []):
-            raise UsageError(f"{_flag(cmd, a)} needs {_flag(cmd, b)}")
-    if (
-        _given(ctx, "verify_blobs")
-        and ctx.params.get("verify_blobs")
-        and ctx.params.get("check_blobs_") is False
-    ):
+        if a in params and b in params and given(a) and params.get(b) in (None, False, []):
+            raise UsageError(f"{flag(a)} needs {flag(b)}")
+    if given("verify_blobs") and params.get("verify_blobs") and params.get("check_blobs_") is False:
         raise UsageError("--verify-blobs downloads every blob; it contradicts --no-check-blobs")
-    for name, check in VALIDATORS.items():
-        value = ctx.params.get(name)
-        if value is not None and value != [] and _given(ctx, name):
-            check(value, _flag(cmd, name))
+    for pname, check in VALIDATORS.items():
+        value = params.get(pname)
+        if value is not None and value != [] and given(pname):
+            check(value, flag(pname))
 
 
 def _both_polarities(cmd: Any, args: list[str]) -> None:
@@ -468,8 +467,8 @@ def _umask() -> int:
     return mask
 
 
-def _is_table(ctx: Any) -> bool:
-    fmt = ctx.params.get("fmt")
+def _is_table(params: dict[str, Any]) -> bool:
+    fmt = params.get("fmt")
     return fmt is None or str(getattr(fmt, "value", fmt)) == "table"
 
 
@@ -490,76 +489,108 @@ class GrammarCommand:
 
     def invoke(self, ctx: Any) -> Any:
         injected = {k: ctx.params.pop(k) for k in list(ctx.params) if k in self._injected}
-        for k in ("quiet", "verbose"):
-            if injected.get(k):
-                setattr(STATE, k, True)
-            elif STATE.__dict__[k] and k in ctx.params:
-                ctx.params[k] = True  # `cacheinspect -q audit ...` reaches audit's own -q
-        if injected.get("color"):
-            STATE.color = injected["color"]
-        saved = dict(injected)
-        ctx.params.update(saved)  # so that the rules see them too
-        try:
-            check_grammar(self, ctx)
-        except UsageError as e:
-            if e.hint is None:
-                e.hint = f"'{ctx.command_path} --help' shows the usage"
-            raise
-        finally:
-            for k in saved:
-                ctx.params.pop(k, None)
-        STATE.quiet = STATE.quiet or bool(ctx.params.get("quiet"))
-        STATE.verbose = STATE.verbose or bool(ctx.params.get("verbose"))
-        setup_logging(STATE.verbose, STATE.quiet)
 
-        out_path = injected.get("output")
-        redirect = _Redirect(Path(out_path)) if out_path else None
-        real_stdout = sys.stdout
-        paint = redirect is None and _is_table(ctx) and color_enabled(real_stdout)
-        sink: Any = None
-        if redirect is not None or paint:
-            raw: Any = redirect.fh if redirect is not None else real_stdout.buffer
-            sink = _Painter(raw) if paint else raw
-            sys.stdout = io.TextIOWrapper(
-                io.BufferedWriter(sink) if paint else sink,
-                encoding=getattr(real_stdout, "encoding", None) or "utf-8",
-                errors="strict",
-                write_through=True,
-            )
-        ticker = None
-        if not STATE.quiet and _stderr_tty():
-            ticker = Ticker(f"cacheinspect {ctx.command_path.split(' ', 1)[-1]}")
-            STATE.ticker = ticker
-            ticker.start()
-        ok = False
-        try:
-            rv = super().invoke(ctx)  # type: ignore[misc]
-            ok = True
-            return rv
-        except BaseException as e:
+        def body() -> Any:
+            return super(GrammarCommand, self).invoke(ctx)  # type: ignore[misc]
+
+        return run_grammar(
+            self.name,
+            ctx.command_path,
+            ctx.params,
+            injected,
+            lambda name: _given(ctx, name),
+            lambda name: _flag(self, name),
+            body,
+        )
+
+
+def run_grammar(
+    name: str | None,
+    command_path: str,
+    params: dict[str, Any],
+    injected: dict[str, Any],
+    given: Callable[[str], bool],
+    flag: Callable[[str], str],
+    body: Callable[[], Any],
+) -> Any:
+    """Run a command's *body* inside the grammar: the common flags (*injected*: those the command does
+    not declare itself, taken out of *params*), the usage rules, logging, ``-o``, colour and progress.
+    Both paths call it: typer's (:class:`GrammarCommand`) and the fast one (``cli/_fastrun.py``)."""
+    for k in ("quiet", "verbose"):
+        if injected.get(k):
+            setattr(STATE, k, True)
+        elif STATE.__dict__[k] and k in params:
+            params[k] = True  # `cacheinspect -q audit ...` reaches audit's own -q
+    if injected.get("color"):
+        STATE.color = injected["color"]
+    saved = dict(injected)
+    params.update(saved)  # so that the rules see them too
+    try:
+        check_grammar(name, params, given, flag)
+    except UsageError as e:
+        if e.hint is None:
+            e.hint = f"'{command_path} --help' shows the usage"
+        raise
+    finally:
+        for k in saved:
+            params.pop(k, None)
+    STATE.quiet = STATE.quiet or bool(params.get("quiet"))
+    STATE.verbose = STATE.verbose or bool(params.get("verbose"))
+    setup_logging(STATE.verbose, STATE.quiet)
+
+    out_path = injected.get("output")
+    redirect = _Redirect(Path(out_path)) if out_path else None
+    real_stdout = sys.stdout
+    paint = redirect is None and _is_table(params) and color_enabled(real_stdout)
+    sink: Any = None
+    if redirect is not None or paint:
+        raw: Any = redirect.fh if redirect is not None else real_stdout.buffer
+        sink = _Painter(raw) if paint else raw
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(sink) if paint else sink,
+            encoding=getattr(real_stdout, "encoding", None) or "utf-8",
+            errors="strict",
+            write_through=True,
+        )
+    ticker = None
+    if not STATE.quiet and _stderr_tty():
+        ticker = Ticker(f"cacheinspect {command_path.split(' ', 1)[-1]}")
+        STATE.ticker = ticker
+        ticker.start()
+    ok = False
+    try:
+        rv = body()
+        ok = True
+        return rv
+    except BaseException as e:
+        from cacheinspect.cli._fastdecl import Exit as BodyExit
+
+        exits: tuple[type[BaseException], ...] = (SystemExit, BodyExit)
+        if "typer" in sys.modules:  # typer's own Exit (ctx.exit) only exists when typer runs
             from typer.exceptions import Exit
 
-            ok = isinstance(e, Exit | SystemExit) and _exit_code(e) in (0, 1)
-            raise
-        finally:
-            if ticker is not None:
-                ticker.finish()
-                STATE.ticker = None
-            if sink is not None:
-                wrapper = sys.stdout
-                sys.stdout = real_stdout
-                try:
-                    wrapper.flush()
-                    if paint:
-                        wrapper.buffer.flush()
-                        sink.close()
-                        real_stdout.flush()
-                finally:
-                    if redirect is not None:
-                        if ok:
-                            redirect.commit()
-                        else:
-                            redirect.discard()
+            exits = (*exits, Exit)
+        ok = isinstance(e, exits) and _exit_code(e) in (0, 1)
+        raise
+    finally:
+        if ticker is not None:
+            ticker.finish()
+            STATE.ticker = None
+        if sink is not None:
+            wrapper = sys.stdout
+            sys.stdout = real_stdout
+            try:
+                wrapper.flush()
+                if paint:
+                    wrapper.buffer.flush()
+                    sink.close()
+                    real_stdout.flush()
+            finally:
+                if redirect is not None:
+                    if ok:
+                        redirect.commit()
+                    else:
+                        redirect.discard()
 
 
 def _exit_code(e: BaseException) -> int:

@@ -13,7 +13,7 @@ import zlib
 __all__ = ["current_sources", "fresh"]
 
 _CLI = os.path.dirname(os.path.abspath(__file__))
-_SKIP = {"_help.py", "_gen_help.py", "_helpcheck.py"}
+_SKIP = {"_help.py", "_fastspec.py", "_gen_help.py", "_helpcheck.py"}
 
 
 def current_sources() -> int:

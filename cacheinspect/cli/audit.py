@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._common import (
     AuditFormat,
     CaFile,

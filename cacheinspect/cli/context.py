@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._common import (
     AuditFormat,
     CaFile,
@@ -34,6 +33,7 @@ from cacheinspect.cli._grammar import phase
 if TYPE_CHECKING:
     from cacheinspect.context.checksum import RuleSet
     from cacheinspect.context.fingerprint import CopyStep
+    from cacheinspect.context.verdicts import ImageKeys
     from cacheinspect.dockerfile import Build
 
 __all__ = ["context_app", "register"]
@@ -349,7 +349,10 @@ def fingerprint_cmd(
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [push]
     )
-    doc.update(run(_evidence(build, opts, platform=platform, network=net, add_hosts=hosts, lean=lean)))
+    refs = _base_refs(build)
+    # no base image to resolve (FROM scratch, stages only): no event loop, no asyncio to import
+    got = run(_resolve(refs, opts, platform)) if refs else []
+    doc.update(_evidence(build, got, platform=platform, network=net, add_hosts=hosts, lean=lean))
     try:
         # msgspec: 10x faster than json.dumps(indent=2) on a 50,000-file document
         text = msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
@@ -382,22 +385,37 @@ def fingerprint_cmd(
             raise ContextPathError(f"{output}: {e.strerror or e}") from None
 
 
-async def _evidence(
-    build: Build, opts: Any, *, platform: str, network: str, add_hosts: list[str], lean: bool = False
-) -> dict[str, Any]:
-    """Host A's evidence about each step's own definition: its CacheMap JSON (``ops``) and the configs
-    of the base images it resolved (``images``), so host B can name a changed field. An image that does
-    not resolve here is left out (its steps' keys are then marked unknown). The JSON holds every RUN's
-    environment, build-arg values included: ``--lean`` keeps only the digests."""
-    import asyncio
-
-    from cacheinspect.context.check import compute_keys, resolve_image, step_evidence
-
-    refs = sorted(
+def _base_refs(build: Build) -> list[str]:
+    """The base images the needed stages start from (not other stages, not scratch)."""
+    return sorted(
         {st.base for st in build.stages if st.base_stage is None and st.base != "scratch"}
         & {st.base for st in build.needed}
     )
-    got = await asyncio.gather(*(resolve_image(r, opts, platform) for r in refs))
+
+
+async def _resolve(refs: list[str], opts: Any, platform: str) -> list[ImageKeys]:
+    import asyncio
+
+    from cacheinspect.context.keys import resolve_image
+
+    return list(await asyncio.gather(*(resolve_image(r, opts, platform) for r in refs)))
+
+
+def _evidence(
+    build: Build,
+    got: list[ImageKeys],
+    *,
+    platform: str,
+    network: str,
+    add_hosts: list[str],
+    lean: bool = False,
+) -> dict[str, Any]:
+    """Host A's evidence about each step's own definition: its CacheMap JSON (``ops``) and the configs
+    of the base images it resolved (``images``, *got*), so host B can name a changed field. An image that
+    does not resolve here is left out (its steps' keys are then marked unknown). The JSON holds every
+    RUN's environment, build-arg values included: ``--lean`` keeps only the digests."""
+    from cacheinspect.context.keys import compute_keys, step_evidence
+
     images = {k.ref: k for k in got}
     _, keys, _ = compute_keys(build, images, platform=platform, network=network, add_hosts=add_hosts)
     configs = {

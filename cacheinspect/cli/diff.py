@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._common import (
     CaFile,
     Concurrency,

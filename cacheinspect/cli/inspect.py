@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import typer
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 
 if TYPE_CHECKING:
     from cacheinspect.cache.findings import Finding
@@ -121,31 +121,29 @@ def register(app: typer.Typer) -> None:
         size against BuildKit's 1 MiB import cap. Findings are what BuildKit's importer would reject or
         silently drop. Exits 0 whatever the findings (use `audit` as a gate).
         """
-        from cacheinspect.cache.audit import blob_findings
-        from cacheinspect.cache.graph import build_graph
-        from cacheinspect.cache.load import load_target
-        from cacheinspect.cache.report import inspect_report, iter_inspect_json
-        from cacheinspect.render.inspect import render_inspect
-
         setup_logging(verbose, quiet)
         n_records, n_layers = limit(records, "--records"), limit(layers, "--layers")
         opts = registry_options(
             username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [ref, image]
         )
-        if raw is not None:
+        if raw is not None:  # the bytes as fetched: no decoder, graph or renderer to import
             data = run(_raw(ref, opts, raw.value, platform))
             with output(out) as w:
                 w.write(data)
             return
+        from cacheinspect.cache.graph import build_graph
+        from cacheinspect.cache.load import load_target
+        from cacheinspect.cache.report import inspect_report, iter_inspect_json
+        from cacheinspect.render.inspect import render_inspect
 
         async def go() -> tuple[CacheGraph, list[Finding]]:
             cache = await load_target(ref, opts, image=image, platform=platform)
             g = build_graph(cache)
-            extra = (
-                await blob_findings(ref, opts, cache, Progress("checking blobs", enabled=not quiet))
-                if check_blobs_
-                else []
-            )
+            extra = []
+            if check_blobs_:  # the blob checks (cache.audit) only when asked for
+                from cacheinspect.cache.audit import blob_findings
+
+                extra = await blob_findings(ref, opts, cache, Progress("checking blobs", enabled=not quiet))
             return g, extra  # the graph has a short repr (asyncio.run formats it, cpython#112559)
 
         mounts_df = _read_dockerfile(dockerfile, df_target, build_arg) if dockerfile is not None else None
@@ -215,7 +213,6 @@ def register(app: typer.Typer) -> None:
 
 async def _raw(ref: str, opts: RegistryOptions, what: str, platform: str | None) -> bytes:
     """``--raw``: the root manifest (or, for ``config``, the cache config / image config) as fetched."""
-    from cacheinspect.cache.load import load_target
     from cacheinspect.cache.open import open_source
     from cacheinspect.errors import UsageError
     from cacheinspect.sources.targets import FileTarget, parse_target
@@ -231,6 +228,8 @@ async def _raw(ref: str, opts: RegistryOptions, what: str, platform: str | None)
     async with open_source(ref, opts) as src:
         if what == "manifest":
             return (await src.fetch_manifest()).data
+    from cacheinspect.cache.load import load_target
+
     cache = await load_target(ref, opts, platform=platform)
     if cache.config_digest is None:
         raise UsageError(f"{ref} holds one inline cache per platform: pick one with --platform")

@@ -6,7 +6,7 @@ import sys
 from enum import StrEnum
 from typing import Annotated
 
-import typer
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 
 __all__ = ["register"]
 

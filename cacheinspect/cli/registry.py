@@ -6,8 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
+from cacheinspect.cli import _fastdecl as typer  # typer itself only where used: see _fastdecl
 from cacheinspect.cli._common import (
     CaFile,
     Concurrency,

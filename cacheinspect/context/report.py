@@ -76,6 +76,22 @@ def _short_digest(v: str) -> str:
     return v[:19] if v.startswith("sha256:") and len(v) == 71 else v
 
 
+def _simple(rows: list[list[Any]], headers: list[str]) -> str:
+    """``tabulate(rows, headers, disable_numparse=True)`` (its ``simple`` format). For one-line printable
+    ASCII cells that is :func:`cacheinspect.render.common.layout`, byte for byte (tests compare the two),
+    without importing tabulate: its import asks ``importlib.metadata`` for its version, about one
+    interpreter start of CPU on every `context check`. Other cells (wide characters, newlines) still
+    go to tabulate, so its rules for them stay."""
+    cells = [[str(c) for c in r] for r in rows]
+    if all(c.isascii() and c.isprintable() for c in [*headers, *(c for r in cells for c in r)]):
+        from cacheinspect.render.common import layout
+
+        return layout(cells, headers)
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
 def _cell(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
@@ -148,14 +164,8 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
                 out.append(f"| {s.line} | `{e.path}` | {e.field} | {e.here} | {e.in_cache} |")
         out += ["", summary]
         return "\n".join(out) + "\n"
-    from tabulate import tabulate
-
     rows = [[s.stage, s.line, _cell(s.instruction, 48), s.verdict, _short_cause(s)] for s in report.steps]
-    out = [
-        *head,
-        "",
-        tabulate(rows, headers=["stage", "line", "instruction", "verdict", "cause"], disable_numparse=True),
-    ]
+    out = [*head, "", _simple(rows, ["stage", "line", "instruction", "verdict", "cause"])]
     rows_e = [
         [s.line, e.path, e.field, _short_digest(e.here), _short_digest(e.in_cache)]
         for s in report.steps
@@ -164,9 +174,7 @@ def render_check(report: CheckReport, fmt: str, *, dockerfile: str = "Dockerfile
     if rows_e:
         out += [
             "",
-            tabulate(
-                rows_e, headers=["line", "path", "field", "here", "in the cache"], disable_numparse=True
-            ),
+            _simple(rows_e, ["line", "path", "field", "here", "in the cache"]),
         ]
     downstream = [s for s in report.steps if s.downstream]
     for s in downstream:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cacheinspect.registryops.advice import Advice, BuildKitVersion
-from cacheinspect.registryops.inventory import PrunePlan, TagInfo, TagUsage
-from cacheinspect.registryops.remote import DeleteResult, ProbeResult, ReadOnlyResult, TagList
-from cacheinspect.registryops.rules import LogDiagnosis
 from cacheinspect.render.common import human_bytes, table, to_json
 from cacheinspect.render.escape import esc
+
+if TYPE_CHECKING:  # names for annotations only: `probe --from-log` must not import the HTTP client
+    from cacheinspect.registryops.advice import Advice, BuildKitVersion
+    from cacheinspect.registryops.inventory import PrunePlan, TagInfo, TagUsage
+    from cacheinspect.registryops.remote import DeleteResult, ProbeResult, ReadOnlyResult, TagList
+    from cacheinspect.registryops.rules import LogDiagnosis
 
 __all__ = [
     "SCHEMA_LOG",
