@@ -234,3 +234,86 @@ def test_cm001_poetry_without_virtual_env_installs_into_the_cache_mount(bed: Bed
     assert "CM001" not in [f.code for f in lint_text(fixed).findings]
     out, _ = bed.build(fixed)
     assert (out / "opt/venv/lib/site-packages" / pkg / "INSTALLED").read_text().strip() == "installed"
+
+
+# --- CM001: `cargo auditable install` installs into --root/bin; its --target-dir is scratch -------------
+
+# A cargo stand-in (named emulation, not cargo): `cargo build` leaves the build in
+# ${--target-dir:-${CARGO_TARGET_DIR:-./target}}/release (the cargo book, "Build cache"); `cargo install
+# CRATE` builds in that target dir (when given; else a temporary one) and copies the binary to
+# <root>/bin, root being --root, $CARGO_INSTALL_ROOT or $CARGO_HOME (the cargo book, "cargo install":
+# "--root dir: Directory to install packages into"). `cargo auditable SUB …` is cargo-auditable
+# (rust-secure-code/cargo-auditable, README: "cargo auditable build --release", "cargo auditable install"):
+# it runs cargo's SUB with the dependency list embedded, so it behaves as SUB.
+FAKE_CARGO_INSTALL = r"""#!/bin/sh
+set -e
+[ "$1" = auditable ] && shift
+sub=$1; shift
+tdir=${CARGO_TARGET_DIR:-}
+root=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}
+crate=app
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target-dir=*) tdir=${1#--target-dir=};;
+    --target-dir) shift; tdir=$1;;
+    --root=*) root=${1#--root=};;
+    --root) shift; root=$1;;
+    --release|--locked) ;;
+    *) crate=$1;;
+  esac
+  shift
+done
+case $sub in
+  build)
+    out=${tdir:-./target}/release; mkdir -p "$out"; echo "binary $crate" > "$out/$crate"; echo "built $out/$crate";;
+  install)
+    scratch=${tdir:-/tmp/cargo-install.$$}; mkdir -p "$scratch/release" "$root/bin"
+    echo "binary $crate" > "$scratch/release/$crate"
+    cp "$scratch/release/$crate" "$root/bin/$crate"; echo "Installed $root/bin/$crate";;
+  *) echo "cargo stand-in: only build and install" >&2; exit 2;;
+esac
+"""
+
+
+def findings_by_line(text: str, code: str) -> dict[int, list[str]]:
+    return {
+        n: [f.code for f in lint_text(text).findings if f.line == n and f.code == code]
+        for n in range(1, text.count("\n") + 2)
+    }
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_cm001_cargo_auditable_install_puts_the_binary_in_root_not_in_the_target_mount(bed: Bed) -> None:
+    """kanidm/kanidm tools/Dockerfile's shape: `cargo auditable install --root /out --target-dir=/target`
+    with /target a cache mount (quiet: the binary is in /out/bin, in the image); the same install into a
+    mounted --root and `cargo auditable build` into a mounted target dir are CM001 (the image gets
+    nothing). One build, one stage per form, each its own cache id; the crate names are the tokens."""
+    (bed.ctx / "fakecargo").write_text(FAKE_CARGO_INSTALL)
+    (bed.ctx / "fakecargo").chmod(0o755)
+    tag = uuid.uuid4().hex[:10]
+    c1, c2, c3 = (f"crate{i}{tag}" for i in range(3))
+    text = (
+        f"FROM {bed.base} AS rust\nCOPY fakecargo /usr/local/bin/cargo\n"
+        + "FROM rust AS install\nRUN mkdir -p /out /target\n"
+        + f"RUN --mount=type=cache,id=tgt-{tag},target=/target cargo auditable install --root /out --target-dir=/target {c1}\n"
+        + "FROM rust AS install_into_mount\nRUN mkdir -p /out\n"
+        + f"RUN --mount=type=cache,id=out-{tag},target=/out cargo auditable install --root /out {c2}\n"
+        + "FROM rust AS build\nWORKDIR /src\nRUN mkdir -p /src/target\n"
+        + f"RUN --mount=type=cache,id=src-{tag},target=/src/target cargo auditable build --release {c3}\n"
+        + "FROM scratch\nCOPY --from=install /out /install\nCOPY --from=install_into_mount /out /install_into_mount\n"
+        + "COPY --from=build /src/target /build\n"
+    )
+    got = findings_by_line(text, "CM001")
+    flagged = {line_of(text, c2), line_of(text, c3)}
+    assert {n for n, codes in got.items() if codes} == flagged
+    out, log = bed.build(text)
+    assert f"Installed /out/bin/{c1}" in log and f"Installed /out/bin/{c2}" in log  # both installs ran
+    assert f"built ./target/release/{c3}" in log
+    # quiet form: the binary is in the image; its build tree stayed in the (scratch) target mount
+    assert (out / "install/bin" / c1).read_text() == f"binary {c1}\n"
+    # flagged forms: the image has nothing of what the RUN made
+    assert list((out / "install_into_mount").iterdir()) == []
+    assert list((out / "build").iterdir()) == []
