@@ -30,6 +30,7 @@ from cacheinspect.lint.engine import lint_text
 from cacheinspect.lint.rules import Severity
 
 from .conftest import Testbed
+from .test_lint_effects import FAKE_APK, FAKE_ZYPPER
 
 pytestmark = pytest.mark.e2e
 
@@ -116,6 +117,12 @@ class Bed:
             (self.ctx / name).chmod(0o755)
         self.base = testbed.env["TESTBED_BASE_IMAGE"]
         self.n = 0
+
+    def twice(self, text: str) -> tuple[Path, Path]:
+        """Two builds of *text*; the second re-runs every step after ``ARG BUST`` with the first's mounts."""
+        first, _ = self.build(text, "--build-arg", "BUST=1")
+        second, _ = self.build(text, "--build-arg", "BUST=2")
+        return first, second
 
     def build(self, text: str, *args: str) -> tuple[Path, str]:
         self.n += 1
@@ -317,3 +324,102 @@ def test_cm001_cargo_auditable_install_puts_the_binary_in_root_not_in_the_target
     # flagged forms: the image has nothing of what the RUN made
     assert list((out / "install_into_mount").iterdir()) == []
     assert list((out / "build").iterdir()) == []
+
+
+# --- CM005: after a script the linter cannot read, zypper/dnf/apk get a note, not a finding -----------
+
+# A dnf stand-in (named emulation, not dnf): `dnf install` downloads into the repository's packages/
+# directory under cachedir /var/cache/dnf and deletes the packages after a successful transaction unless
+# keepcache is on (dnf.conf(5): "keepcache: boolean, Keeps downloaded packages in the cache when set to
+# True … Default is False"), in [main] of /etc/dnf/dnf.conf or by --setopt=keepcache=1. Records in
+# /installed-PKG whether PKG came from the cache.
+FAKE_DNF = r"""#!/bin/sh
+set -e
+pkgs=/var/cache/dnf/fedora-0123456789abcdef/packages
+cmd=$1; shift
+[ "$cmd" = install ] || exit 0
+keep=0
+if grep -qE '^keepcache *= *(1|[Tt]rue|yes)' /etc/dnf/dnf.conf; then keep=1; fi
+for a in "$@"; do case $a in --setopt=keepcache=1|--setopt=keepcache=True) keep=1;; esac; done
+mkdir -p "$pkgs"
+for p in "$@"; do
+  case $p in -*) continue;; esac
+  if [ -f "$pkgs/$p-1.0.noarch.rpm" ]; then src=cache; else src=download; echo "Downloading $p-1.0.noarch.rpm"; echo rpm > "$pkgs/$p-1.0.noarch.rpm"; fi
+  echo "$src" > "/installed-$p"
+  [ "$keep" = 1 ] || rm -f "$pkgs/$p-1.0.noarch.rpm"
+done
+"""
+
+#: setup scripts of the kind real Dockerfiles run and the linter cannot read; each makes its package
+#: manager keep packages. kanidm/kanidm scripts/zypper_fixing.sh runs `zypper mr -k` (zypper(8): -k,
+#: --keep-packages); the dnf and apk ones set keepcache / link /etc/apk/cache (Alpine wiki, "Local APK cache")
+KEEP_SCRIPTS = {
+    "zypper_fixing.sh": "#!/bin/sh\nset -e\nzypper mr -k repo-oss\n",
+    "dnf_fixing.sh": "#!/bin/sh\nset -e\necho keepcache=True >> /etc/dnf/dnf.conf\n",
+    "apk_fixing.sh": "#!/bin/sh\nset -e\nln -s /var/cache/apk /etc/apk/cache\n",
+}
+
+
+def test_cm005_a_script_that_may_keep_packages_silences_zypper_dnf_and_apk(bed: Bed) -> None:
+    """kanidm/kanidm rlm_kanidm/Dockerfile's shape: `RUN /zypper_fixing.sh` (it runs `zypper mr -k`), then
+    zypper installs under a /var/cache/zypp mount. The linter cannot read the script: no CM005, a note.
+    The real build shows the script kept the packages (the second build installs from the mount), and the
+    same install without the script, flagged CM005, downloads again. Likewise for dnf and apk. One file,
+    a stage per form, each its own cache id; built twice."""
+    files = {
+        "suse-root/usr/bin/zypper": FAKE_ZYPPER,
+        "suse-root/etc/zypp/repos.d/repo-oss.repo": "[repo-oss]\nname=Main Repository\nenabled=1\nkeeppackages=0\n",
+        "fedora-root/usr/bin/dnf": FAKE_DNF,
+        "fedora-root/etc/dnf/dnf.conf": "[main]\ngpgcheck=True\ninstallonly_limit=3\n",
+        "alpine-root/sbin/apk": FAKE_APK,
+        "alpine-root/etc/apk/repositories": "https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n",
+        **{f"scripts/{name}": body for name, body in KEEP_SCRIPTS.items()},
+    }
+    for name, body in files.items():
+        path = bed.ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+        path.chmod(0o755 if "bin/" in name or name.startswith("scripts/") else 0o644)
+    tag = uuid.uuid4().hex[:10]
+    # (form, root stage, script or "", cache target, install command)
+    forms = [
+        ("zypper", "opensuse", "", "/var/cache/zypp", "zypper install -y {p}"),
+        ("zypper_script", "opensuse", "zypper_fixing.sh", "/var/cache/zypp", "zypper install -y {p}"),
+        ("dnf", "fedora", "", "/var/cache/dnf", "dnf install -y {p}"),
+        ("dnf_script", "fedora", "dnf_fixing.sh", "/var/cache/dnf", "dnf install -y {p}"),
+        ("apk", "alpine", "", "/var/cache/apk", "apk add {p}"),
+        ("apk_script", "alpine", "apk_fixing.sh", "/var/cache/apk", "apk add {p}"),
+    ]
+    text = (
+        f"FROM {bed.base} AS opensuse\nCOPY suse-root/ /\n"
+        f"FROM {bed.base} AS fedora\nCOPY fedora-root/ /\n"
+        f"FROM {bed.base} AS alpine\nCOPY alpine-root/ /\n"
+    )
+    final = "FROM scratch\n"
+    lines: dict[str, int] = {}
+    for form, root, script, target, step in forms:
+        p = f"{form.replace('_', '')}{tag}"
+        text += f"FROM {root} AS {form}\n"
+        if script:
+            text += f"ADD scripts/{script} /{script}\nRUN /{script}\n"
+        text += "ARG BUST\n"
+        lines[form] = text.count("\n") + 1
+        text += f"RUN --mount=type=cache,id=cm005-{form}-{tag},target={target} {step.format(p=p)}\n"
+        final += f"COPY --from={form} /installed-{p} /{form}\n"
+    text += final
+
+    result = lint_text(text)
+    verdict = {form: [f.code for f in result.findings if f.line == n] for form, n in lines.items()}
+    assert verdict == {form: ([] if script else ["CM005"]) for form, _r, script, *_ in forms}
+    for form, _root, script, *_ in forms:
+        if script:  # the note names the install it skipped and the script
+            assert any(
+                s.startswith(f"line {lines[form]}: CM005 not checked") and script in s for s in result.skipped
+            ), result.skipped
+
+    first, second = bed.twice(text)
+    for form, *_ in forms:
+        assert (first / form).read_text() == "download\n", form
+        kept = (second / form).read_text() == "cache\n"
+        # the verdict equals the build: CM005 exactly where the mount kept no package
+        assert kept == (not verdict[form]), (form, verdict[form])
