@@ -423,3 +423,68 @@ def test_cm005_a_script_that_may_keep_packages_silences_zypper_dnf_and_apk(bed: 
         kept = (second / form).read_text() == "cache\n"
         # the verdict equals the build: CM005 exactly where the mount kept no package
         assert kept == (not verdict[form]), (form, verdict[form])
+
+
+# --- CM003: uv's --no-cache-dir is --no-cache -------------------------------------------------------
+
+# A uv stand-in (named emulation, not uv): `uv pip install PKG…` keeps wheels in its cache directory
+# (--cache-dir, $UV_CACHE_DIR, else ${XDG_CACHE_HOME:-$HOME/.cache}/uv; uv docs, "Caching") and reuses
+# them; `--no-cache`/`-n`/$UV_NO_CACHE make it "avoid reading from or writing to the cache, instead using a
+# temporary directory for the duration of the operation" (uv's CLI reference), and so does pip's spelling
+# `--no-cache-dir`, a hidden alias of --no-cache (astral-sh/uv#1380). Installs into a site-packages
+# directory and records in <site>/PKG/SOURCE whether PKG came from the cache.
+FAKE_UV = r"""#!/bin/sh
+set -e
+[ "$1 $2" = "pip install" ] || { echo "uv stand-in: only 'pip install'" >&2; exit 2; }
+shift 2
+cache=${UV_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/uv}
+nocache=${UV_NO_CACHE:+1}
+site=/usr/local/lib/python3/site-packages
+pkgs=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-cache|-n|--no-cache-dir) nocache=1;;
+    --cache-dir) shift; cache=$1;;
+    --system) ;;
+    *) pkgs="$pkgs $1";;
+  esac
+  shift
+done
+if [ -n "$nocache" ]; then cache=/tmp/uv-cache.$$; fi
+mkdir -p "$cache/wheels-v5/pypi"
+for p in $pkgs; do
+  w="$cache/wheels-v5/pypi/$p-1.0-py3-none-any.whl"
+  if [ -f "$w" ]; then src=cache; else src=download; echo " + $p==1.0 (downloaded)"; echo wheel > "$w"; fi
+  mkdir -p "$site/$p"; echo "$src" > "$site/$p/SOURCE"
+done
+if [ -n "$nocache" ]; then rm -rf "$cache"; fi
+"""
+
+
+def test_cm003_uv_no_cache_dir_leaves_its_cache_mount_unused(bed: Bed) -> None:
+    """Aphoh/rbeval's shape: `uv pip install --system --no-cache-dir` under a /root/.cache/uv mount is
+    CM003 (a second build downloads again); without the flag the mount serves the wheel. One file, a
+    stage per form, each its own cache id; built twice; the package names are the tokens."""
+    (bed.ctx / "fakeuv").write_text(FAKE_UV)
+    (bed.ctx / "fakeuv").chmod(0o755)
+    tag = uuid.uuid4().hex[:10]
+    forms = {"no_cache_dir": "--no-cache-dir ", "cached": ""}
+    text = f"FROM {bed.base} AS py\nCOPY fakeuv /usr/local/bin/uv\n"
+    final = "FROM scratch\n"
+    lines: dict[str, int] = {}
+    for form, flag in forms.items():
+        p = f"{form.replace('_', '')}{tag}"
+        text += f"FROM py AS {form}\nARG BUST\n"
+        lines[form] = text.count("\n") + 1
+        text += f"RUN --mount=type=cache,id=uv-{form}-{tag},target=/root/.cache/uv uv pip install --system {flag}{p}\n"
+        final += f"COPY --from={form} /usr/local/lib/python3/site-packages/{p}/SOURCE /{form}\n"
+    text += final
+
+    findings = lint_text(text).findings
+    verdict = {form: [f.code for f in findings if f.line == n] for form, n in lines.items()}
+    assert verdict == {"no_cache_dir": ["CM003"], "cached": []}
+    first, second = bed.twice(text)
+    for form in forms:
+        assert (first / form).read_text() == "download\n", form
+        kept = (second / form).read_text() == "cache\n"
+        assert kept == (not verdict[form]), (form, verdict[form])
