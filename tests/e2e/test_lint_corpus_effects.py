@@ -30,7 +30,7 @@ from cacheinspect.lint.engine import lint_text
 from cacheinspect.lint.rules import Severity
 
 from .conftest import Testbed
-from .test_lint_effects import FAKE_APK, FAKE_ZYPPER
+from .test_lint_effects import FAKE_APK, FAKE_GO, FAKE_ZYPPER
 
 pytestmark = pytest.mark.e2e
 
@@ -488,3 +488,60 @@ def test_cm003_uv_no_cache_dir_leaves_its_cache_mount_unused(bed: Bed) -> None:
         assert (first / form).read_text() == "download\n", form
         kept = (second / form).read_text() == "cache\n"
         assert kept == (not verdict[form]), (form, verdict[form])
+
+
+# --- CM004: xx-go is go ----------------------------------------------------------------------------
+
+# An xx-go stand-in (named emulation, not tonistiigi/xx): xx's src/xx-go exports GOOS/GOARCH (and GOARM,
+# GOAMD64 …) for $TARGETPLATFORM from `xx-info env` and then runs go with the same arguments, so go's
+# caches (GOCACHE, GOMODCACHE) are go's. The go under it is test_lint_effects.FAKE_GO (its build cache in
+# $GOCACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/go-build; "cache hit" or "compiled").
+FAKE_XX_GO = r"""#!/bin/sh
+set -e
+export GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-amd64}
+exec go "$@"
+"""
+
+
+def test_cm004_xx_go_with_gocache_beside_the_mount_never_fills_it(bed: Bed) -> None:
+    """tonistiigi/fsutil's shape: USER 1000:1000, a cache mount at /tmp/.cache and `GOCACHE=/tmp/gocache
+    xx-go …`: go writes /tmp/gocache, the mount is never used (CM004; a second build compiles again), and
+    since nothing writes the root-owned mount, its owner does not matter (no CM007, the RUN works). With
+    GOCACHE at the mount and the mount still root-owned go cannot write it (CM007: the RUN fails); with
+    uid=1000 the mount serves the second build (quiet). One file, a stage per form, built twice; the
+    build keys are the tokens."""
+    for name, body in (("fakego", FAKE_GO), ("fakexxgo", FAKE_XX_GO)):
+        (bed.ctx / name).write_text(body)
+        (bed.ctx / name).chmod(0o755)
+    tag = uuid.uuid4().hex[:10]
+    # form -> (mount options after the target, GOCACHE)
+    forms = {
+        "missed": ("", "/tmp/gocache"),
+        "root_owned": ("", "/tmp/.cache"),
+        "fixed": (",uid=1000", "/tmp/.cache"),
+    }
+    text = f"FROM {bed.base} AS gobase\nCOPY fakego /usr/local/bin/go\nCOPY fakexxgo /usr/local/bin/xx-go\n"
+    final = "FROM scratch\n"
+    lines: dict[str, int] = {}
+    for form, (opts, gocache) in forms.items():
+        key = f"ab{form.replace('_', '')}{tag}"
+        text += f"FROM gobase AS {form}\nUSER 1000:1000\nARG BUST\n"
+        lines[form] = text.count("\n") + 1
+        text += (
+            f"RUN --mount=target=/tmp/.cache,type=cache,id=go-{form}-{tag}{opts} "
+            f"CGO_ENABLED=0 GOCACHE={gocache} xx-go build {key} > /tmp/result 2>&1 || echo failed >> /tmp/result\n"
+        )
+        final += f"COPY --from={form} /tmp/result /{form}\n"
+    text += final
+
+    findings = lint_text(text).findings
+    verdict = {form: [f.code for f in findings if f.line == n] for form, n in lines.items()}
+    assert verdict == {"missed": ["CM004"], "root_owned": ["CM007"], "fixed": []}
+    first, second = bed.twice(text)
+    assert (first / "missed").read_text() == "compiled\n"  # go ran as uid 1000 and wrote /tmp/gocache
+    assert (second / "missed").read_text() == "compiled\n"  # … beside the mount, which kept nothing
+    for out in (first, second):  # go, as uid 1000, could not create its cache dirs in the root-owned mount
+        result = (out / "root_owned").read_text()
+        assert "Permission denied" in result and result.endswith("failed\n"), result
+    assert (first / "fixed").read_text() == "compiled\n"
+    assert (second / "fixed").read_text() == "cache hit\n"
