@@ -30,8 +30,9 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Union
+
+import msgspec
 
 from cacheinspect.errors import MalformedContentError
 
@@ -71,41 +72,39 @@ class Obj(list[tuple[str, Any]]):
     """A JSON object as its ordered (key, value) pairs, duplicates kept."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Scalar:
+class _Scalar(msgspec.Struct, frozen=True):
     kind: str  # int | str | bool | time | bytes | any
 
 
 INT, STR, BOOL, TIME, BYTES, ANY = (_Scalar(k) for k in ("int", "str", "bool", "time", "bytes", "any"))
 
 
-@dataclass(frozen=True, slots=True)
-class ListOf:
+class ListOf(msgspec.Struct, frozen=True):
+    """A Go slice ``[]T``."""
+
     elem: Schema
 
 
-@dataclass(frozen=True, slots=True)
-class MapOf:
+class MapOf(msgspec.Struct, frozen=True):
     """``map[string]T``."""
 
     elem: Schema
 
 
-@dataclass(frozen=True, slots=True)
-class Ptr:
+class Ptr(msgspec.Struct, frozen=True):
     """A pointer to a struct: ``null`` sets it nil (a plain struct field ignores ``null``)."""
 
     elem: StructOf
 
 
-@dataclass(frozen=True)
-class StructOf:
+class StructOf(msgspec.Struct, frozen=True, dict=True):
     """Go field name (the json tag) -> schema. Only these keys are read; the rest are ignored."""
 
     fields: dict[str, Schema]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_folded", {fold(k): k for k in self.fields})
+        # frozen: the fold table goes into the instance dict directly (the one attribute that is not a field)
+        self.__dict__["_folded"] = {fold(k): k for k in self.fields}
 
     def field_for(self, key: str) -> str | None:
         if key in self.fields:

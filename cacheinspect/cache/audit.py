@@ -12,13 +12,14 @@ missing ref is ``cache-not-found`` (``--allow-missing``: info), content that is 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import msgspec
+
+from cacheinspect._aio import gather
 from cacheinspect.cache.findings import Finding, Severity
 from cacheinspect.cache.graph import CacheGraph, build_graph
 from cacheinspect.cache.load import (
@@ -76,8 +77,9 @@ def parse_duration(text: str) -> timedelta:
         raise UsageError(f"duration {text[:40]!r} is too large") from None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditPolicy:
+class AuditPolicy(msgspec.Struct, frozen=True):
+    """What `audit` checks and the severity that fails the gate (the CLI flags, one value per run)."""
+
     check_blobs: bool = True
     max_age: timedelta | None = None
     expect_mode: Literal["max", "min"] | None = None
@@ -90,13 +92,14 @@ class AuditPolicy:
     verify_blobs: bool = False
 
 
-@dataclass(slots=True)
-class AuditResult:
+class AuditResult(msgspec.Struct):
+    """One audited ref: its findings, the graph when it loaded, and the exit code when it could not be checked."""
+
     ref: str
     findings: list[Finding]
     graph: CacheGraph | None = None
     fail_on: Severity = "error"
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
     #: Set when the ref could not be checked at all (3 auth, 5 registry): the CLI exits with the worst.
     exit_code: int | None = None
 
@@ -407,5 +410,5 @@ async def audit_refs(
             prog = progress_for(targets[i]) if progress_for else None
             results[i] = await audit_ref(targets[i], options, policy, now=now, image=image, progress=prog)
 
-    await asyncio.gather(*(run_group(ix) for ix in groups.values()))
+    await gather(*(run_group(ix) for ix in groups.values()))
     return [r for r in results if r is not None]

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 from cacheinspect.cache.graph import CacheGraph, Link, Record
 from cacheinspect.cache.report import summary
@@ -69,25 +70,25 @@ _CONTEXT_DETAIL = (
 )
 
 
-@dataclass(slots=True)
-class Downstream:
+class Downstream(msgspec.Struct):
     """A step that ran below a divergence: because of it alone (``input``), or with its own definition
     changed as well (``definition``, which a second edit further down shows as)."""
 
     record: Record
     change: Change
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = msgspec.field(default_factory=list)
 
 
-@dataclass(slots=True)
-class Divergence:
+class Divergence(msgspec.Struct):
+    """A step of B whose key left A's: why (cause, detail), what changed, and the steps downstream of it."""
+
     record: Record
     cause: Cause
     detail: str
-    downstream: list[Downstream] = field(default_factory=list)
+    downstream: list[Downstream] = msgspec.field(default_factory=list)
     change: Change | None = None
     #: the fields of the step's own definition that differ (both fingerprints needed), B's side first
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = msgspec.field(default_factory=list)
 
 
 def _label(r: Record) -> str:

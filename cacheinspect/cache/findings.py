@@ -7,8 +7,9 @@ code. ``severity`` is ``error`` (BuildKit would fail or silently lose cache; aud
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 __all__ = ["CODES", "Finding", "Severity"]
 
@@ -108,14 +109,15 @@ CODES: dict[str, tuple[Severity, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
+    """One finding about a cache: a stable code, a message, a severity and (for scripts) its subject."""
+
     code: str
     message: str
     severity: Severity = "warning"
     #: What the finding is about: a digest, a record index, a platform (for scripts; may be None).
     subject: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(cls, code: str, message: str, *, subject: str | None = None, **details: Any) -> Finding:

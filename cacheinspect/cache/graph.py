@@ -23,9 +23,10 @@ left out) so the report can show where the problem is.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
+
+import msgspec
 
 from cacheinspect import digest as digestmod
 from cacheinspect.cache.config import CacheInput, CacheLayer, CacheRecord, paused_gc
@@ -204,15 +205,17 @@ class Record:
         return f"Record(#{self.index} {self.digest[:19]} inputs={len(self.inputs)} step={self.step!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Stage:
+class Stage(msgspec.Struct, frozen=True):
+    """A run of records that one build stage produced: its head record, its records, its step label."""
+
     head: int
     records: tuple[int, ...]
     label: str | None
 
 
-@dataclass(slots=True)
-class CacheGraph:
+class CacheGraph(msgspec.Struct):
+    """A decoded cache as BuildKit's importer sees it: records, links, stages, export mode and findings."""
+
     cache: LoadedCache
     records: list[Record]
     findings: list[Finding]

@@ -14,15 +14,14 @@ does it; several platforms merged with their indexes offset) plus what the manif
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
 from cacheinspect import digest as digestmod
+from cacheinspect._aio import gather
 from cacheinspect.cache.config import (
     CacheConfig,
     CacheInput,
@@ -90,8 +89,7 @@ class NoInlineCacheError(NotFoundError):
     """The reference is an image, but none of its configs carries inline cache."""
 
 
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
+class BlobInfo(msgspec.Struct, frozen=True):
     """What is known about one distinct layer blob (from its manifest descriptor and/or the config)."""
 
     digest: str
@@ -103,8 +101,7 @@ class BlobInfo:
     descriptors: int = 0
 
 
-@dataclass(slots=True)
-class ImageInfo:
+class ImageInfo(msgspec.Struct):
     """One platform image: where inline cache comes from, and where step labels come from."""
 
     platform: str
@@ -118,8 +115,9 @@ class ImageInfo:
     has_inline_cache: bool = False
 
 
-@dataclass(slots=True)
-class LoadedCache:
+class LoadedCache(msgspec.Struct):
+    """One cache as loaded from a registry, a layout or a file: its shape, config, blobs and images."""
+
     ref: str
     kind: CacheKind
     location: Literal["registry", "layout", "file"]
@@ -131,16 +129,16 @@ class LoadedCache:
     config_digest: str | None = None
     config_size: int = 0
     #: Distinct layer blobs the cache's manifest(s) list, by digest.
-    blobs: dict[str, BlobInfo] = field(default_factory=dict)
+    blobs: dict[str, BlobInfo] = msgspec.field(default_factory=dict)
     #: Number of layer descriptors in the manifest(s), duplicates included.
     layer_descriptors: int = 0
-    platforms: list[str] = field(default_factory=list)
-    images: list[ImageInfo] = field(default_factory=list)
+    platforms: list[str] = msgspec.field(default_factory=list)
+    images: list[ImageInfo] = msgspec.field(default_factory=list)
     #: Step labels by blob digest and by diffID (from image history; blobs at one position only).
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
     #: Step labels by config layer node (inline cache: node i is image layer i); preferred over ``labels``.
-    node_labels: dict[int, str] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    node_labels: dict[int, str] = msgspec.field(default_factory=dict)
+    findings: list[Finding] = msgspec.field(default_factory=list)
 
     def __repr__(self) -> str:
         # Short on purpose: CPython 3.11's asyncio.run formats the repr of its result
@@ -268,7 +266,7 @@ async def _platform_manifests(
         raise NotFoundError(
             f"{source.display} has no {platform} image (it has {', '.join(seen) or 'no platform images'})"
         )
-    fetched = await asyncio.gather(*(source.fetch_manifest(d.digest) for d in wanted))
+    fetched = await gather(*(source.fetch_manifest(d.digest) for d in wanted))
     out = []
     for d, f in zip(wanted, fetched, strict=True):
         what = f"manifest {digestmod.short(d.digest)}"
@@ -287,7 +285,7 @@ async def _check_other_entries(source: Source, index: Manifest, read: set[str]) 
     or config fails the whole import although it never carries cache. Errors raise like the others.
     """
     others = [d for d in index.manifests or [] if d.digest not in read]
-    fetched = await asyncio.gather(*(source.fetch_manifest(d.digest) for d in others))
+    fetched = await gather(*(source.fetch_manifest(d.digest) for d in others))
     for d, f in zip(others, fetched, strict=True):
         what = f"manifest {digestmod.short(d.digest)}"
         mt = detect_manifest_type(f.data, what=what)
@@ -305,7 +303,7 @@ async def load_image(source: Source, *, platform: str | None = None) -> list[Ima
     m = decode(root.data, Manifest, what=f"manifest of {source.display}")
     if _is_index(root.media_type, m):
         parts, _ = await _platform_manifests(source, m, platform)
-        infos = await asyncio.gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
+        infos = await gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
         return [i for i, _ in infos]
     info, _ = await _read_image(
         source, Descriptor(mediaType=root.media_type, digest=root.digest), m, root.digest
@@ -613,7 +611,7 @@ async def _inline_cache(
     config_digest: str | None = None
     # import.go skips a manifest without config or layers before reading anything
     parts = [(d, pm, dg) for d, pm, dg in parts if pm.config is not None and pm.config.digest and pm.layers]
-    read = await asyncio.gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
+    read = await gather(*(_read_image(source, d, pm, dg) for d, pm, dg in parts))
     for info, cfg in read:
         images.append(info)
         if cfg.inline_cache is not None and len(info.diff_ids) != len(info.layers):

@@ -339,9 +339,7 @@ def registry_options(
     ``--username``/``--password-stdin`` are bound to the registry of the first registry reference among
     *refs*: a diff against another registry, or an ``--image`` on Docker Hub, must not receive them.
     """
-    from cacheinspect.reference import Reference
     from cacheinspect.registry.options import RegistryOptions
-    from cacheinspect.sources.targets import parse_target
 
     password: str | None = None
     if password_stdin:
@@ -354,6 +352,9 @@ def registry_options(
         raise UsageError("--username needs --password-stdin (passwords are never taken as arguments)")
     credentials_for = None
     if username is not None:
+        from cacheinspect.reference import Reference  # only here: lint and context never pay for it
+        from cacheinspect.sources.targets import parse_target
+
         for r in refs:
             t = parse_target(r) if r else None
             if isinstance(t, Reference):
@@ -394,8 +395,19 @@ class _Box:
         return "<result>"
 
 
-def run(coro: Awaitable[T]) -> T:
-    """Run one library coroutine to completion (asyncio is imported here, not at start-up)."""
+def run(coro: Awaitable[T], *, local: bool = False) -> T:
+    """Run one library coroutine to completion (asyncio is imported here, not at start-up).
+
+    ``local``: every source is a layout or a file (:func:`~cacheinspect.sources.targets.local_only`), so
+    nothing suspends and no event loop is needed: asyncio is not imported at all (:mod:`cacheinspect._aio`).
+    """
+    if local:
+        from cacheinspect._aio import run_local
+
+        async def direct() -> T:
+            return await coro
+
+        return run_local(direct())
     import asyncio
 
     async def wrap() -> _Box:

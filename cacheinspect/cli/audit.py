@@ -113,6 +113,7 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.cli._common import setup_logging
         from cacheinspect.errors import EXIT_FINDINGS
         from cacheinspect.render.text import render_audit
+        from cacheinspect.sources.targets import local_only
 
         setup_logging(verbose, quiet)
         opts = registry_options(
@@ -147,7 +148,7 @@ def register(app: typer.Typer) -> None:
             return doc, [r.exit_code for r in results if r.exit_code is not None]
 
         phase(f"checking {len(refs)} cache(s)")
-        doc, hard = run(go())
+        doc, hard = run(go(), local=local_only(*refs, image))
         sys.stdout.write(render_audit(doc, fmt.value))
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if fmt == AuditFormat.github and summary_file:

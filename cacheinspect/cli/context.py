@@ -546,9 +546,10 @@ def check_cmd(
     (--fingerprint FILE, or one pushed with context fingerprint --push), else by searching single
     changes (mode, one xattr, CRLF/LF, umask, one file more or less) that reproduce A's checksum exactly.
     """
-    from cacheinspect.context.check import check_target, render_check
+    from cacheinspect.context.check import check_target, image_refs, render_check
     from cacheinspect.context.client import client_view, read_dockerignore
     from cacheinspect.context.walk import hash_tree, walk_context
+    from cacheinspect.sources.targets import local_only
 
     rules = rules_from(buildkit_version) if buildkit_version else None
     df_path, _, paths, build = load_build(context, dockerfile, target, build_arg, has_format=True)
@@ -577,6 +578,8 @@ def check_cmd(
     opts = registry_options(
         username, password_stdin, insecure, plain_http, ca_file, concurrency, timeout, [cache, image]
     )
+    # a local cache whose images need no registry (assumed unchanged, or none): no event loop at all
+    local = local_only(cache, image) and (assume_base_unchanged or not image_refs(build, named_views))
     report = run(
         check_target(
             cache,
@@ -596,7 +599,8 @@ def check_cmd(
             network=net,
             add_hosts=hosts,
             named_views=named_views,
-        )
+        ),
+        local=local,
     )
     for st in report.steps:
         if st.cause.startswith("BuildKit fails this step: "):

@@ -92,13 +92,13 @@ def register(app: typer.Typer) -> None:
         steps downstream that missed because of it. With both hosts' fingerprints (--fingerprint-a/-b), a
         changed definition names its field (env FLAVOR=fancy in B, plain in A).
         """
-        import asyncio
-
+        from cacheinspect._aio import gather
         from cacheinspect.cache.diff import diff_report
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
         from cacheinspect.errors import EXIT_FINDINGS
         from cacheinspect.render.diff import render_diff
+        from cacheinspect.sources.targets import local_only
 
         setup_logging(verbose)
         from cacheinspect.cli.context import read_input
@@ -120,14 +120,14 @@ def register(app: typer.Typer) -> None:
         )
 
         async def go() -> dict[str, object]:
-            a, b = await asyncio.gather(
+            a, b = await gather(
                 load_target(ref_a, opts, image=image_a, platform=platform),
                 load_target(ref_b, opts, image=image_b, platform=platform),
             )
             return diff_report(build_graph(a), build_graph(b), fingerprint_a=fps[0], fingerprint_b=fps[1])
 
         phase(f"loading and comparing {ref_a} and {ref_b}")
-        report = run(go())
+        report = run(go(), local=local_only(ref_a, ref_b, image_a, image_b))
         with output(out) as w:
             w.write(render_diff(report, fmt.value))
         if exit_code and report["different"]:

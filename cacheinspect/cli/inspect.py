@@ -135,6 +135,7 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.cache.load import load_target
         from cacheinspect.cache.report import inspect_report, iter_inspect_json
         from cacheinspect.render.inspect import render_inspect
+        from cacheinspect.sources.targets import local_only
 
         async def go() -> tuple[CacheGraph, list[Finding]]:
             cache = await load_target(ref, opts, image=image, platform=platform)
@@ -148,7 +149,7 @@ def register(app: typer.Typer) -> None:
 
         mounts_df = _read_dockerfile(dockerfile, df_target, build_arg) if dockerfile is not None else None
         phase(f"loading and decoding {ref}")
-        g, extra = keep(run(go()))
+        g, extra = keep(run(go(), local=local_only(ref, image)))
         phase("writing the report")
         if mounts_df is not None:
             extra = [*extra, *_cache_mount_findings(g, mounts_df, str(dockerfile))]
@@ -196,6 +197,7 @@ def register(app: typer.Typer) -> None:
         from cacheinspect.cache.graph import build_graph
         from cacheinspect.cache.load import load_target
         from cacheinspect.render.graph import render_graph
+        from cacheinspect.sources.targets import local_only
 
         setup_logging(verbose)
         opts = registry_options(
@@ -206,7 +208,7 @@ def register(app: typer.Typer) -> None:
             return build_graph(await load_target(ref, opts, image=image, platform=platform))
 
         phase(f"loading and decoding {ref}")
-        text = render_graph(keep(run(go())), fmt.value)
+        text = render_graph(keep(run(go(), local=local_only(ref, image))), fmt.value)
         with output(out) as w:
             w.write(text)
 

@@ -86,6 +86,7 @@ __all__ = [
     "compute_keys",
     "heredoc_root",
     "image_keys",
+    "image_refs",
     "render_check",
     "resolve_image",
     "step_evidence",
@@ -188,6 +189,20 @@ def _named_roots(
     return out
 
 
+def image_refs(build: Build, named_views: Mapping[str, ContextTree] | None = None) -> list[str]:
+    """The images the needed stages start from or copy from (not stages, not scratch, not a named
+    context): what :func:`check_target` resolves in a registry unless told to assume them unchanged."""
+    refs: set[str] = set()
+    for st in build.needed:
+        if st.base_stage is None and st.base != "scratch":
+            refs.add(st.base)
+        for ins in st.instrs:
+            named = ins.from_ in (named_views or {})
+            if ins.keyword in ("COPY", "ADD") and ins.from_ and ins.from_stage is None and not named:
+                refs.add(ins.from_)
+    return sorted(refs)
+
+
 async def check_target(
     cache_ref: str,
     build: Build,
@@ -210,25 +225,17 @@ async def check_target(
 ) -> CheckReport:
     """Load A's cache, resolve the images, find A's fingerprint (referrers API) if none was given,
     and run :func:`check_context` (``progress`` reports a long single-change search)."""
-    import asyncio
-
+    from cacheinspect._aio import gather
     from cacheinspect.cache.graph import build_graph
     from cacheinspect.cache.load import load_target
 
     cache = await load_target(cache_ref, options, image=image)
-    refs: set[str] = set()
-    for st in build.needed:
-        if st.base_stage is None and st.base != "scratch":
-            refs.add(st.base)
-        for ins in st.instrs:
-            named = ins.from_ in (named_views or {})
-            if ins.keyword in ("COPY", "ADD") and ins.from_ and ins.from_stage is None and not named:
-                refs.add(ins.from_)
+    refs = image_refs(build, named_views)
     images: dict[str, ImageKeys] = {}
     if assume_base_unchanged:
         images = {r: ImageKeys(ref=r, assumed=True) for r in refs}
     else:
-        got = await asyncio.gather(*(resolve_image(r, options, platform) for r in sorted(refs)))
+        got = await gather(*(resolve_image(r, options, platform) for r in refs))
         images = {k.ref: k for k in got}
     graph = None
     if fingerprint is None and lookup_referrers and cache.location == "registry" and cache.manifest_digest:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 from ._gopath import BadPatternError, contains_wildcards, go_base, go_dir, go_join, go_match, split_wildcards
 from .errors import SourceNotFoundError, TooManyLinksError, UnreadableEntryError
@@ -165,8 +166,7 @@ def entry_digest(e: Entry, path: str = "") -> str:
 # ----------------------------------------------------------------------------------------- selectors
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(msgspec.Struct, frozen=True):
     """One ``opsutils.Selector``: what one COPY source reads from its input.
 
     ``path`` is the source as the FileOp carries it (absolute, e.g. ``/data``); the checksum cleans
@@ -260,8 +260,7 @@ def selector_digest(paths: Sequence[str]) -> str:
 _Rec = tuple[str, str]
 
 
-@dataclass(slots=True)
-class _Included:
+class _Included(msgspec.Struct):
     path: str
     rec: _Rec
     included: bool = False
@@ -271,10 +270,9 @@ class _Included:
     digest: str | None = None
 
 
-@dataclass(slots=True)
-class _Order:
-    keys: list[tuple[str, bool]] = field(default_factory=list)  # (path, is_header) in radix order
-    pos: dict[tuple[str, bool], int] = field(default_factory=dict)
+class _Order(msgspec.Struct):
+    keys: list[tuple[str, bool]] = msgspec.field(default_factory=list)  # (path, is_header) in radix order
+    pos: dict[tuple[str, bool], int] = msgspec.field(default_factory=dict)
 
 
 class Checksummer:

@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from .checksum import (
     DEFAULT_RULES,
@@ -73,8 +74,7 @@ def dumps_json(doc: object, indent: int = 2) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class CopyStep:
+class CopyStep(msgspec.Struct, frozen=True):
     """One COPY/ADD that reads the local build context (heredocs, URLs, git and --from excluded)."""
 
     stage: str
@@ -121,8 +121,7 @@ def copy_steps(build: Build) -> tuple[list[CopyStep], list[str]]:
     return steps, paths
 
 
-@dataclass(frozen=True, slots=True)
-class StepRoots:
+class StepRoots(msgspec.Struct, frozen=True):
     """The computed checksums of one step; ``error`` is set (and ``root`` None) when unknown."""
 
     step: CopyStep

@@ -5,9 +5,10 @@ and resolving an image's keys from a registry (:func:`resolve_image`, the networ
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from cacheinspect.dockerfile import Build
 from cacheinspect.dockerfile.model import BaseImage
@@ -108,7 +109,7 @@ def compute_keys(
         )
     except DockerfileError:
         return rebuilt, keys, None
-    return rebuilt, keys, step_keys(alt, dataclasses.replace(opts, images=guessed))
+    return rebuilt, keys, step_keys(alt, msgspec.structs.replace(opts, images=guessed))
 
 
 def step_evidence(keys: Sequence[StepKey], rules: str = "v0.13") -> list[dict[str, Any]]:
@@ -175,6 +176,6 @@ async def resolve_image(ref: str, options: RegistryOptions, platform: str) -> Im
             cfg = decode(await src.fetch_blob(m.config.digest), ImageConfig, what=f"image config of {ref}")
             diff_ids = list(cfg.rootfs.diff_ids) if cfg.rootfs else []
             keys = image_keys(ref, digests, platform, diff_ids)
-            return dataclasses.replace(keys, config=base_image(cfg.config))
+            return msgspec.structs.replace(keys, config=base_image(cfg.config))
     except CacheInspectError as e:
         return ImageKeys(ref=ref, error=e.message)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from cacheinspect.cache.graph import CacheGraph
 from cacheinspect.dockerfile import Instr, Stage
@@ -123,8 +124,7 @@ def _assign(inputs: list[set[int]], expected: list[frozenset[int]]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- check
-@dataclass(slots=True)
-class _State:
+class _State(msgspec.Struct):
     """What a stage's build state is keyed by in A's graph: ``None`` unknown, empty set: not in A."""
 
     records: frozenset[int] | None

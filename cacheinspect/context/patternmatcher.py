@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from ._gopath import BadPatternError, go_clean, go_dir, go_match
 from .errors import ContextError
@@ -51,8 +52,7 @@ class PatternError(ContextError, ValueError):
 _EXACT, _PREFIX, _SUFFIX, _REGEXP = 1, 2, 3, 4
 
 
-@dataclass(slots=True)
-class Pattern:
+class Pattern(msgspec.Struct):
     """One cleaned pattern; compiled lazily like Go's (an invalid regexp fails on first match)."""
 
     cleaned: str
@@ -170,11 +170,10 @@ def _compile_re2(reg: str) -> Any:
         return None
 
 
-@dataclass(slots=True)
-class MatchInfo:
+class MatchInfo(msgspec.Struct):
     """Per-pattern results for a parent directory (Go: ``MatchInfo.parentMatched``)."""
 
-    parent_matched: list[bool] = field(default_factory=list)
+    parent_matched: list[bool] = msgspec.field(default_factory=list)
 
 
 class PatternMatcher:

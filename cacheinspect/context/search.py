@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from .checksum import EMPTY_DIGEST, Checksummer, RuleSet, Selector, counted_xattrs, entry_digest, root_digest
 from .errors import ContextError, UnreadableEntryError
@@ -52,8 +53,7 @@ _FILE_MODES = (0o644, 0o755, 0o664, 0o600, 0o775, 0o640, 0o666, 0o700, 0o444, 0o
 _DIR_MODES = (0o755, 0o775, 0o700, 0o750, 0o777)
 
 
-@dataclass(frozen=True, slots=True)
-class Explanation:
+class Explanation(msgspec.Struct, frozen=True):
     """One difference: ``path`` (a context path, ``/a/b``), ``field`` (``mode``, ``content``,
     ``xattr NAME``, ``exists``, ``linkname``, ``type``, ``size``, ``digest``), and its value on each side."""
 
@@ -69,8 +69,7 @@ class Explanation:
         return f"{self.path}: {self.field} {self.here} here, {self.in_cache} in the cache"
 
 
-@dataclass(frozen=True, slots=True)
-class SearchResult:
+class SearchResult(msgspec.Struct, frozen=True):
     """``explanations`` is empty when no single change reproduced the root; ``tried`` candidates were
     checked; ``stopped`` says the search hit its budget before trying everything."""
 

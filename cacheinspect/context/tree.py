@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+import msgspec
 
 __all__ = ["ContextTree", "Entry", "EntryType", "key_path"]
 
@@ -30,8 +31,7 @@ class EntryType(StrEnum):
     UNREADABLE = "unreadable"  # lstat/readlink/read failed: the checksum cannot be known
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(msgspec.Struct):
     """One path of the context, with exactly the fields BuildKit's entry header uses.
 
     ``mode`` holds the permission bits plus setuid/setgid/sticky (``0o7777``). ``xattrs`` holds *all*
@@ -49,7 +49,7 @@ class Entry:
     mode: int = 0o644
     size: int = 0
     linkname: str = ""
-    xattrs: Mapping[str, bytes] = field(default_factory=dict)
+    xattrs: Mapping[str, bytes] = msgspec.field(default_factory=dict)
     uid: int = 0
     gid: int = 0
     devmajor: int = 0
@@ -83,8 +83,8 @@ class Entry:
         return Entry(EntryType.SYMLINK, mode=0o777, linkname=target, **kw)  # type: ignore[arg-type]
 
     def with_(self, **changes: object) -> Entry:
-        """A copy with some fields changed (``dataclasses.replace``)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with some fields changed (``msgspec.structs.replace``)."""
+        return msgspec.structs.replace(self, **changes)
 
 
 def key_path(p: str) -> str:

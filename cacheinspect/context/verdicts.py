@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 from cacheinspect.dockerfile.model import BaseImage
 
@@ -30,8 +31,7 @@ def _sha(s: str | bytes) -> str:
 
 
 # ------------------------------------------------------------------------------------------- images
-@dataclass(frozen=True, slots=True)
-class ImageKeys:
+class ImageKeys(msgspec.Struct, frozen=True):
     """The cache keys an image source gets here; ``error`` says why the image could not be resolved."""
 
     ref: str
@@ -86,8 +86,7 @@ def heredoc_root(content: str, mode: int = 0o644) -> str:
 
 
 # ------------------------------------------------------------------------------------------- report
-@dataclass(slots=True)
-class StepVerdict:
+class StepVerdict(msgspec.Struct):
     """The prediction for one step (``FROM``, ``RUN``, ``COPY``, ``ADD``, ``WORKDIR``) of the build."""
 
     stage: str
@@ -96,11 +95,11 @@ class StepVerdict:
     keyword: str
     verdict: Verdict = "unknown"
     cause: str = ""
-    explanations: list[Explanation] = field(default_factory=list)
-    downstream: list[StepVerdict] = field(default_factory=list)
+    explanations: list[Explanation] = msgspec.field(default_factory=list)
+    downstream: list[StepVerdict] = msgspec.field(default_factory=list)
     root_here: str | None = None
     root_in_cache: str | None = None
-    records: list[int] = field(default_factory=list)
+    records: list[int] = msgspec.field(default_factory=list)
     #: the record digests this step's ops get here (the last one is the step's own key), None: not computed
     keys: list[str] | None = None
 
@@ -125,8 +124,9 @@ class StepVerdict:
         return out
 
 
-@dataclass(slots=True)
-class CheckReport:
+class CheckReport(msgspec.Struct):
+    """`context check`'s result: one verdict per COPY/ADD/RUN step, with the rules and inputs it used."""
+
     cache: str
     context: str
     buildkit_rules: str

@@ -34,9 +34,9 @@ import contextlib
 import contextvars
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import re2
 
 __all__ = [
@@ -112,14 +112,13 @@ class _TooLong(LexError):
     """An expansion past :data:`MAX_WORD_CHARS`; reported once, for the whole word."""
 
 
-@dataclass
-class WordResult:
+class WordResult(msgspec.Struct, dict=True):
     """The outcome of processing one word: the joined result, the split words, the names used."""
 
     result: str
     words: list[str]
-    matched: set[str] = field(default_factory=set)
-    unmatched: set[str] = field(default_factory=set)
+    matched: set[str] = msgspec.field(default_factory=set)
+    unmatched: set[str] = msgspec.field(default_factory=set)
 
 
 #: Characters process_stop_on does anything with, besides the escape token (surrogateescape'd

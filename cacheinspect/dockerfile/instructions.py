@@ -9,7 +9,8 @@ text, and returns the typed flag values for :mod:`cacheinspect.dockerfile.resolv
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+import msgspec
 
 from cacheinspect.dockerfile.model import DockerfileError, Node
 from cacheinspect.dockerfile.parser import KNOWN_INSTRUCTIONS, parse_heredoc_word
@@ -70,15 +71,14 @@ _NETWORKS = ("default", "none", "host")
 _SECURITY = ("sandbox", "insecure")
 
 
-@dataclass(slots=True)
-class Parsed:
+class Parsed(msgspec.Struct):
     """The typed view of one node: flag values (defaults applied) and the keyword's own fields."""
 
     node: Node
-    strings: dict[str, str] = field(default_factory=dict)
-    bools: dict[str, bool] = field(default_factory=dict)
-    lists: dict[str, list[str]] = field(default_factory=dict)
-    used: set[str] = field(default_factory=set)
+    strings: dict[str, str] = msgspec.field(default_factory=dict)
+    bools: dict[str, bool] = msgspec.field(default_factory=dict)
+    lists: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    used: set[str] = msgspec.field(default_factory=set)
     stage_name: str = ""
 
 

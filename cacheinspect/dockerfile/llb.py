@@ -24,8 +24,9 @@ import json
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 __all__ = [
     "RULES",
@@ -140,8 +141,7 @@ def llb_normalize_path(parent: str, p: str, keep_slash: bool) -> str:
 
 
 # ------------------------------------------------------------------------------------------- owners
-@dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(msgspec.Struct, frozen=True):
     """``llb.WithUser("user[:group]")``: each part a number (by id) or a name (read in the image)."""
 
     user: int | str | None
@@ -184,8 +184,7 @@ class Owner:
 
 
 # ------------------------------------------------------------------------------------------- file op
-@dataclass(slots=True)
-class CopyAction:
+class CopyAction(msgspec.Struct):
     """``pb.FileActionCopy`` as dockerfile2llb fills it (``src`` is the full source path; the CacheMap
     keeps only its base name when the source is an input)."""
 
@@ -230,8 +229,9 @@ class CopyAction:
         return d
 
 
-@dataclass(slots=True)
-class MkfileAction:
+class MkfileAction(msgspec.Struct):
+    """LLB ``FileActionMkFile`` (a heredoc COPY writes one): path, mode, data, owner, timestamp."""
+
     path: str
     mode: int
     data: bytes
@@ -249,8 +249,9 @@ class MkfileAction:
         return d
 
 
-@dataclass(slots=True)
-class MkdirAction:
+class MkdirAction(msgspec.Struct):
+    """LLB ``FileActionMkDir`` (a WORKDIR makes one): path, mode, parents, owner, timestamp."""
+
     path: str
     mode: int
     make_parents: bool = False
@@ -274,8 +275,7 @@ def _put(d: dict[str, Any], key: str, v: Any) -> None:
         d[key] = v
 
 
-@dataclass(slots=True)
-class FileAction:
+class FileAction(msgspec.Struct):
     """One action with its indexes: ``input`` (-1 scratch, or an op input, or ``n_inputs + k`` for the
     result of action k), ``secondary`` (the copy source input, -1 none), ``output`` (0 last, else -1)."""
 
@@ -286,8 +286,9 @@ class FileAction:
     base: int = -1  # the input index of the action's own state (owner names are read there)
 
 
-@dataclass(slots=True)
-class FileOp:
+class FileOp(msgspec.Struct):
+    """LLB ``FileOp``: its actions and inputs; :meth:`cache_map` is the digest input BuildKit hashes."""
+
     actions: list[FileAction]
     n_inputs: int
 
@@ -336,8 +337,7 @@ _MOUNT_TYPES = {"bind": 0, "secret": 1, "ssh": 2, "cache": 3, "tmpfs": 4}
 _SHARING = {"shared": 0, "private": 1, "locked": 2}
 
 
-@dataclass(slots=True)
-class ExecMount:
+class ExecMount(msgspec.Struct):
     """``pb.Mount`` (the selector is blanked by ``CacheMap``, so it is not kept)."""
 
     input: int
@@ -389,18 +389,19 @@ class ExecMount:
         return d
 
 
-@dataclass(slots=True)
-class ExecOp:
+class ExecOp(msgspec.Struct):
+    """LLB ``ExecOp`` of a RUN: argv, env, cwd, user, mounts, network and security mode."""
+
     args: list[str]
     env: list[str]
     cwd: str
     user: str = ""
-    extra_hosts: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = msgspec.field(default_factory=list)
     hostname: str = ""
-    mounts: list[ExecMount] = field(default_factory=list)
+    mounts: list[ExecMount] = msgspec.field(default_factory=list)
     network: int = 0
     security: int = 0
-    secret_env: list[tuple[str, str, bool]] = field(default_factory=list)  # id, name, optional
+    secret_env: list[tuple[str, str, bool]] = msgspec.field(default_factory=list)  # id, name, optional
     os: str = "linux"
     arch: str = "amd64"
     variant: str = ""
@@ -435,8 +436,9 @@ class ExecOp:
 
 
 # ------------------------------------------------------------------------------------------- merge op
-@dataclass(slots=True)
-class MergeOp:
+class MergeOp(msgspec.Struct):
+    """LLB ``MergeOp`` (``COPY --link`` merges): the inputs it merges."""
+
     inputs: list[int]
 
     def cache_map(self, rules: Rules) -> bytes:

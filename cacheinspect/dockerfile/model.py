@@ -7,7 +7,8 @@ instructions, stages, ARG/ENV expansion).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from cacheinspect.errors import UsageError
 
@@ -51,8 +52,7 @@ class DockerfileError(UsageError):
         super().__init__(f"{where}: {message}", hint=hint)
 
 
-@dataclass(frozen=True, slots=True)
-class BaseImage:
+class BaseImage(msgspec.Struct, frozen=True):
     """What BuildKit reads from a base image's config before dispatching a stage (``convert.go``:
     ``Env`` into the state's environment, ``WorkingDir`` and ``User`` as if by WORKDIR/USER, ``Shell``
     for shell-form RUN). From the registry, or from host A's published evidence."""
@@ -63,8 +63,7 @@ class BaseImage:
     shell: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class Flag:
+class Flag(msgspec.Struct):
     """One ``--name[=value]`` builder flag as written (quotes removed the way BuildKit's
     ``parser/split_command.go`` removes them; ``value`` is ``None`` when there was no ``=``)."""
 
@@ -79,8 +78,7 @@ class Flag:
         return f"--{self.name}" if self.value is None else f"--{self.name}={self.value}"
 
 
-@dataclass(slots=True)
-class Heredoc:
+class Heredoc(msgspec.Struct):
     """A here-document attached to an instruction (``parser.Heredoc``).
 
     ``content`` is exactly the lines between the opening line and the terminator, newlines included,
@@ -95,16 +93,14 @@ class Heredoc:
     file_descriptor: int = 0
 
 
-@dataclass(slots=True)
-class Warning_:
+class Warning_(msgspec.Struct):
     """A parser warning (BuildKit only has one: an empty line inside a continuation)."""
 
     message: str
     line: int
 
 
-@dataclass(slots=True)
-class Node:
+class Node(msgspec.Struct):
     """One instruction of the raw parse (``parser.Node`` of the AST's children).
 
     ``args`` follows BuildKit's ``instructions.nodeArgs``: the JSON array for exec form; one string for
@@ -119,13 +115,13 @@ class Node:
     end_line: int
     column: int
     original: str
-    flags: list[Flag] = field(default_factory=list)
-    args: list[str] = field(default_factory=list)
+    flags: list[Flag] = msgspec.field(default_factory=list)
+    args: list[str] = msgspec.field(default_factory=list)
     json_form: bool = False
-    heredocs: list[Heredoc] = field(default_factory=list)
+    heredocs: list[Heredoc] = msgspec.field(default_factory=list)
     raw_keyword: str = ""
     sub: Node | None = None
-    comments: list[str] = field(default_factory=list)
+    comments: list[str] = msgspec.field(default_factory=list)
 
     def flag(self, name: str) -> Flag | None:
         """The last flag called ``name`` (BuildKit rejects duplicates except for list flags)."""
@@ -136,24 +132,22 @@ class Node:
         return found
 
 
-@dataclass(slots=True)
-class Dockerfile:
+class Dockerfile(msgspec.Struct, dict=True):
     """The raw parse: directives, escape token and all instructions (global ARGs included)."""
 
     filename: str
     directives: dict[str, str]
     escape: str
     nodes: list[Node]
-    warnings: list[Warning_] = field(default_factory=list)
+    warnings: list[Warning_] = msgspec.field(default_factory=list)
     #: which BuildKit's rules apply: "latest" (master) or "v0.13" (Docker 26's embedded frontend)
     dialect: str = "latest"
-    #: the ``instructions.check_nodes`` result of parse_dockerfile, for the same nodes and dialect, so
-    #: resolve() does not check every instruction a second time (a third of its time on big files)
-    _checked: tuple[int, str, object] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``_checked`` (in the instance dict, not a field): the ``instructions.check_nodes`` result of
+    # parse_dockerfile, for the same nodes and dialect, so resolve() does not check every instruction
+    # a second time (a third of its time on big files)
 
 
-@dataclass(slots=True)
-class Mount:
+class Mount(msgspec.Struct):
     """A ``RUN --mount`` as BuildKit's ``instructions/commands_runmount.go`` parses it, with the
     defaults ``dockerfile2llb/convert_runmount.go`` applies (target joined to WORKDIR, cache id =
     cleaned target, read-only for bind/secret/ssh unless ``rw``)."""
@@ -176,8 +170,7 @@ class Mount:
     raw: str = ""
 
 
-@dataclass(slots=True)
-class CopySource:
+class CopySource(msgspec.Struct):
     """One source of COPY/ADD: a path (expanded), a heredoc, a URL or a git repository."""
 
     path: str
@@ -188,8 +181,7 @@ class CopySource:
     content: str | None = None
 
 
-@dataclass(eq=False, slots=True)
-class Instr:
+class Instr(msgspec.Struct, eq=False):
     """One instruction of a stage after expansion (``Expand`` applied where BuildKit applies it).
 
     ``env``/``args_in_scope``/``workdir``/``user``/``shell`` are the state *before* this instruction.
@@ -207,12 +199,12 @@ class Instr:
     shell: list[str]
     # RUN
     run_cmd: list[str] | str | None = None
-    mounts: list[Mount] = field(default_factory=list)
+    mounts: list[Mount] = msgspec.field(default_factory=list)
     network: str = "default"
     security: str = "sandbox"
-    heredocs: list[Heredoc] = field(default_factory=list)
+    heredocs: list[Heredoc] = msgspec.field(default_factory=list)
     # COPY / ADD
-    sources: list[CopySource] = field(default_factory=list)
+    sources: list[CopySource] = msgspec.field(default_factory=list)
     dest: str = ""
     from_: str | None = None
     from_stage: Stage | None = None
@@ -220,21 +212,20 @@ class Instr:
     chown: str = ""
     link: bool = False
     parents: bool = False
-    excludes: list[str] = field(default_factory=list)
+    excludes: list[str] = msgspec.field(default_factory=list)
     keep_git_dir: bool | None = None
     checksum: str = ""
     unpack: bool | None = None
     # ENV / ARG / LABEL / WORKDIR / USER / others: the expanded values
-    values: list[tuple[str, str | None]] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)
+    values: list[tuple[str, str | None]] = msgspec.field(default_factory=list)
+    words: list[str] = msgspec.field(default_factory=list)
     #: the expansion environment before this instruction (image ENV + ENV + valued ARGs, in order)
-    vars: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = msgspec.field(default_factory=dict)
     #: an ONBUILD trigger of the base stage, run before the stage's own instructions
     onbuild: bool = False
 
 
-@dataclass(eq=False, slots=True)
-class Stage:
+class Stage(msgspec.Struct, eq=False):
     """A build stage: its FROM (expanded with the global ARGs) and its instructions."""
 
     index: int
@@ -244,11 +235,11 @@ class Stage:
     platform: str | None
     line: int
     node: Node
-    instrs: list[Instr] = field(default_factory=list)
-    env: Mapping[str, str] = field(default_factory=dict)  # read-only (a persistent map)
+    instrs: list[Instr] = msgspec.field(default_factory=list)
+    env: Mapping[str, str] = msgspec.field(default_factory=dict)  # read-only (a persistent map)
     workdir: str = "/"
     user: str = ""
-    deps: list[Stage] = field(default_factory=list)
+    deps: list[Stage] = msgspec.field(default_factory=list)
     #: why BuildKit would fail this stage if it were needed (it is not, so the build does not fail)
     error: str | None = None
 
@@ -256,15 +247,14 @@ class Stage:
         return f"Stage(index={self.index}, name={self.name!r}, base={self.base!r})"
 
 
-@dataclass(slots=True)
-class Build:
+class Build(msgspec.Struct):
     """The resolved build: stages in file order, the target, the stages it needs."""
 
     stages: list[Stage]
     target: Stage
     needed: list[Stage]
     global_args: dict[str, str | None]
-    build_args: dict[str, str] = field(default_factory=dict)
+    build_args: dict[str, str] = msgspec.field(default_factory=dict)
     dockerfile: Dockerfile | None = None
 
     def stage(self, ref: str | int) -> Stage:

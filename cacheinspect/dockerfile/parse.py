@@ -32,5 +32,5 @@ def parse_dockerfile(
     if text == "":
         raise DockerfileError("the Dockerfile cannot be empty", file=filename)
     df = parse_nodes(text, filename, dialect)
-    df._checked = (id(df.nodes), dialect, check_nodes(df.nodes, filename, dialect))
+    df.__dict__["_checked"] = (id(df.nodes), dialect, check_nodes(df.nodes, filename, dialect))
     return df

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
 from cacheinspect.dockerfile.model import Dockerfile, DockerfileError, Flag, Heredoc, Node, Warning_
@@ -174,8 +175,7 @@ class _Directives:
         return line, True
 
 
-@dataclass(slots=True)
-class _Piece:
+class _Piece(msgspec.Struct):
     offset: int  # offset in the logical line
     line: int  # physical line (1-based)
     column: int  # 1-based column of the piece's first char
@@ -580,8 +580,7 @@ def _split_ws(rest: str) -> list[str]:
     return _RE_WHITESPACE.split(rest)
 
 
-@dataclass(slots=True)
-class _Parsed:
+class _Parsed(msgspec.Struct):
     args: list[str]
     json_form: bool = False
     sub: Node | None = None

@@ -22,12 +22,12 @@ not an error of the build: it is recorded in :attr:`Stage.error` instead of bein
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
+import msgspec
 from immutables import Map
 
 from cacheinspect._persistent import FrozenMap
@@ -233,7 +233,7 @@ def _resolve(
     images: Mapping[str, BaseImage] | None,
 ) -> Build:
     bargs = dict(build_args or {})
-    memo = df._checked
+    memo: tuple[int, str, object] | None = df.__dict__.get("_checked")
     if memo is not None and memo[0] == id(df.nodes) and memo[1] == df.dialect:
         parsed = cast("list[Parsed]", memo[2])
     else:
@@ -534,12 +534,12 @@ def _onbuild_triggers(df: Dockerfile, st: Stage, groups: list[tuple[Parsed, list
         if p.node.keyword != "ONBUILD" or p.node.sub is None:
             continue
         line, column = st.node.line, st.node.column
-        sub = dataclasses.replace(
+        sub = msgspec.structs.replace(
             p.node.sub,
             line=line,
             end_line=st.node.end_line,
             column=column,
-            flags=[dataclasses.replace(f, line=line, column=column) for f in p.node.sub.flags],
+            flags=[msgspec.structs.replace(f, line=line, column=column) for f in p.node.sub.flags],
         )
         out.append(parse_instruction(sub, df.filename, df.dialect))
     return out

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 from cacheinspect.dockerfile.llb import (
     NET_MODES,
@@ -59,8 +60,7 @@ _DEFAULT_SHELL = ("/bin/sh", "-c")
 InputKind = Literal["op", "context", "image", "scratch"]
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+class Input(msgspec.Struct, frozen=True):
     """What feeds one input of an op: another op (its record), the build context (a content key over
     ``paths``), an image source (``ref``) -- never scratch (scratch is no input)."""
 
@@ -70,8 +70,7 @@ class Input:
     paths: tuple[str, ...] = ()
 
 
-@dataclass(eq=False, slots=True)
-class Op:
+class Op(msgspec.Struct, eq=False):
     """One LLB op of a step with its CacheMap JSON and record digest per rule set."""
 
     kind: Literal["file", "exec", "merge"]
@@ -81,8 +80,7 @@ class Op:
     role: str = ""  # "copy", "merge", "mkfile", "mkdir", "exec"
 
 
-@dataclass(eq=False, slots=True)
-class StepKey:
+class StepKey(msgspec.Struct, eq=False):
     """The ops of one instruction; ``op`` is the one whose result the next step builds on."""
 
     stage: str
@@ -90,7 +88,7 @@ class StepKey:
     keyword: str
     instruction: str
     ins: Instr | None
-    ops: list[Op] = field(default_factory=list)
+    ops: list[Op] = msgspec.field(default_factory=list)
     unknown: str | None = None
 
     @property
@@ -102,15 +100,14 @@ class StepKey:
         return op.digest.get(rules) if op is not None and self.unknown is None else None
 
 
-@dataclass(frozen=True, slots=True)
-class BuildOptions:
+class BuildOptions(msgspec.Struct, frozen=True):
     """What ``docker buildx build`` passes besides the Dockerfile (flags named as buildx names them)."""
 
     network: str = "default"  # --network
     add_hosts: tuple[str, ...] = ()  # --add-host host:ip
     platform: str = "linux/amd64"  # --platform (the target platform)
     images: Mapping[str, BaseImage] | None = None  # base image configs by name
-    build_args: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = msgspec.field(default_factory=dict)
     #: names given with --build-context NAME=DIR: ``COPY --from=NAME`` reads a local context
     named_contexts: frozenset[str] = frozenset()
 
@@ -138,8 +135,7 @@ class _EnvList:
         return _EnvList(self.items)
 
 
-@dataclass(slots=True)
-class _St:
+class _St(msgspec.Struct):
     """The LLB state of a stage while dispatching (``dispatchState.state``)."""
 
     producer: Input | None  # None: scratch
@@ -458,7 +454,7 @@ def _run(sk: StepKey, ins: Instr, state: _St, finals: Mapping[int, _St], o: Buil
 
 def _exec_json(ex: ExecOp, rules: Rules) -> bytes:
     if rules == "v0.13" and ex.secret_env:
-        ex = ExecOp(**{f: getattr(ex, f) for f in ex.__dataclass_fields__ if f != "secret_env"})
+        ex = ExecOp(**{f: getattr(ex, f) for f in ex.__struct_fields__ if f != "secret_env"})
     return ex.cache_map(rules)
 
 

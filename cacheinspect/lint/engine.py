@@ -10,7 +10,8 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from cacheinspect.dockerfile import DockerfileError, parse_dockerfile, resolve
 from cacheinspect.lint.checks import Finding, check_build
@@ -23,12 +24,13 @@ SCHEMA_LINT = "cacheinspect.lint/v1"
 _PAUSE_GC_ABOVE = 64 << 10  # characters of Dockerfile
 
 
-@dataclass(slots=True)
-class FileResult:
+class FileResult(msgspec.Struct):
+    """One linted Dockerfile: its findings and what could not be checked (never silently skipped)."""
+
     file: str
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
     #: what could not be checked and why ("stage 'build': FROM ${BASE} …"): never silent
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = msgspec.field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"file": self.file, "findings": [f.to_json() for f in self.findings]}
@@ -37,9 +39,10 @@ class FileResult:
         return out
 
 
-@dataclass(slots=True)
-class LintReport:
-    files: list[FileResult] = field(default_factory=list)
+class LintReport(msgspec.Struct):
+    """Every linted file, in the order given."""
+
+    files: list[FileResult] = msgspec.field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {"schema": SCHEMA_LINT, "files": [f.to_json() for f in self.files]}

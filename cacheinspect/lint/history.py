@@ -15,15 +15,15 @@ Pure: labels and a resolved :class:`~cacheinspect.dockerfile.Build` in, matches 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from cacheinspect.dockerfile.model import Build, Instr, Mount, Stage
 
 __all__ = ["MountedStep", "cache_mounted_steps", "history_label"]
 
 
-@dataclass(frozen=True, slots=True)
-class MountedStep:
+class MountedStep(msgspec.Struct, frozen=True):
     """A step of the image (by position in *labels*) that ran with one or more cache mounts."""
 
     position: int

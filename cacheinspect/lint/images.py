@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from cacheinspect.dockerfile.model import BaseImage
@@ -31,8 +32,7 @@ __all__ = ["BaseConfig", "BaseImages", "BaseLookup", "fetch_configs", "from_conf
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True, slots=True)
-class BaseConfig:
+class BaseConfig(msgspec.Struct, frozen=True):
     """A base image's config as far as lint needs it. ``source`` says where it came from (a table row
     with its citation, or ``registry <digest>``); ``removes_docker_clean``: the image's history shows a
     step that deleted ``/etc/apt/apt.conf.d/docker-clean`` (None: not known)."""
@@ -42,14 +42,13 @@ class BaseConfig:
     user: str
     source: str
     removes_docker_clean: bool | None = None
-    history: tuple[str, ...] = field(default=())
+    history: tuple[str, ...] = ()
 
 
 BaseLookup = Callable[[str], "BaseConfig | None"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class _Row(msgspec.Struct, frozen=True):
     env: tuple[tuple[str, str], ...]
     workdir: str
     cite: str

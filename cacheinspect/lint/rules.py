@@ -12,8 +12,9 @@ Codes are stable: a code is never reused for another rule, and a retired rule ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+import msgspec
 
 __all__ = ["RULES", "RULES_BY_CODE", "Rule", "Severity"]
 
@@ -29,8 +30,7 @@ class Severity(IntEnum):
         return self.name
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     """One rule. ``message``/``fix`` are ``str.format`` templates filled by the check's fields."""
 
     code: str

@@ -23,8 +23,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
 
+import msgspec
 from immutables import Map
 
 from cacheinspect._persistent import FrozenMap
@@ -44,8 +44,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox-sh"})
 _TESTS = frozenset({"[", "[[", "test"})
 
 
-@dataclass(slots=True)
-class Word:
+class Word(msgspec.Struct):
     """One shell word after quote removal. ``dynamic``: part of it could not be known statically;
     ``glob``: it holds an unquoted ``*``/``?``/``[`` (a pattern, not a literal name)."""
 
@@ -59,8 +58,7 @@ class Word:
         return not self.dynamic
 
 
-@dataclass(slots=True)
-class Redirect:
+class Redirect(msgspec.Struct):
     """``>``/``>>``/``&>``/``<`` … with its target word; ``fd`` is the explicit descriptor or ``None``."""
 
     op: str
@@ -74,16 +72,15 @@ class Redirect:
         )
 
 
-@dataclass(slots=True)
-class Command:
+class Command(msgspec.Struct, dict=True):
     """A simple command as it would run: ``argv`` (``argv[0]`` the program), its environment, cwd."""
 
     argv: list[Word]
     env: Mapping[str, str]  # read-only (a persistent map shared with the commands around it)
     cwd: str
-    redirects: list[Redirect] = field(default_factory=list)
-    stdin: list[str] = field(default_factory=list)  # here-document bodies
-    assigns: dict[str, str] = field(default_factory=dict)  # the ``VAR=x cmd`` prefixes
+    redirects: list[Redirect] = msgspec.field(default_factory=list)
+    stdin: list[str] = msgspec.field(default_factory=list)  # here-document bodies
+    assigns: dict[str, str] = msgspec.field(default_factory=dict)  # the ``VAR=x cmd`` prefixes
     user: str | None = None  # set by sudo -u / su / gosu; None: the RUN's own user
     index: int = 0  # position in the RUN, in source order
     unknown_env: Container[str] = frozenset()  # variables set to something dynamic
@@ -91,15 +88,15 @@ class Command:
     #: in an ``&&`` chain that starts with a test (``[ -n "$CI" ] && rm -rf …``)
     conditional: bool = False
 
-    _name: str | None = field(default=None, init=False, repr=False, compare=False)
-
     @property
     def name(self) -> str:
         """The program's base name (``/usr/bin/pip3`` → ``pip3``), or ``""`` without argv (computed
         once: every rule asks, tens of thousands of times on a big Dockerfile; argv never changes)."""
-        if self._name is None:
-            self._name = posixpath.basename(self.argv[0].text) if self.argv else ""
-        return self._name
+        # cached in the instance dict (not a field: no part of equality or repr)
+        name: str | None = self.__dict__.get("_name")
+        if name is None:
+            name = self.__dict__["_name"] = posixpath.basename(self.argv[0].text) if self.argv else ""
+        return name
 
     @property
     def args(self) -> list[str]:
@@ -124,8 +121,7 @@ def glob_base(pattern: str) -> str:
 # --- tokens ---------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Part:
+class _Part(msgspec.Struct):
     kind: (
         str  # "lit" (quoted or unquoted literal), "glob" (unquoted literal with pattern chars), "var", "dyn"
     )
@@ -134,10 +130,9 @@ class _Part:
     op: str = ""
 
 
-@dataclass(slots=True)
-class _Tok:
+class _Tok(msgspec.Struct):
     kind: str  # "word", "op", "nl", "redir"
-    parts: list[_Part] = field(default_factory=list)
+    parts: list[_Part] = msgspec.field(default_factory=list)
     value: str = ""
     raw: str = ""
     fd: int | None = None
@@ -387,8 +382,7 @@ class _UnknownEnv(Container[str]):
 _NO_NAMES: frozenset[str] = frozenset()
 
 
-@dataclass(slots=True)
-class _State:
+class _State(msgspec.Struct):
     """The shell's variables, exports, dynamic ("unknown") variables and cwd, in persistent maps.
 
     Every subshell ``( … )`` and child shell ``sh -c`` starts from its parent's state and every

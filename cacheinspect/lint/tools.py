@@ -12,7 +12,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from cacheinspect.lint.shell import Command, Word, glob_base, resolve_path
 
@@ -24,8 +25,7 @@ def covers(parent: str, path: str) -> bool:
     return parent == "/" or path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-@dataclass(slots=True)
-class CacheDir:
+class CacheDir(msgspec.Struct):
     """One cache a tool uses: ``kind`` (e.g. ``"build cache"``), the directory for this command,
     ``why`` (how the directory was chosen: ``"PIP_CACHE_DIR=/x"``, ``"HOME=/home/app"``), and
     ``looks_like``: does a mount target look meant for this cache (whatever HOME it was written for)?"""
@@ -45,8 +45,7 @@ class CacheDir:
     build_dir: bool = False
 
 
-@dataclass(slots=True)
-class Output:
+class Output(msgspec.Struct):
     """Something the command leaves in the filesystem: ``path`` and how it was named (``--target``)."""
 
     path: str
@@ -54,18 +53,19 @@ class Output:
     node_modules: bool = False
 
 
-@dataclass(slots=True)
-class ToolUse:
+class ToolUse(msgspec.Struct):
+    """One package-manager or build-tool command in a RUN: what it installs, caches, disables or cleans."""
+
     tool: str
     command: Command
     action: str = ""  # "install", "ci", "build" …: the subcommand
     installs: bool = False  # downloads/builds what a cache mount could keep
-    caches: list[CacheDir] = field(default_factory=list)
+    caches: list[CacheDir] = msgspec.field(default_factory=list)
     disabled: str = ""  # why the cache is off for this command ("--no-cache-dir", "PIP_NO_CACHE_DIR=1")
     disabled_word: str = ""  # the text to point at in the source
-    cleans: list[str] = field(default_factory=list)  # cache dirs this command wipes
+    cleans: list[str] = msgspec.field(default_factory=list)  # cache dirs this command wipes
     clean_how: str = ""
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Output] = msgspec.field(default_factory=list)
     suggest_env: str = ""  # extra advice for the fix (an env var to set …)
     #: it reads its cache and nothing else (``pnpm install --offline``, ``cargo build --offline``):
     #: whatever it needs must already be there

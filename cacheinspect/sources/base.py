@@ -8,8 +8,9 @@ the same report runs online and offline. Implementations verify every digest the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 __all__ = ["DEFAULT_MAX_BYTES", "Fetched", "ProgressCallback", "Source", "SourceKind"]
 
@@ -23,8 +24,7 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(msgspec.Struct, frozen=True):
     """Raw bytes of a manifest or blob, already verified against ``digest``."""
 
     data: bytes

@@ -11,21 +11,29 @@ manifest saved to disk). An existing local path always wins over a registry read
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from cacheinspect import digest as digestmod
-from cacheinspect.errors import ReferenceError_, UsageError
+from cacheinspect.errors import CacheInspectError, ReferenceError_, UsageError
 from cacheinspect.reference import Reference, _check_tag, parse_reference
 from cacheinspect.sources.layout import is_layout
 
-__all__ = ["FileTarget", "LayoutTarget", "Target", "nearest_existing", "no_such_path", "parse_target"]
+__all__ = [
+    "FileTarget",
+    "LayoutTarget",
+    "Target",
+    "local_only",
+    "nearest_existing",
+    "no_such_path",
+    "parse_target",
+]
 
 _OCI_LAYOUT_SCHEME = "oci-layout://"
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutTarget:
+class LayoutTarget(msgspec.Struct, frozen=True):
     """An OCI image layout directory, optionally narrowed to one ``index.json`` entry."""
 
     path: Path
@@ -37,8 +45,7 @@ class LayoutTarget:
         return f"{_OCI_LAYOUT_SCHEME}{self.path}{suffix}"
 
 
-@dataclass(frozen=True, slots=True)
-class FileTarget:
+class FileTarget(msgspec.Struct, frozen=True):
     """A single file on disk: a cache-config JSON, or a manifest/index saved from a registry."""
 
     path: Path
@@ -176,3 +183,18 @@ def parse_target(s: str) -> Target:
     if s and _means_a_local_path(s):
         raise no_such_path(s)
     return parse_reference(s)
+
+
+def local_only(*targets: str | None) -> bool:
+    """Whether every target given names a local layout or file (None: not given): such a load never
+    touches the network, so the CLI runs it without an event loop (:mod:`cacheinspect._aio`). A target
+    that does not parse is not local: the loop-driven path reports its error as before."""
+    for s in targets:
+        if s is None:
+            continue
+        try:
+            if not isinstance(parse_target(s), LayoutTarget | FileTarget):
+                return False
+        except CacheInspectError:
+            return False
+    return True

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "cacheinspect.digest",
             "cacheinspect.safeio",
             "cacheinspect._persistent",
+            "cacheinspect._aio",
             "cacheinspect.gojson",
             "cacheinspect.oci",
             "cacheinspect.reference",

@@ -10,12 +10,12 @@ BuildKit message after ``Dockerfile:LINE: ``); ``directives``, ``escape``, ``nod
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cacheinspect.dockerfile import DockerfileError, Stage, parse_dockerfile, resolve
@@ -27,8 +27,8 @@ NAMES = sorted(p.stem for p in CASES.glob("*.Dockerfile"))
 def _plain(value: Any, expected: Any = None) -> Any:
     if isinstance(value, Stage) and not isinstance(expected, dict):
         return value.index  # a reference to a stage is compared by index
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, msgspec.Struct):
+        return {name: getattr(value, name) for name in value.__struct_fields__}
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, Mapping) and not isinstance(value, dict):

@@ -16,8 +16,9 @@ import bisect
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Literal
+
+import msgspec
 
 from cacheinspect._persistent import PDict, Seq
 from cacheinspect.dockerfile import Build, Dockerfile, Instr, Mount, Node, Stage
@@ -115,8 +116,7 @@ _READERS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One finding; ``to_json`` is the ``cacheinspect.lint/v1`` finding object."""
 
     code: str
@@ -144,8 +144,7 @@ class Finding:
         }
 
 
-@dataclass(slots=True)
-class _User:
+class _User(msgspec.Struct):
     name: str
     uid: int | None
     gid: int | None
@@ -157,40 +156,41 @@ class _User:
         return self.name or "root"
 
 
-@dataclass(slots=True)
-class _Write:
+class _Write(msgspec.Struct):
     path: str
     line: int
     writer: str
     is_output: bool = True  # False: a tool's cache directory, left in the image by an unmounted RUN
 
 
-@dataclass(slots=True)
-class _CacheEvent:
+class _CacheEvent(msgspec.Struct):
     mount: Mount
     line: int
     stage: Stage
-    outputs: list[tuple[Output, bool]] = field(default_factory=list)  # (output, rescued)
+    outputs: list[tuple[Output, bool]] = msgspec.field(default_factory=list)  # (output, rescued)
 
 
-@dataclass(slots=True)
-class _StageState:
+class _StageState(msgspec.Struct):
     """What the walk knows about a stage so far. Lookups are by path, so a long Dockerfile stays linear:
     ``content``/``outputs`` map every written path *and each of its ancestors* to the first write at or
     under it (so "does the image have anything at or under P" is one dict lookup)."""
 
-    users: PDict[str, tuple[int | None, int | None, str]] = field(default_factory=PDict)
-    uids: PDict[int, str] = field(default_factory=PDict)
-    content: PDict[str, _Write] = field(default_factory=PDict)  # any image content (outputs and caches)
-    outputs: PDict[str, _Write] = field(default_factory=PDict)  # outputs only (for CM010)
-    events: PDict[str, Seq[_CacheEvent]] = field(default_factory=PDict)  # cache mount target → RUNs
+    users: PDict[str, tuple[int | None, int | None, str]] = msgspec.field(default_factory=PDict)
+    uids: PDict[int, str] = msgspec.field(default_factory=PDict)
+    content: PDict[str, _Write] = msgspec.field(
+        default_factory=PDict
+    )  # any image content (outputs and caches)
+    outputs: PDict[str, _Write] = msgspec.field(default_factory=PDict)  # outputs only (for CM010)
+    events: PDict[str, Seq[_CacheEvent]] = msgspec.field(default_factory=PDict)  # cache mount target → RUNs
     # index of ``events`` so a read looks at the targets around its path, not at every target so far
     # (n RUNs with their own cache mount made CM002 n²): each target's position in ``events``, the
     # targets strictly under each directory, and targets that are not clean absolute paths
-    event_order: PDict[str, int] = field(default_factory=PDict)
-    events_under: PDict[str, Seq[str]] = field(default_factory=PDict)
-    odd_targets: Seq[str] = field(default_factory=Seq)
-    configured: PDict[str, bool] = field(default_factory=PDict)  # tools whose configuration was changed
+    event_order: PDict[str, int] = msgspec.field(default_factory=PDict)
+    events_under: PDict[str, Seq[str]] = msgspec.field(default_factory=PDict)
+    odd_targets: Seq[str] = msgspec.field(default_factory=Seq)
+    configured: PDict[str, bool] = msgspec.field(
+        default_factory=PDict
+    )  # tools whose configuration was changed
     keep_downloaded: bool = False  # some step set APT::Keep-Downloaded-Packages
     keepcache: bool = False  # some step set dnf/yum keepcache=1
     poetry_config: str = ""
@@ -201,7 +201,7 @@ class _StageState:
     apk_cache_linked: bool = False  # /etc/apk/cache created (ln -s … /etc/apk/cache, setup-apkcache)
     pnpm_major: int | None = None  # the pnpm version the Dockerfile installs (pnpm@6 …)
     #: ENV/ARG names whose value was built from a variable only the (unknown) base image could set
-    unknown_vars: PDict[str, bool] = field(default_factory=PDict)
+    unknown_vars: PDict[str, bool] = msgspec.field(default_factory=PDict)
     #: the WORKDIR is known: an absolute WORKDIR was set, or the base image's config is known
     workdir_known: bool = True
 
@@ -292,8 +292,7 @@ class _StageState:
                 self.configured[tool] = True
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(msgspec.Struct):
     """A CM001 candidate: decided at the end, because a later RUN mounting the same cache may use it."""
 
     finding_args: dict[str, object]
@@ -306,8 +305,7 @@ class _Pending:
     rescued: bool = False
 
 
-@dataclass(slots=True)
-class _Run:
+class _Run(msgspec.Struct):
     instr: Instr
     stage: Stage
     commands: list[Command]
@@ -318,7 +316,7 @@ class _Run:
     #: the base image's ENV is known (FROM scratch, a table row or a fetched config): a directory that
     #: an image variable could move is then known too
     env_known: bool = False
-    unknown_mounts: list[Mount] = field(default_factory=list)  # target depends on an unseen variable
+    unknown_mounts: list[Mount] = msgspec.field(default_factory=list)  # target depends on an unseen variable
     rescue: _RescueIndex | None = None  # built on first use by _Checker._rescued
 
 

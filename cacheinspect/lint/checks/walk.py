@@ -4,11 +4,11 @@ families (:mod:`.outputs`, :mod:`.packages`, :mod:`.mounts`, :mod:`.lists`), and
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 from collections.abc import Collection, Container, Mapping
 from functools import partial
 
+import msgspec
 from immutables import Map
 
 from cacheinspect._persistent import FrozenMap
@@ -224,7 +224,7 @@ class _Checker(_OutputRules, _PackageRules, _MountRules, _ListRules):
             env = env.set("HOME", user.home) if isinstance(env, FrozenMap) else {**env, "HOME": user.home}
         if not state.workdir_known:
             # the base image's WORKDIR is unseen: relative paths land under a directory we cannot name
-            ins = dataclasses.replace(
+            ins = msgspec.structs.replace(
                 ins, workdir=posixpath.join(UNKNOWN_WORKDIR, (ins.workdir or "/").lstrip("/"))
             )
         # the map as it is now (immutable): the shell model keeps it without a copy per RUN
