@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import DigestMismatchError, ReferenceError_
 
 __all__ = ["ALGORITHMS", "compute", "parse", "short", "verify"]
@@ -17,7 +18,7 @@ __all__ = ["ALGORITHMS", "compute", "parse", "short", "verify"]
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
 # fullmatch + ASCII: "$" would accept a trailing newline, and \w-like classes would accept Unicode.
-_DIGEST_RE = re.compile(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)", re.ASCII)
+_DIGEST_RE = lazy(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)", re.ASCII)
 
 
 def parse(digest: str) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from typing import Any, Union
 
 import msgspec
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import MalformedContentError
 
 __all__ = [
@@ -133,9 +134,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = lazy("[\ud800-\udfff]")
 #: A ``\\uD800``-``\\uDFFF`` escape: msgspec keeps a lone one as a surrogate, Go makes it U+FFFD.
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE = lazy(rb"\\u[dD][89a-fA-F]")
 
 
 def loads(data: bytes, *, what: str) -> Any:
@@ -153,7 +154,7 @@ def loads(data: bytes, *, what: str) -> Any:
 
 
 #: Go 1.20+ ``time.Time.UnmarshalJSON`` accepts exactly this shape (``parseRFC3339``), ranges checked below.
-_RFC3339 = re.compile(
+_RFC3339 = lazy(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))", re.ASCII
 )
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -173,8 +174,8 @@ def go_time_ok(s: str) -> bool:
     return m.group(7) is None or (int(m.group(7)) <= 23 and int(m.group(8)) <= 59)
 
 
-_STRING_LIT = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_COLON = re.compile(rb"\s*:\s*")
+_STRING_LIT = lazy(rb'"(?:[^"\\]|\\.)*"', re.S)
+_COLON = lazy(rb"\s*:\s*")
 #: Prefix given to a time literal that held an escape (a NUL never starts a real time).
 ESCAPED_MARK = "\x00escaped:"
 
@@ -212,8 +213,8 @@ _TIME_LEX = (
     r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
     r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
-_TIMES_LEX = re.compile(rf"(?:{_TIME_LEX}\n)*{_TIME_LEX}", re.ASCII)
-_LATE_DAY = re.compile(r"^\d{4}-\d\d-(?:29|30|31)", re.ASCII | re.M)
+_TIMES_LEX = lazy(rf"(?:{_TIME_LEX}\n)*{_TIME_LEX}", re.ASCII)
+_LATE_DAY = lazy(r"^\d{4}-\d\d-(?:29|30|31)", re.ASCII | re.M)
 
 
 def all_go_times_ok(times: Iterable[str]) -> bool:
@@ -232,7 +233,7 @@ def all_go_times_ok(times: Iterable[str]) -> bool:
     )
 
 
-_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
+_B64 = lazy(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
 
 
 def b64decode_std(s: str) -> bytes:

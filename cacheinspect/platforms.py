@@ -7,14 +7,13 @@ work: kept below both so neither imports the other for it.
 
 from __future__ import annotations
 
-import re
-
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import UsageError
 
 __all__ = ["normalize_platform", "platform_matches", "validate_platform"]
 
 #: containerd's platforms.Parse accepts lower-case letters, digits, '_' and '-' in each part.
-_PART = re.compile(r"^[a-z0-9_-]+$")
+_PART = lazy(r"^[a-z0-9_-]+$")
 #: Operating systems and architectures containerd knows (platforms/database.go); an unknown one is
 #: what a typo looks like (`--platform banana`), which BuildKit also refuses.
 KNOWN_OS = frozenset(

@@ -16,9 +16,11 @@ A registry reference follows docker's grammar (``github.com/distribution/referen
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from cacheinspect import digest as digestmod
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import ReferenceError_
 
 __all__ = [
@@ -39,17 +41,16 @@ _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 # re.ASCII: \w is [A-Za-z0-9_], not every Unicode letter; callers use fullmatch: "$" also matches before a
 # trailing newline.
-_DOMAIN_RE = re.compile(
+_DOMAIN_RE = lazy(
     rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::(?P<port>[0-9]+))?", re.ASCII
 )
-_PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*", re.ASCII)
-_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_PATH_COMPONENT_RE = lazy(r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*", re.ASCII)
+_TAG_RE = lazy(r"[\w][\w.-]{0,127}", re.ASCII)
 _MAX_PORT = 65535
 _NAME_MAX = 255
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(msgspec.Struct, frozen=True):
     """A parsed registry reference; ``tag`` and ``digest`` may both be set (then the digest wins)."""
 
     registry: str

@@ -27,7 +27,6 @@ problems the importer rejects later (loops, out-of-range indexes) are left for
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -35,6 +34,7 @@ from typing import Annotated, Any
 import msgspec
 
 from cacheinspect import gojson
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import MalformedContentError
 
 __all__ = [
@@ -178,7 +178,7 @@ RECORDS_SCHEMA = gojson.ListOf(_RECORD)
 EXACT_BELOW = 1 << 20
 
 #: A time.Time JSON string holding a backslash: Go reads the raw bytes, so any escape fails to parse.
-_ESCAPED_TIME = re.compile(rb'"(?i:createdat)"\s*:\s*"(?:[^"\\]|\\.)*\\')
+_ESCAPED_TIME = lazy(rb'"(?i:createdat)"\s*:\s*"(?:[^"\\]|\\.)*\\')
 
 
 def _times(cfg: CacheConfig | list[CacheRecord]) -> set[str]:
@@ -195,7 +195,7 @@ def _times(cfg: CacheConfig | list[CacheRecord]) -> set[str]:
 
 
 #: Every ``"createdAt": "<literal>"`` in the raw bytes, repeats included (escapes go to the exact path).
-_TIME_LITERAL = re.compile(rb'"createdAt"\s*:\s*"([^"\\]*)"')
+_TIME_LITERAL = lazy(rb'"createdAt"\s*:\s*"([^"\\]*)"')
 
 
 def _fast_path_is_go(data: bytes, cfg: CacheConfig | list[CacheRecord]) -> bool:

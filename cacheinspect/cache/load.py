@@ -14,12 +14,12 @@ does it; several platforms merged with their indexes offset) plus what the manif
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
+from cacheinspect import _log
 from cacheinspect import digest as digestmod
 from cacheinspect._aio import gather
 from cacheinspect.cache.config import (
@@ -532,7 +532,7 @@ async def _registry_cache(
     if platform is not None and image is None:
         # Said once per run (the CLI's log handler drops a repeated note), and never an error: the
         # same command line serves an inline cache, where --platform does pick one image.
-        logging.getLogger("cacheinspect").warning(
+        _log.get().warning(
             "note: --platform %s has no effect on a registry cache, which records no platforms "
             "(--image REF picks that platform of an image built with it)",
             platform,

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     from cacheinspect.cli._grammar import STATE
     from cacheinspect.errors import CacheInspectError
 
-    STATE.__init__()  # type: ignore[misc]  # a fresh run (main is called several times in tests)
+    STATE.reset()  # a fresh run (main is called several times in tests)
     code = 0
     try:
         from cacheinspect.cli._fastrun import plan

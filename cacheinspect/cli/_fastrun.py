@@ -285,7 +285,7 @@ def _plan(spec: Any, args: list[str]) -> Callable[[], int]:
     if i >= len(args) or args[i][:1] == "-":
         raise _NotCertain  # a group alone (its help), or an option where a command name goes
     key = " ".join([*path, args[i]])
-    cmd = spec.COMMANDS.get(key)
+    cmd = spec.command(key)
     if cmd is None or not cmd["fast"]:
         raise _NotCertain
     values, given = _parse(cmd["params"], args[i + 1 :])

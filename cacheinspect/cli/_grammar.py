@@ -33,14 +33,16 @@ import io
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.errors import UsageError
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "EXCLUSIVE",
@@ -57,15 +59,24 @@ __all__ = [
 ]
 
 
-@dataclass
 class State:
-    """What the common flags said for this run (reset for each ``main`` call)."""
+    """What the common flags said for this run (reset for each ``main`` call: ``STATE.reset()``).
 
-    quiet: bool = False
-    verbose: bool = False
-    color: str = "auto"
-    ticker: Ticker | None = None
-    notes: set[str] = field(default_factory=set)
+    A plain class, not a dataclass: building a dataclass execs its generated methods, a cost every run
+    paid before doing anything (issue 17: the CPU of one small real run).
+    """
+
+    __slots__ = ("color", "notes", "quiet", "ticker", "verbose")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.quiet = False
+        self.verbose = False
+        self.color = "auto"
+        self.ticker: Ticker | None = None
+        self.notes: set[str] = set()
 
 
 STATE = State()
@@ -101,8 +112,8 @@ def _platform(value: object, flag: str) -> None:
         validate_platform(str(v), flag)
 
 
-_BK_VERSION = re.compile(r"^v?0\.(\d{1,3})(\.\d{1,3})?$")
-_DOCKER_VERSION = re.compile(r"^v?(\d{2})\.(\d{1,3})(\.\d{1,3})?$")
+_BK_VERSION = lazy(r"^v?0\.(\d{1,3})(\.\d{1,3})?$")
+_DOCKER_VERSION = lazy(r"^v?(\d{2})\.(\d{1,3})(\.\d{1,3})?$")
 
 
 def _buildkit_version(value: object, flag: str) -> None:
@@ -146,7 +157,7 @@ def color_enabled(stream: Any, choice: str | None = None) -> bool:
 
 # ------------------------------------------------------------------------------------------ colour
 _SEV = {"error": "31", "warning": "33", "info": "36", "notice": "36"}
-_PAINT = re.compile(
+_PAINT = lazy(
     rb"^(error|warning|info|notice)(?=  )"  # a severity column at the line start (audit, inspect, gc)
     rb"|(?<=\[)(error|warning|info)(?=\])"  # [error] (gc lint)
     rb"|(?<=: [A-Z]{2}\d{3} )(error|warning|info)(?= )"  # FILE:LINE:COL: CM001 error (lint)
@@ -209,6 +220,8 @@ class Ticker:
         self.started = time.monotonic()
         self.last_show = 0.0
         self.drawn = False
+        import threading  # only a terminal gets a ticker: other runs never import threading
+
         self.lock = threading.Lock()
         self.stop = threading.Event()
         try:
@@ -220,6 +233,8 @@ class Ticker:
     def start(self) -> None:
         if self.delay <= 0:
             self._draw()
+        import threading
+
         self.thread = threading.Thread(target=self._run, name="cacheinspect-progress", daemon=True)
         self.thread.start()
 
@@ -519,7 +534,7 @@ def run_grammar(
     for k in ("quiet", "verbose"):
         if injected.get(k):
             setattr(STATE, k, True)
-        elif STATE.__dict__[k] and k in params:
+        elif getattr(STATE, k) and k in params:
             params[k] = True  # `cacheinspect -q audit ...` reaches audit's own -q
     if injected.get("color"):
         STATE.color = injected["color"]
@@ -610,14 +625,20 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
     request with --verbose. The client redacts secrets before it logs (registry/client.py).
 
     The handler's level decides what is shown; the logger keeps propagating (pytest's caplog, a host
-    application's handlers) and only has its level lowered for --verbose.
+    application's handlers) and only has its level lowered for --verbose. Installed when the first
+    logger is asked for (:mod:`cacheinspect._log`): a run that never logs never imports logging.
     """
-    import logging
-
-    from cacheinspect.render.escape import esc
+    from cacheinspect import _log
 
     verbose = verbose or STATE.verbose
     quiet = quiet or STATE.quiet
+    _log.configure_on_first_use(lambda: _install_handler(verbose, quiet))
+
+
+def _install_handler(verbose: bool, quiet: bool) -> None:
+    import logging
+
+    from cacheinspect.render.escape import esc
 
     class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         """Writes to whatever ``sys.stderr`` is now (not the one at creation), escaped; a ``note:`` (a

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.cache.graph import CacheGraph
 from cacheinspect.dockerfile import Instr, Stage
 from cacheinspect.dockerfile.stepkeys import StepKey
@@ -154,7 +155,7 @@ def _norm(s: str) -> str:
     return " ".join(s.split())
 
 
-_RUN_LABEL = re.compile(r"^RUN (?P<cmd>.*?)(?: \[(?P<args>[^=\s\]]+=[^\]]*)\])?$", re.S)
+_RUN_LABEL = lazy(r"^RUN (?P<cmd>.*?)(?: \[(?P<args>[^=\s\]]+=[^\]]*)\])?$", re.S)
 
 
 def _run_label_differs(label: str | None, ins: Instr) -> str | None:

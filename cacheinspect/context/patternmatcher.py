@@ -17,11 +17,12 @@ is matched with each invalid byte read as U+FFFD, and a pattern that is not vali
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
+
+from cacheinspect._lazyre import lazy
 
 from ._gopath import BadPatternError, go_clean, go_dir, go_match
 from .errors import ContextError
@@ -140,7 +141,7 @@ class Pattern(msgspec.Struct):
         self._type = detected
 
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = lazy("[\udc80-\udcff]")
 
 
 def _go_bytes(path: str) -> bytes:
@@ -156,17 +157,15 @@ def _compile_re2(reg: str) -> Any:
 
     ``$`` without multi-line mode is end of text in RE2 as in Go. Errors are not logged (RE2 would
     print them on stderr)."""
-    import re2
+    from cacheinspect._re2 import Re2Error, compile_go
 
     try:
         pattern = reg.encode("utf-8")
     except UnicodeEncodeError:
         return None
-    options = re2.Options()
-    options.log_errors = False
     try:
-        return re2.compile(pattern, options)
-    except re2.error:
+        return compile_go(pattern)
+    except Re2Error:
         return None
 
 

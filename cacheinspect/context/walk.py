@@ -18,7 +18,6 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .checksum import entry_header
 from .errors import ContextPathError
@@ -109,36 +108,55 @@ def walk_context(root: str | os.PathLike[str], *, progress: Progress | None = No
     tree = ContextTree(local=True)
     count = 0
     add = tree._add_clean
-    # Directories are read on a few threads: lstat/llistxattr release the GIL, and on a cold or busy
-    # machine the syscalls dominate (measured: 10 us per lstat on 50,000 files).
-    with ThreadPoolExecutor(max_workers=_WALK_THREADS) as pool:
-        pending = {pool.submit(_read_dir, top): ""}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                key = pending.pop(fut)
-                items, err = fut.result()
-                if err is not None:
-                    if key == "":
-                        raise ContextPathError(f"{top}: {err.strerror or err}")
-                    tree._entries[key] = _unreadable(tree._entries[key].source or key, err)
-                    tree._children.pop(key, None)
-                    continue
-                for name, ent in items:
-                    k = f"{key}/{name}"
-                    add(k, ent)
-                    if ent.type is EntryType.DIR:
-                        assert ent.source is not None
-                        pending[pool.submit(_read_dir, ent.source)] = k
-                count += len(items)
-                if progress is not None and count // 5000 != (count - len(items)) // 5000:
-                    progress("walk", count, 0)
+    todo: list[tuple[str, str]] = [("", top)]  # directories still to read: (tree key, path on disk)
+
+    def take(key: str, items: list[tuple[str, Entry]], err: OSError | None) -> None:
+        nonlocal count
+        if err is not None:
+            if key == "":
+                raise ContextPathError(f"{top}: {err.strerror or err}")
+            tree._entries[key] = _unreadable(tree._entries[key].source or key, err)
+            tree._children.pop(key, None)
+            return
+        for name, ent in items:
+            k = f"{key}/{name}"
+            add(k, ent)
+            if ent.type is EntryType.DIR:
+                assert ent.source is not None
+                todo.append((k, ent.source))
+        count += len(items)
+        if progress is not None and count // 5000 != (count - len(items)) // 5000:
+            progress("walk", count, 0)
+
+    # A small context is read in this thread: starting the pool (and importing concurrent.futures,
+    # threading and logging) cost more than its few directories (issue 17: small runs).
+    for _ in range(_DIRS_IN_THREAD):
+        if not todo:
+            break
+        key, path = todo.pop()
+        take(key, *_read_dir(path))
+    if todo:
+        # The rest on a few threads: lstat/llistxattr release the GIL, and on a cold or busy machine
+        # the syscalls dominate (measured: 10 us per lstat on 50,000 files).
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        with ThreadPoolExecutor(max_workers=_WALK_THREADS) as pool:
+            pending = {pool.submit(_read_dir, path): key for key, path in todo}
+            todo.clear()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    take(pending.pop(fut), *fut.result())
+                pending.update({pool.submit(_read_dir, path): key for key, path in todo})
+                todo.clear()
     if progress is not None:
         progress("walk", count, count)
     return tree
 
 
 _WALK_THREADS = 4
+#: Directories read before the thread pool starts (a context of this many directories never starts it).
+_DIRS_IN_THREAD = 16
 
 
 def _read_dir(fs_dir: str) -> tuple[list[tuple[str, Entry]], OSError | None]:
@@ -209,12 +227,14 @@ def _hash_range(bounds: tuple[int, int]) -> list[tuple[str | None, str]]:
 def _parallel_ok(n_files: int, n_bytes: int) -> bool:
     # Processes, not threads: for many small files the GIL makes threads slower than one thread
     # (measured: 2 threads 15% slower on 50,000 x 10 kB). fork is only safe single-threaded.
+    # The size test first: a small context never imports threading or multiprocessing.
+    if not (n_files >= 4000 or n_bytes >= 256 * _CHUNK):
+        return False
     import threading
 
     return (
         sys.platform.startswith("linux")  # fork is not safe on macOS
         and (os.cpu_count() or 1) > 1
-        and (n_files >= 4000 or n_bytes >= 256 * _CHUNK)
         and threading.active_count() == 1
         and "fork" in _mp_methods()
     )

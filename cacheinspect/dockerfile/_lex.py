@@ -32,12 +32,13 @@ from __future__ import annotations
 import bisect
 import contextlib
 import contextvars
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
-import re2
+
+from cacheinspect._lazyre import lazy
+from cacheinspect._re2 import LARGE, Re2Error, compile_go
 
 __all__ = [
     "MAX_TOTAL_CHARS",
@@ -123,7 +124,7 @@ class WordResult(msgspec.Struct, dict=True):
 
 #: Characters process_stop_on does anything with, besides the escape token (surrogateescape'd
 #: invalid bytes become U+FFFD).
-_ACTIVE = re.compile("[$'\"<\udc80-\udcff]")
+_ACTIVE = lazy("[$'\"<\udc80-\udcff]")
 
 
 def _scan_chars(text: str) -> list[str]:
@@ -546,17 +547,13 @@ def _shell_pattern_to_regex(pattern: str, *, greedy: bool, anchored: bool) -> st
     return "".join(out)
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.max_mem = 64 << 20  # RE2's default 8 MiB refuses patterns of a few 10,000 wildcards
-_RE2_OPTIONS.log_errors = False  # no RE2 log line on stderr: the LexError below is the message
-
-
 def _compile(pattern: str, *, greedy: bool, anchored: bool) -> Any:
     """The shell pattern compiled by RE2 (Go's engine: same syntax and leftmost-first semantics)."""
     source = _shell_pattern_to_regex(pattern, greedy=greedy, anchored=anchored)
     try:
-        return re2.compile(source, _RE2_OPTIONS)
-    except re2.error as e:  # only a pattern too large for the memory cap above
+        # RE2's default 8 MiB refuses patterns of a few 10,000 wildcards
+        return compile_go(source, max_mem=LARGE)
+    except Re2Error as e:  # only a pattern too large for the memory cap
         raise LexError(f"invalid pattern ({pattern[:60]}) in substitution: {e}") from None
 
 

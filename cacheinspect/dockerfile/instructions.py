@@ -12,6 +12,7 @@ import re
 
 import msgspec
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.dockerfile.model import DockerfileError, Node
 from cacheinspect.dockerfile.parser import KNOWN_INSTRUCTIONS, parse_heredoc_word
 from cacheinspect.dockerfile.suggest import suggest
@@ -66,7 +67,7 @@ def flag_spec(keyword: str, dialect: str = "latest") -> dict[str, str]:
     return spec
 
 
-_VALID_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+_VALID_STAGE_NAME = lazy(r"[a-z][a-z0-9\-_.]*\Z")
 _NETWORKS = ("default", "none", "host")
 _SECURITY = ("sandbox", "insecure")
 

@@ -11,9 +11,9 @@ synonyms; ``ro``/``rw``/``required`` may stand alone. Every value is expanded wi
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Mapping
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.dockerfile._lex import Lexer, LexError
 from cacheinspect.dockerfile.model import DockerfileError, Mount
 from cacheinspect.dockerfile.suggest import suggest
@@ -138,7 +138,7 @@ def _parse_uint(v: str, base: int) -> int | None:
     return n if n < 2**32 else None
 
 
-_RAM = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?\Z")
+_RAM = lazy(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?\Z")
 
 
 def ram_in_bytes(v: str) -> int | None:

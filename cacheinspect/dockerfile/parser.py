@@ -29,6 +29,7 @@ import re
 
 import msgspec
 
+from cacheinspect._lazyre import lazy
 from cacheinspect.dockerfile._lex import Lexer, LexError, go_quote
 from cacheinspect.dockerfile.model import Dockerfile, DockerfileError, Flag, Heredoc, Node, Warning_
 
@@ -36,15 +37,15 @@ __all__ = ["DIALECTS", "KNOWN_INSTRUCTIONS", "chomp_heredoc", "dump", "parse_her
 
 # Go's RE2 \s is [\t\n\f\r ]; unicode.IsSpace is wider (\v, U+0085, U+00A0 …).
 _GO_S = "[\t\n\f\r ]"
-_RE_WHITESPACE = re.compile("[\t\v\f\r ]+")
+_RE_WHITESPACE = lazy("[\t\v\f\r ]+")
 # The directive expression of parser.go is ([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$; the key part is
 # matched here and the value cut by _directive_value (the lazy value before \s*$ backtracks
 # quadratically in Python's re on a value holding a long run of spaces).
-_RE_DIRECTIVE_KEY = re.compile(rf"([a-zA-Z][a-zA-Z0-9]*){_GO_S}*=")
+_RE_DIRECTIVE_KEY = lazy(rf"([a-zA-Z][a-zA-Z0-9]*){_GO_S}*=")
 _GO_S_CHARS = "\t\n\f\r "
-_RE_HEREDOC = re.compile(rf"([0-9]*)<<(-?){_GO_S}*([^<]*)\Z", re.DOTALL)
-_RE_HEREDOC_V013 = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z", re.DOTALL)
-_RE_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
+_RE_HEREDOC = lazy(rf"([0-9]*)<<(-?){_GO_S}*([^<]*)\Z", re.DOTALL)
+_RE_HEREDOC_V013 = lazy(r"([0-9]*)<<(-?)([^<]*)\Z", re.DOTALL)
+_RE_LEADING_TABS = lazy(r"^\t+", re.MULTILINE)
 _VALID_DIRECTIVES = ("syntax", "escape", "check")
 #: the dialects this front end speaks: BuildKit master ("latest") and the v0.13 line that Docker 26
 #: embeds (no ``# check=``, no ``<< EOF`` with a space, ``["a"] junk`` still counts as JSON …)
@@ -84,7 +85,7 @@ _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 _GO_SPACE_CHARS = (
     "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
-_LEFT_SPACE = re.compile(f"[{_GO_SPACE}]+")
+_LEFT_SPACE = lazy(f"[{_GO_SPACE}]+")
 
 
 def _trim_left_space(s: str) -> str:
@@ -269,8 +270,8 @@ def chomp_heredoc(content: str) -> str:
 # split_command.go
 
 
-_ASCII_SPACES = re.compile(r"[\t\n\v\f\r ]*")
-_ASCII_WORD = re.compile(r"[^\t\n\v\f\r ]*")
+_ASCII_SPACES = lazy(r"[\t\n\v\f\r ]*")
+_ASCII_WORD = lazy(r"[^\t\n\v\f\r ]*")
 
 
 def _ascii_flags(line: str, escape: str) -> tuple[str, list[tuple[str, int]]] | None:
@@ -413,9 +414,9 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 #: encoding/json's scanner: maxNestingDepth
 _JSON_MAX_DEPTH = 10000
-_JSON_WS = re.compile(r"[ \t\n\r]*")
-_JSON_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
-_JSON_SCALAR = re.compile(
+_JSON_WS = lazy(r"[ \t\n\r]*")
+_JSON_STRING = lazy(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
+_JSON_SCALAR = lazy(
     r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
     r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null"
 )

@@ -30,6 +30,7 @@ from typing import Any, cast
 import msgspec
 from immutables import Map
 
+from cacheinspect._lazyre import lazy
 from cacheinspect._persistent import FrozenMap
 from cacheinspect.dockerfile._lex import Lexer, LexError, expansion_budget, go_quote
 from cacheinspect.dockerfile.instructions import Parsed, check_nodes, parse_instruction
@@ -52,7 +53,7 @@ __all__ = ["DEFAULT_PATH", "resolve"]
 #: ``util/system.DefaultPathEnvUnix``: the PATH BuildKit gives a stage whose image sets none.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DEFAULT_SHELL = ["/bin/sh", "-c"]
-_ATOI = re.compile(r"[+-]?[0-9]+\Z")
+_ATOI = lazy(r"[+-]?[0-9]+\Z")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
 
 
@@ -554,7 +555,7 @@ def _source_names(p: Parsed) -> list[str]:
     return []
 
 
-_REF_CHARS = re.compile(r"[A-Za-z0-9._:/@+-]+\Z")
+_REF_CHARS = lazy(r"[A-Za-z0-9._:/@+-]+\Z")
 
 
 def image_name_error(name: str) -> str | None:
@@ -898,8 +899,8 @@ def _dispatch_copy(
     _check_chmod_checksum(df, node, ins)
 
 
-_SYMBOLIC_MODE = re.compile(r"([ugoa]*([-+=]([rwxXst]*|[ugo]))+)(,[ugoa]*([-+=]([rwxXst]*|[ugo]))+)*\Z")
-_DIGEST = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):(.*)\Z")
+_SYMBOLIC_MODE = lazy(r"([ugoa]*([-+=]([rwxXst]*|[ugo]))+)(,[ugoa]*([-+=]([rwxXst]*|[ugo]))+)*\Z")
+_DIGEST = lazy(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):(.*)\Z")
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 

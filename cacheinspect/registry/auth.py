@@ -24,7 +24,6 @@ import asyncio
 import base64
 import ipaddress
 import json
-import logging
 import re
 import time
 import urllib.parse
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from cacheinspect import _log
 from cacheinspect.errors import AuthError, RegistryError
 from cacheinspect.registry.credentials import Credential, is_bearer_token
 
@@ -46,7 +46,7 @@ __all__ = [
     "scopes_for_path",
 ]
 
-log = logging.getLogger("cacheinspect.registry")
+log = _log.get("cacheinspect.registry")
 
 #: token.md: "expires_in ... If omitted, a default of 60 seconds should be assumed".
 DEFAULT_TOKEN_LIFETIME = 60.0

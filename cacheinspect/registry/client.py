@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import ssl
 import time
@@ -56,6 +55,7 @@ from typing import NoReturn
 
 import httpx
 
+from cacheinspect import _log
 from cacheinspect import digest as digestmod
 from cacheinspect.errors import (
     AuthError,
@@ -109,7 +109,7 @@ from cacheinspect.sources.base import Fetched, ProgressCallback
 
 __all__ = ["RETRY_STATUSES", "RegistryClient", "is_loopback"]
 
-log = logging.getLogger("cacheinspect.registry")
+log = _log.get("cacheinspect.registry")
 
 #: Seconds before an unanswered request logs "still waiting for HOST ...", and between repeats.
 SLOW_REQUEST = 10.0

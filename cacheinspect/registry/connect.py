@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from cacheinspect import _log
 from cacheinspect._version import __version__
 from cacheinspect.errors import (
     UsageError,
@@ -29,7 +30,7 @@ from cacheinspect.registry.auth import scopes_for_path
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.registry.reference import Reference
 
-log = logging.getLogger("cacheinspect.registry")
+log = _log.get("cacheinspect.registry")
 
 
 #: Header block cap for the fast HEAD path (a bigger answer goes through httpx).

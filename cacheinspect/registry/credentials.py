@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import os
 import re
 import subprocess
@@ -33,13 +32,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cacheinspect import _log
 from cacheinspect.errors import AuthError, UsageError
 from cacheinspect.registry.options import RegistryOptions
 from cacheinspect.registry.reference import DOCKER_HUB, DOCKER_HUB_CONFIG_KEY
 
 __all__ = ["IDENTITY_TOKEN_USERNAME", "Credential", "CredentialStore", "is_bearer_token", "run_helper"]
 
-log = logging.getLogger("cacheinspect.registry")
+log = _log.get("cacheinspect.registry")
 
 #: docker-credential-helpers' marker: the secret is an identity token, not a password.
 IDENTITY_TOKEN_USERNAME = "<token>"

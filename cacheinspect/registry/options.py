@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from cacheinspect.errors import UsageError
 from cacheinspect.sources.base import DEFAULT_MAX_BYTES
@@ -15,15 +16,14 @@ __all__ = ["DEFAULT_CERTS_DIR", "RegistryOptions"]
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryOptions:
+class RegistryOptions(msgspec.Struct, frozen=True):
     """How to reach and authenticate against registries.
 
-    ``password`` is excluded from ``repr`` so an options object can be logged or shown in a traceback.
+    ``password`` is masked in ``repr`` so an options object can be logged or shown in a traceback.
     """
 
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None
     #: Skip TLS certificate verification (docker's ``insecure-registries``, oras ``--insecure``).
     insecure: bool = False
     #: Speak plain HTTP to the registry (oras ``--plain-http``); loopback registries fall back on their own.
@@ -48,6 +48,13 @@ class RegistryOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: docker's per-registry CA directory (overridable for tests).
     certs_dir: Path = DEFAULT_CERTS_DIR
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={'***' if k == 'password' and v is not None else repr(v)}"
+            for k, v in ((k, getattr(self, k)) for k in self.__struct_fields__)
+        )
+        return f"RegistryOptions({shown})"
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

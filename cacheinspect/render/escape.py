@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import re
 
+from cacheinspect._lazyre import lazy
+
 __all__ = ["esc", "esc_json", "esc_lines"]
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = lazy("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -45,7 +47,7 @@ def esc(text: object) -> str:
     return _UNSAFE.sub(_one, s)
 
 
-_UNSAFE_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_LINES = lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def esc_lines(text: str) -> str:
@@ -58,7 +60,7 @@ def esc_lines(text: str) -> str:
 
 
 # In UTF-8 JSON output: DEL, the C1 controls and the characters above, which the encoder leaves raw.
-_UNSAFE_JSON = re.compile("\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]".encode("latin-1"))
+_UNSAFE_JSON = lazy("\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]".encode("latin-1"))
 
 
 def _one_json(m: re.Match[bytes]) -> bytes:

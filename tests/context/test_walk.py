@@ -90,3 +90,24 @@ def test_parallel_hashing_equals_sequential(tmp_path: Path, monkeypatch: pytest.
     assert big is not None and big.digest == entry_digest(
         big.with_(digest=None, content=(tmp_path / "big").read_bytes())
     )
+
+
+def test_a_context_of_many_directories_walks_the_same_in_this_thread_and_on_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small contexts are read in the calling thread (no pool, no concurrent.futures import); past
+    ``_DIRS_IN_THREAD`` directories the rest go to the pool: the tree must not depend on which."""
+    from cacheinspect.context import walk as walkmod
+
+    for i in range(30):
+        d = tmp_path / f"d{i:02}" / "sub"
+        d.mkdir(parents=True)
+        (d / "f").write_text(str(i))
+        (tmp_path / f"d{i:02}" / "g").write_text("x" * i)
+    trees = []
+    for limit in (0, 5, 10_000):  # all on the pool, a mix, all in this thread
+        monkeypatch.setattr(walkmod, "_DIRS_IN_THREAD", limit)
+        t = walkmod.walk_context(tmp_path)
+        trees.append({p: (e.type, e.size, e.mode) for p, e in t.items()})
+    assert len(trees[0]) == 1 + 30 * 4  # the root, and per top directory: itself, sub, sub/f, g
+    assert trees[0] == trees[1] == trees[2]

@@ -2,7 +2,8 @@
 
 A layout or a config file never suspends, so ``inspect``, ``graph``, ``diff``, ``audit`` and ``context
 check`` on them must not import asyncio (nor httpx); the same commands on a registry ref still do, with
-the same result. Each run is a fresh interpreter, as a user's is.
+the same result. Nothing logs in these runs, so logging is not imported either (``cacheinspect._log``),
+and a small context is walked without a thread pool. Each run is a fresh interpreter, as a user's is.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def _run(*args: str) -> tuple[int, str, str]:
         "import sys\n"
         "from cacheinspect.cli import main\n"
         "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
-        "sys.stderr.write(repr(sorted(m for m in ('asyncio', 'httpx', 'typer') if m in sys.modules)))\n"
+        "heavy = ('asyncio', 'httpx', 'typer', 'logging', 'concurrent.futures')\n"
+        "sys.stderr.write(repr(sorted(m for m in heavy if m in sys.modules)))\n"
         "sys.exit(rc)\n"
     )
     p = subprocess.run(
