@@ -167,7 +167,27 @@ def _error(message: str, hint: str | None = None) -> None:
     sys.stderr.write(f"{label} {esc(message)}\n" + (f"hint: {esc(hint)}\n" if hint else ""))
 
 
-def _usage_error(e: Any) -> int:
+def _command_path(args: list[str]) -> str:
+    """``cacheinspect lint`` for ``-q lint --format``: the command the arguments name (the group, or the
+    program alone, when they stop short of one), from the fast path's tables."""
+    from cacheinspect.cli import _fastspec
+
+    path: list[str] = []
+    skip = False
+    for tok in args:
+        if skip or tok.startswith("-"):
+            skip = tok == "--color"  # the one root option that takes a separate value
+            continue
+        name = " ".join([*path, tok])
+        if name not in _fastspec.GROUPS and _fastspec.command(name) is None:
+            break
+        path.append(tok)
+        if name not in _fastspec.GROUPS:
+            break
+    return " ".join(["cacheinspect", *path])
+
+
+def _usage_error(e: Any, args: list[str]) -> int:
     """typer's (click's) own usage errors, in the one-line style of every other error."""
     ctx = getattr(e, "ctx", None)
     if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `cacheinspect` alone, `gc` alone
@@ -176,7 +196,8 @@ def _usage_error(e: Any) -> int:
     msg = e.format_message() if hasattr(e, "format_message") else str(e)
     msg = msg.replace("Value error, ", "")
     msg = msg[:1].lower() + msg[1:]
-    path = ctx.command_path if ctx is not None else "cacheinspect"
+    # click's parser errors ("option '--format' requires an argument") come without a context
+    path = ctx.command_path if ctx is not None else _command_path(args)
     _error(msg.rstrip("."), f"'{path} --help' shows the usage")
     return int(getattr(e, "exit_code", 2) or 2)
 
@@ -209,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
                 rv = __getattr__("app")(args=args, prog_name="cacheinspect", standalone_mode=False)
                 code = rv if isinstance(rv, int) else 0
             except ClickException as e:
-                code = _usage_error(e)
+                code = _usage_error(e, args)
             except Abort:
                 sys.stderr.write("interrupted\n")
                 code = 130

@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ["GROUPS", "ROOT", "SOURCES", "all_commands", "command"]
 
-SOURCES = 3613990603
+SOURCES = 853102307
 
 _HEAD: dict[str, Any] = json.loads(
     '{"ROOT": [{"name": "quiet", "kind": "option", "opts": ["--quiet", "-q"], "secondary": [], "flag": true, "flag_value": true, "multiple": false, "nargs": 1, "required": false, "type": {"kind": "bool"}, "py": "bool", "default": false, "injected": false, "flag_text": "--quiet"}, {"name": "verbose", "kind": "option", "opts": ["--verbose", "-v"], "secondary": [], "flag": true, "flag_value": true, "multiple": false, "nargs": 1, "required": false, "type": {"kind": "bool"}, "py": "bool", "default": false, "injected": false, "flag_text": "--verbose"}, {"name": "color", "kind": "option", "opts": ["--color"], "secondary": [], "flag": false, "flag_value": null, "multiple": false, "nargs": 1, "required": false, "type": {"kind": "choice", "choices": ["auto", "always", "never"]}, "py": "str", "default": "auto", "injected": false, "flag_text": "--color"}], "GROUPS": ["context", "gc", "registry"]}'

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cacheinspect import __version__
+from cacheinspect.cli import main
 from tests.synth import encode_go, synth_config, write_image_layout
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
@@ -200,3 +201,25 @@ def test_verbose_logs_requests_without_secrets(registry_basic: Any, push_fixture
     lines = p.stderr.splitlines()
     assert any(f"/v2/{repo}/manifests/{tag} -> 200 (auth: Basic)" in ln for ln in lines), p.stderr
     assert registry_basic.password not in p.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (["lint", "--format"], "cacheinspect lint"),
+        (["-q", "lint", "--format"], "cacheinspect lint"),
+        (["--color", "never", "context", "check", "--format"], "cacheinspect context check"),
+        (["context", "--bogus"], "cacheinspect context"),
+        (["--format"], "cacheinspect"),
+    ],
+)
+def test_a_parse_error_names_the_help_of_its_own_command(
+    args: list[str], path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """click reports a missing option value without a context: the hint still names the command."""
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: ")
+    assert err[1] == f"hint: '{path} --help' shows the usage"
