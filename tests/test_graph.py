@@ -469,3 +469,24 @@ def test_go_zero_time_in_either_spelling_is_unknown(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
     p.write_text(json.dumps(cfg))
     assert load_config_file(p).blobs["sha256:" + "a" * 64].created_at is None
+
+
+def test_a_bare_builder_stage_beside_one_with_layers_is_not_called_min(tmp_path: Path) -> None:
+    """BuildKit v0.13's mode=max export after --cache-from sometimes leaves a whole builder stage key-only.
+
+    tests/data/v013-warm-max-bare-builder-stage.config.json is the cache config of such a real export
+    (tests/e2e/test_mode_evidence.py's warm max of the threestage case, dockerd 26.1 / BuildKit v0.13, one
+    run in about 15): stage 1 has no layer, stage 2 (another builder) and the final stage have theirs. A
+    mode=min export has builder layers only when they came from an imported cache, so this shape is a
+    partly warm min or such a max, never a proof of min; the cold min exports keep their verdict.
+    """
+    data = Path(__file__).parent / "data" / "v013-warm-max-bare-builder-stage.config.json"
+    g = build_graph(load_config_file(data))
+    assert g.mode == "min-or-max"
+    assert "mode-min" not in codes(g)
+    bare = [r for r in g.records if r.inputs and not r.has_results]
+    assert len(bare) == 4  # the shape is still there: the key-only records were not the reason
+    for name in ("threestage-min", "threestage-edit-min", "v025-threestage-min", "v025-threestage-edit-min"):
+        fix = Path(__file__).resolve().parents[1] / "fixtures" / name
+        cache = asyncio.run(load_cache(LayoutSource(fix)))
+        assert build_graph(cache).mode == "min", name

@@ -918,7 +918,12 @@ def _estimate_mode(
       key-only (runs of them too), so a single key-only step proves nothing;
     * what only a min export lacks: a whole builder stage without any result (a min export gives builder
       stages keys, not layers), whose key-only steps have no same-digest twin with a result, no cached step
-      on them and no cached step under them.
+      on them and no cached step under them;
+    * but only while no *other* builder stage carries a layer: a min export has builder layers only when
+      they are remote (an imported cache), and v0.13's mode=max after ``--cache-from`` can leave a whole
+      builder stage key-only while the next one keeps its layers (seen in about 1 of 15 warm max exports of
+      the threestage case: tests/data/v013-warm-max-bare-builder-stage.config.json). A bare builder stage
+      beside a builder stage with layers is a partly warm min or such a max: ``min-or-max``.
     """
     if not records:
         return "empty", "no records"
@@ -941,6 +946,11 @@ def _estimate_mode(
         ]
         bare = _stages_without_results(records)
         proof = [r for r in unexplained if r.stage in bare]
+        if proof and _builder_stages_with_results(records):
+            return "min-or-max", (
+                f"{len(keyonly)} key-only record(s), a builder stage without results beside one with "
+                "layers: a mode=min export with an imported cache, or a v0.13 mode=max after --cache-from"
+            )
         if proof:
             # a whole builder stage without a layer: what only a min export lacks
             return (
@@ -973,6 +983,16 @@ def _estimate_mode(
             "imported cache",
         )
     return "min-or-max", "a single unbranched stack with every step cached: min and max export the same here"
+
+
+def _builder_stages_with_results(records: list[Record]) -> set[int]:
+    """Stages (by head index) that end in no final record yet carry a result: builder stages with layers.
+
+    A final record is one no other record takes as an input (the image the build produced; one per
+    target or platform); its stage is the image's own, whose layers every export has."""
+    used = {lk.link for r in records for inp in r.inputs for lk in inp}
+    final = {r.stage for r in records if r.index not in used and r.inputs}
+    return {r.stage for r in records if r.inputs and r.has_results and r.stage is not None} - final
 
 
 def _stages_without_results(records: list[Record]) -> set[int]:
