@@ -38,5 +38,6 @@ def compile_go(pattern: str | bytes, *, max_mem: int | None = None) -> Any:
         _options[max_mem] = opts
     try:
         return re2.compile(pattern, opts)
-    except re2.error as e:
-        raise Re2Error(str(e)) from None
+    except re2.error as e:  # its message is bytes: "b'missing ): ('" would reach the error line
+        why = e.args[0] if e.args else e
+        raise Re2Error(why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)) from None
