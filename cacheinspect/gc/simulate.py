@@ -305,7 +305,7 @@ def _simulate_all(
     by_id = {r.id: r for r in records}
     if not any(p in ids for d in first.deleted for p in by_id[d].parents):
         return first  # no deletion released a parent: a restart bumps nothing, same run
-    other = _simulate(records, policy, now_ns, semantics, disk, ids, explain_kept=False)  # only its deletions
+    other = _simulate(records, policy, now_ns, semantics, disk, ids, order_only=True)
     differ = tuple(sorted(set(first.deleted) ^ set(other.deleted)))
     notes = list(first.notes)
     if differ:
@@ -321,6 +321,31 @@ def _simulate_all(
     return replace(first, notes=tuple(notes), uncertain=differ)
 
 
+def _deletions_only(
+    ranker: Ranker,
+    st: _State,
+    is_candidate: Callable[[CacheRecord], bool],
+    total: int,
+    keep: int,
+    out: list[str],
+) -> tuple[int, int]:
+    """The size-target loop of :func:`_simulate` keeping only the order (appended to ``out``): the same
+    deletions without the reasons; returns the total left and the bytes freed."""
+    take, delete, by_id, add, members = ranker.take, st.delete, st.by_id, ranker.add, ranker.members
+    freed = 0
+    while total >= keep and members:
+        rid = take()[0]
+        out.append(rid)
+        size = by_id[rid].size
+        freed += size
+        total -= size
+        for p in delete(rid):
+            pr = by_id[p]
+            if is_candidate(pr):
+                add(pr)
+    return total, freed
+
+
 def _simulate(
     records: Sequence[CacheRecord],
     policy: Policy,
@@ -329,8 +354,10 @@ def _simulate(
     disk: Disk | None,
     loaded: Collection[str],
     *,
-    explain_kept: bool = True,
+    order_only: bool = False,
 ) -> SimulationResult:
+    """One run of the rules. ``order_only``: only ``deleted`` of the result is used (the restart run of an
+    unknown start): no reasons, no rule results, no ties, no kept records are made."""
     bump_from = max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
     st = _State(records, loaded, bump_from)
     notes: list[str] = list(policy.notes)
@@ -393,6 +420,11 @@ def _simulate(
             )
             is_candidate = _candidate_test(st, rule, items, cutoff, semantics)
             ranker.add_many(list(filter(is_candidate, alive_recs)))
+            if order_only:
+                total, freed = _deletions_only(ranker, st, is_candidate, total, keep, deleted_all)
+                freed_total += freed
+                results.append(RuleResult("", (), freed, keep, 0, ""))
+                continue
             keep_text = format_bytes(keep)
             while True:
                 if total < keep:
@@ -435,7 +467,7 @@ def _simulate(
         )
 
     kept: list[tuple[str, str]] = []
-    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)) if explain_kept else ():
+    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)) if not order_only else ():
         r = st.by_id[rid]
         if r.in_use:
             kept.append((rid, "in use"))
