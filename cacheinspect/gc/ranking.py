@@ -26,6 +26,11 @@ class Fenwick:
         self.n = n
         self.t = [0] * (n + 1)
 
+    def copy(self) -> Fenwick:
+        f = Fenwick.__new__(Fenwick)
+        f.n, f.t = self.n, self.t.copy()
+        return f
+
     def add(self, i: int, d: int) -> None:
         i += 1
         while i <= self.n:
@@ -61,6 +66,12 @@ class DenseRank:
         self.log: list[int] = []  # k when index k became present, ~k when it went
         self.cache: dict[int, tuple[int, int]] = {}  # index -> (rank, len(log) when computed)
         self.zero_first = zero_first
+
+    def copy(self) -> DenseRank:
+        d = DenseRank.__new__(DenseRank)
+        d.count, d.tree, d.distinct = self.count.copy(), self.tree.copy(), self.distinct
+        d.log, d.cache, d.zero_first = self.log.copy(), self.cache.copy(), self.zero_first
+        return d
 
     def add(self, k: int) -> None:
         self.count[k] += 1
@@ -137,6 +148,11 @@ class MinTree:
             size <<= 1
         self.size = size
         self.t = [EMPTY] * (2 * size)
+
+    def copy(self) -> MinTree:
+        m = MinTree.__new__(MinTree)
+        m.size, m.t = self.size, self.t.copy()
+        return m
 
     def set(self, i: int, v: int) -> None:
         t = self.t
@@ -219,6 +235,10 @@ class Ranker:
         self.episodes: list[list[str]] = []
         self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
         self._ucr_at = -1  # len(self.uc.log) when _ucr was built
+        self._ucp: list[float] = []  # _ucr[k] / B: the usage part of the score per count
+        self._pt_lk: list[int] = []  # per usage count: the lastUsed key its scaled score was for,
+        self._pt_s: list[int] = []  # that score (a*B + b*A),
+        self._pt_at: list[int] = []  # and len(self.lu.log) then (see _walk_leaves)
         self._ep_keys: frozenset[tuple[int, int]] | None = None
         self._ep_pending: list[str] = []
 
@@ -278,6 +298,21 @@ class Ranker:
         self.lu.build()
         self.uc.build()
 
+    def copy(self) -> Ranker:
+        """An independent copy (the value indexes are shared: they are never changed): the second run of
+        an unknown daemon start begins its first rule from the same candidates as the first run."""
+        r = Ranker.__new__(Ranker)
+        r.base, r.lu_index, r.uc_index = self.base, self.lu_index, self.uc_index
+        r.lu, r.uc, r.mins = self.lu.copy(), self.uc.copy(), self.mins.copy()
+        r.by_uc = [h.copy() for h in self.by_uc]
+        r.ids = {k: v.copy() for k, v in self.ids.items()}
+        r.members, r.all_ids = self.members.copy(), self.all_ids.copy()
+        r.episodes = [e.copy() for e in self.episodes]
+        r._ucr, r._ucr_at, r._ucp = self._ucr, self._ucr_at, self._ucp  # rebuilt, never changed in place
+        r._pt_lk, r._pt_s, r._pt_at = self._pt_lk.copy(), self._pt_s.copy(), self._pt_at.copy()
+        r._ep_keys, r._ep_pending = self._ep_keys, self._ep_pending.copy()
+        return r
+
     def _remove(self, rid: str) -> None:
         """Remove ``rid``, which is the smallest id of its key (the only ids ``take`` removes)."""
         lk, uk = key = self.members.pop(rid)
@@ -314,53 +349,162 @@ class Ranker:
             self._episode(ALL if n_tied else None)
             self._remove(rid)
             return rid, math.nan, n_tied
+        lu, uc = self.lu, self.uc
+        if self.mins.size <= 64:
+            best, best_score = self._walk_leaves(big_a, big_b)
+        else:
+            best, best_score = self._walk_tree(big_a, big_b)
+        if len(best) == 1:
+            key = best[0]
+            heap = self.ids[key]
+            rid, n_tied = heap[0], len(heap) - 1
+        else:
+            key = min(best, key=lambda k: self.ids[k][0])
+            rid = self.ids[key][0]
+            n_tied = sum(len(self.ids[k]) for k in best) - 1
+        if n_tied or self._ep_keys is not None:
+            self._episode(frozenset(best) if n_tied else None)
+        # self._remove(rid), inlined (once per deletion)
+        del self.members[rid]
+        key_ids = self.ids[key]
+        lk, uk = key
+        if len(key_ids) == 1:
+            del self.ids[key]
+            lu_keys = self.by_uc[uk]
+            ids = self.ids
+            while lu_keys and (lu_keys[0], uk) not in ids:
+                heapq.heappop(lu_keys)
+            self.mins.set(uk, lu_keys[0] if lu_keys else EMPTY)
+        else:
+            heapq.heappop(key_ids)
+        if lk >= 0:
+            lu.remove(lk)
+        cnt = uc.count
+        cnt[uk] -= 1
+        if cnt[uk] == 0 and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
+            uc.remove_last(uk)
+        return rid, best_score, n_tied
+
+    def _walk_leaves(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
+        """:meth:`_walk_tree` for a few dozen usage counts: a scan of the :class:`MinTree` leaves.
+
+        The scores are Go's float64 ``a/A + b/B``; the exact score scaled by ``A*B`` is the integer
+        ``a*B + b*A``, and distinct exact scores keep their order in float64 (see the module doc of
+        :mod:`cacheinspect.gc.simulate`). Each point's scaled score is kept with the lastUsed key it was
+        computed for and the length of the lastUsed presence log then: one presence change moves ``a`` by
+        at most 1 and ``A`` by 1, so the score by at most ``B + b``, while ``B`` and ``b`` stay (the
+        usage-count presence log is unchanged). A point whose bound from that stays above the best score
+        found so far is not evaluated: points that lost by a wide margin (a rarely used count, whose least
+        recently used record is far from the front) are skipped for as many deletions as the margin
+        allows. Same visits, same scores for every point that can be lowest, same ties.
+        """
+        base = self.base
+        lu, uc = self.lu, self.uc
+        n_uc = len(uc.log)
+        if self._ucr_at != n_uc:
+            # every usage count's rank and score part, rebuilt when a count comes or goes (rarely: a
+            # few dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
+            ucr = [uc.rank(k) + base for k in range(len(uc.count))]
+            self._ucr = ucr
+            self._ucp = [b / big_b for b in ucr]
+            self._ucr_at = n_uc
+            self._pt_lk = [EMPTY] * len(ucr)  # no point's scaled score known under the new B
+            self._pt_s = [0] * len(ucr)
+            self._pt_at = [0] * len(ucr)
+        ucr, ucp, pt_lk, pt_s, pt_at = self._ucr, self._ucp, self._pt_lk, self._pt_s, self._pt_at
+        t, size = self.mins.t, self.mins.size
+        end = 2 * size
+        lu_cache, lu_log = lu.cache, lu.log
+        n_lu = len(lu_log)
+        a_min = base / big_a
+        best: list[tuple[int, int]] = []
+        best_score = math.inf
+        best_s = EMPTY * EMPTY  # above every scaled score
+        bound = EMPTY
+        i = size
+        while True:
+            # first leaf from i whose minimum lastUsed key is < bound (see MinTree.first_below)
+            while i < end and t[i] >= bound:
+                i += 1
+            if i == end:
+                break
+            uk = i - size
+            bp = ucp[uk]
+            if a_min + bp > best_score:
+                # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
+                # reach the best score (float rounding is monotone, so this holds for Go's floats too)
+                break
+            lk = t[i]
+            if pt_lk[uk] == lk and pt_s[uk] - (big_b + ucr[uk]) * (n_lu - pt_at[uk]) > best_s:
+                bound = lk  # its score is above the best: not on the way to the lowest
+                i += 1
+                continue
+            if lk >= 0:
+                hit = lu_cache.get(lk)
+                if hit is None:
+                    a = lu.rank(lk) + base
+                else:
+                    a, at = hit
+                    if at != n_lu:  # DenseRank.rank's update from the log, inlined
+                        if n_lu - at <= 8:
+                            for x in lu_log[at:]:
+                                if x >= 0:
+                                    if x <= lk:
+                                        a += 1
+                                elif ~x <= lk:
+                                    a -= 1
+                        else:
+                            a = lu.tree.prefix(lk)
+                        lu_cache[lk] = (a, n_lu)
+                    a += base
+            else:
+                a = base
+            score = a / big_a + bp  # float64, as Go computes it
+            sc = a * big_b + ucr[uk] * big_a
+            pt_lk[uk], pt_s[uk], pt_at[uk] = lk, sc, n_lu
+            if score < best_score:
+                best, best_score, best_s = [(lk, uk)], score, sc
+            elif score == best_score:
+                best.append((lk, uk))
+            if lk < 0:
+                break  # nothing is below "never used"
+            bound = lk
+            i += 1
+        return best, best_score
+
+    def _walk_tree(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
+        """The lowest score and the staircase points that have it, for many usage counts."""
         # The staircase walk of :meth:`MinTree.first_below` and the cached ranks of
         # :meth:`DenseRank.rank`, inlined: this loop runs once per deletion, visiting a few points each,
         # and the calls were most of its cost. Same arithmetic, same order of visits.
+        base = self.base
         best: list[tuple[int, int]] = []
         best_score = math.inf
         bound = EMPTY
         pos = 0
         lu, uc = self.lu, self.uc
         t, size = self.mins.t, self.mins.size
-        linear, end = size <= 64, 2 * size
         lu_cache, uc_cache, lu_log = lu.cache, uc.cache, lu.log
         n_lu, n_uc = len(lu_log), len(uc.log)
-        ucr: list[int] | None = None
-        if linear:
-            # every usage count's rank in one list, rebuilt when a count comes or goes (rarely: a few
-            # dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
-            if self._ucr_at != n_uc:
-                self._ucr = [uc.rank(k) for k in range(len(uc.count))]
-                self._ucr_at = n_uc
-            ucr = self._ucr
         while bound >= 0:  # nothing is below "never used"
             # first position >= pos whose minimum lastUsed key is < bound (see MinTree.first_below)
             if pos >= size:
                 break
             i = pos + size
-            if linear:  # a few dozen usage counts: a scan of the leaves is cheaper than the tree walk
-                while i < end and t[i] >= bound:
-                    i += 1
-                if i == end:
-                    break
-            else:
-                while t[i] >= bound:
-                    while i & 1:  # a right child: its parent's right part is done, climb
-                        i >>= 1
-                    if i == 0:
-                        break
-                    i += 1
+            while t[i] >= bound:
+                while i & 1:  # a right child: its parent's right part is done, climb
+                    i >>= 1
                 if i == 0:
                     break
-                while i < size:
-                    i <<= 1
-                    if t[i] >= bound:
-                        i += 1
+                i += 1
+            if i == 0:
+                break
+            while i < size:
+                i <<= 1
+                if t[i] >= bound:
+                    i += 1
             uk = i - size
-            if ucr is not None:
-                b = ucr[uk] + base
-            elif uk:
+            if uk:
                 hit = uc_cache.get(uk)
                 b = (hit[0] if hit is not None and hit[1] == n_uc else uc.rank(uk)) + base
             else:
@@ -396,36 +540,7 @@ class Ranker:
             elif score == best_score:
                 best.append((lk, uk))
             bound, pos = lk, uk + 1
-        if len(best) == 1:
-            key = best[0]
-            heap = self.ids[key]
-            rid, n_tied = heap[0], len(heap) - 1
-        else:
-            key = min(best, key=lambda k: self.ids[k][0])
-            rid = self.ids[key][0]
-            n_tied = sum(len(self.ids[k]) for k in best) - 1
-        if n_tied or self._ep_keys is not None:
-            self._episode(frozenset(best) if n_tied else None)
-        # self._remove(rid), inlined (once per deletion)
-        del self.members[rid]
-        key_ids = self.ids[key]
-        lk, uk = key
-        if len(key_ids) == 1:
-            del self.ids[key]
-            lu_keys = self.by_uc[uk]
-            ids = self.ids
-            while lu_keys and (lu_keys[0], uk) not in ids:
-                heapq.heappop(lu_keys)
-            self.mins.set(uk, lu_keys[0] if lu_keys else EMPTY)
-        else:
-            heapq.heappop(key_ids)
-        if lk >= 0:
-            lu.remove(lk)
-        cnt = uc.count
-        cnt[uk] -= 1
-        if cnt[uk] == 0 and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
-            uc.remove_last(uk)
-        return rid, best_score, n_tied
+        return best, best_score
 
     def _episode(self, keys: frozenset[tuple[int, int]] | None) -> None:
         """Extend the current tie episode while the tied keys stay within (or join) it; else start one."""

@@ -191,6 +191,15 @@ class _State:
 
         self.unshared = sum(r.size for r in self.by_id.values() if not r.shared)
 
+    def restarted(self, loaded: Collection[str]) -> _State:
+        """A copy of this state, taken before any deletion, in which every record was loaded at daemon
+        start (``loaded`` holds every id): the same counts, each parent's trigger count its children's."""
+        st = _State.__new__(_State)
+        st.by_id, st.alive, st.kids = self.by_id.copy(), self.alive.copy(), self.kids.copy()
+        st.loaded, st.bump_at, st.bumped, st.unshared = loaded, self.bump_at, set(), self.unshared
+        st.trig = {p: n for p, n in self.kids.items() if n}
+        return st
+
     def total(self) -> int:
         """The sum of the alive non-shared sizes (kept up to date by :meth:`delete`; a bump keeps both)."""
         return self.unshared
@@ -210,10 +219,13 @@ class _State:
                 if loaded and self.trig.get(p, 0) > 0:
                     self.trig[p] -= 1
                     if self.trig[p] == 0 and p in self.alive:
-                        old = self.by_id[p]
-                        self.by_id[p] = replace(
-                            old, last_used_ns=self.bump_at, usage_count=old.usage_count + 1
-                        )
+                        o = self.by_id[p]
+                        # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its
+                        # field-by-field look-ups (a bump per freed parent of a restart run)
+                        self.by_id[p] = CacheRecord(
+                            o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
+                            o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
+                        )  # fmt: skip
                         self.bump_at += 1
                         self.bumped.add(p)
                 if self.kids[p] == 0 and p in self.alive:
@@ -300,12 +312,19 @@ def _simulate_all(
 ) -> SimulationResult:
     if loaded is not None:
         return _simulate(records, policy, now_ns, semantics, disk, loaded)
-    first = _simulate(records, policy, now_ns, semantics, disk, frozenset())
-    ids = {r.id for r in records}
-    by_id = {r.id: r for r in records}
+    # Both runs start from the same records: the second copies the first's state and its first rule's
+    # ranking as they were before any deletion instead of building them again.
+    st = _State(records, frozenset(), _bump_from(records, now_ns))
+    ids = set(st.by_id)
+    restart = st.restarted(ids)
+    shared: list[Ranker] = []
+    first = _simulate(records, policy, now_ns, semantics, disk, frozenset(), state=st, shared=shared)
+    by_id = restart.by_id
     if not any(p in ids for d in first.deleted for p in by_id[d].parents):
         return first  # no deletion released a parent: a restart bumps nothing, same run
-    other = _simulate(records, policy, now_ns, semantics, disk, ids, order_only=True)
+    other = _simulate(
+        records, policy, now_ns, semantics, disk, ids, order_only=True, state=restart, shared=shared
+    )
     differ = tuple(sorted(set(first.deleted) ^ set(other.deleted)))
     notes = list(first.notes)
     if differ:
@@ -346,6 +365,11 @@ def _deletions_only(
     return total, freed
 
 
+def _bump_from(records: Sequence[CacheRecord], now_ns: int) -> int:
+    """The lastUsed of a restart run's first bump: after every recorded use and after now."""
+    return max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
+
+
 def _simulate(
     records: Sequence[CacheRecord],
     policy: Policy,
@@ -355,11 +379,14 @@ def _simulate(
     loaded: Collection[str],
     *,
     order_only: bool = False,
+    state: _State | None = None,
+    shared: list[Ranker] | None = None,
 ) -> SimulationResult:
     """One run of the rules. ``order_only``: only ``deleted`` of the result is used (the restart run of an
-    unknown start): no reasons, no rule results, no ties, no kept records are made."""
-    bump_from = max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
-    st = _State(records, loaded, bump_from)
+    unknown start): no reasons, no rule results, no ties, no kept records are made. ``state``: the
+    state made for ``loaded`` (before any deletion). ``shared``: the first rule's ranking is taken from
+    it when there, else built for both restart cases and a copy left in it (see :func:`_simulate_all`)."""
+    st = state if state is not None else _State(records, loaded, _bump_from(records, now_ns))
     notes: list[str] = list(policy.notes)
     if policy.kind == "gc" and not policy.enabled:
         notes.append("GC is disabled by this configuration: nothing is ever deleted by GC")
@@ -410,16 +437,25 @@ def _simulate(
                 passno += 1
             stopped = "no candidates left"
         else:
-            pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
-            alive_recs = list(map(st.by_id.__getitem__, st.alive))
-            ranker = Ranker(
-                alive_recs,
-                semantics.rank_base,
-                range(st.bump_at, st.bump_at + len(pending)),
-                {st.by_id[p].usage_count + 1 for p in pending},
-            )
             is_candidate = _candidate_test(st, rule, items, cutoff, semantics)
-            ranker.add_many(list(filter(is_candidate, alive_recs)))
+            if shared and ri == 0:
+                ranker = shared.pop()
+            else:
+                if shared is not None and ri == 0:
+                    # before any deletion: the parents a restart run may bump are those with children
+                    pending = [p for p, n in st.kids.items() if n > 0]
+                else:
+                    pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
+                alive_recs = list(map(st.by_id.__getitem__, st.alive))
+                ranker = Ranker(
+                    alive_recs,
+                    semantics.rank_base,
+                    range(st.bump_at, st.bump_at + len(pending)),
+                    {st.by_id[p].usage_count + 1 for p in pending},
+                )
+                ranker.add_many(list(filter(is_candidate, alive_recs)))
+                if shared is not None and ri == 0:
+                    shared.append(ranker.copy())
             if order_only:
                 total, freed = _deletions_only(ranker, st, is_candidate, total, keep, deleted_all)
                 freed_total += freed
