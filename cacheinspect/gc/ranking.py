@@ -149,6 +149,7 @@ class DenseRank:
 
 
 EMPTY = 1 << 62  # a usage count with no candidate: above every lastUsed key (-1 is "never used")
+LEAVES_ONLY = 64  # up to this many usage-count slots a scan of the leaves beats the tree walk
 
 
 class MinTree:
@@ -157,9 +158,12 @@ class MinTree:
     Walking ``first_below`` from the lowest usage count with a falling bound visits exactly the Pareto
     staircase of (lastUsed, usage count): O(S log U) for S staircase points, however many usage counts
     have candidates (the old scan over every count was O(U) per deletion: O(n^2) when counts are distinct).
+
+    ``leaves_only`` (at most :data:`LEAVES_ONLY` usage counts): only the leaves are kept, for a scan of
+    them (:meth:`Ranker._walk_leaves`); ``first_below`` is then not available.
     """
 
-    __slots__ = ("size", "t")
+    __slots__ = ("leaves_only", "size", "t")
 
     def __init__(self, n: int) -> None:
         size = 1
@@ -167,16 +171,19 @@ class MinTree:
             size <<= 1
         self.size = size
         self.t = [EMPTY] * (2 * size)
+        self.leaves_only = size <= LEAVES_ONLY
 
     def copy(self) -> MinTree:
         m = MinTree.__new__(MinTree)
-        m.size, m.t = self.size, self.t.copy()
+        m.size, m.t, m.leaves_only = self.size, self.t.copy(), self.leaves_only
         return m
 
     def set(self, i: int, v: int) -> None:
         t = self.t
         i += self.size
         t[i] = v
+        if self.leaves_only:
+            return
         i >>= 1
         while i:
             a, b = t[2 * i], t[2 * i + 1]
@@ -191,6 +198,7 @@ class MinTree:
 
     def first_below(self, pos: int, bound: int) -> int:
         """The smallest position >= pos whose value is < bound, or -1."""
+        assert not self.leaves_only
         t, size = self.t, self.size
         if pos >= size:
             return -1
@@ -238,7 +246,11 @@ class Ranker:
         self.base = base
         lu_set = set(map(attrgetter("last_used_ns"), recs))
         lu_set.discard(None)
-        lu_vals: list[int] = sorted(lu_set.union(bump_lu))  # None discarded
+        lu_vals: list[int] = sorted(lu_set)
+        if isinstance(bump_lu, range) and bump_lu.step == 1 and (not lu_vals or lu_vals[-1] < bump_lu.start):
+            lu_vals.extend(bump_lu)  # bumps come after every use: no need to sort them in
+        else:
+            lu_vals = sorted(lu_set.union(bump_lu))
         self.lu_index = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
         uc_vals = sorted(set(map(attrgetter("usage_count"), recs)).union((0,), bump_uc))
         self.uc_index = dict(
@@ -250,7 +262,8 @@ class Ranker:
         self.mins = MinTree(len(uc_vals))
         self.ids: dict[tuple[int, int], list[str]] = {}  # key -> heap of ids
         self.members: dict[str, tuple[int, int]] = {}
-        self.all_ids: list[str] = []  # lazy heap of every candidate id (tie-break when all scores NaN)
+        # lazy heap of every candidate id (the tie-break when all scores are NaN), made when first needed
+        self.all_ids: list[str] | None = None
         self.episodes: list[list[str]] = []
         self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
         self._ucr_at = -1  # len(self.uc.log) when _ucr was built
@@ -266,7 +279,8 @@ class Ranker:
         uk = self.uc_index[r.usage_count]
         key = (lk, uk)
         self.members[r.id] = key
-        heapq.heappush(self.all_ids, r.id)
+        if self.all_ids is not None:
+            heapq.heappush(self.all_ids, r.id)
         heap = self.ids.get(key)
         if heap is None:
             self.ids[key] = [r.id]
@@ -304,8 +318,6 @@ class Ranker:
             if lk >= 0:
                 lu_count[lk] += 1
             uc_count[uk] += 1
-        self.all_ids = list(members)
-        heapq.heapify(self.all_ids)
         for (lk, uk), lst in ids.items():
             heapq.heapify(lst)
             self.by_uc[uk].append(lk)
@@ -325,7 +337,7 @@ class Ranker:
         r.lu, r.uc, r.mins = self.lu.copy(), self.uc.copy(), self.mins.copy()
         r.by_uc = [h.copy() for h in self.by_uc]
         r.ids = {k: v.copy() for k, v in self.ids.items()}
-        r.members, r.all_ids = self.members.copy(), self.all_ids.copy()
+        r.members, r.all_ids = self.members.copy(), None if self.all_ids is None else self.all_ids.copy()
         r.episodes = [e.copy() for e in self.episodes]
         r._ucr, r._ucr_at, r._ucp = self._ucr, self._ucr_at, self._ucp  # rebuilt, never changed in place
         r._pt_lk, r._pt_s, r._pt_at = self._pt_lk.copy(), self._pt_s.copy(), self._pt_at.copy()
@@ -361,6 +373,9 @@ class Ranker:
         if big_a == 0 or big_b == 0:
             # v0.13-v0.21: maxIndex 0 makes every score 0/0 = NaN: the order is arbitrary
             h = self.all_ids
+            if h is None:
+                h = self.all_ids = list(self.members)
+                heapq.heapify(h)
             while h[0] not in self.members:
                 heapq.heappop(h)
             rid = h[0]
@@ -369,7 +384,7 @@ class Ranker:
             self._remove(rid)
             return rid, math.nan, n_tied
         lu, uc = self.lu, self.uc
-        if self.mins.size <= 64:
+        if self.mins.leaves_only:
             best, best_score = self._walk_leaves(big_a, big_b)
         else:
             best, best_score = self._walk_tree(big_a, big_b)
@@ -384,23 +399,31 @@ class Ranker:
         if n_tied or self._ep_keys is not None:
             self._episode(frozenset(best) if n_tied else None)
         # self._remove(rid), inlined (once per deletion)
+        ids = self.ids
         del self.members[rid]
-        key_ids = self.ids[key]
+        key_ids = ids[key]
         lk, uk = key
         if len(key_ids) == 1:
-            del self.ids[key]
+            del ids[key]
             lu_keys = self.by_uc[uk]
-            ids = self.ids
             while lu_keys and (lu_keys[0], uk) not in ids:
                 heapq.heappop(lu_keys)
-            self.mins.set(uk, lu_keys[0] if lu_keys else EMPTY)
+            v = lu_keys[0] if lu_keys else EMPTY
+            mins = self.mins
+            if mins.leaves_only:
+                mins.t[mins.size + uk] = v  # MinTree.set, inlined
+            else:
+                mins.set(uk, v)
         else:
             heapq.heappop(key_ids)
         if lk >= 0:
-            lu.remove(lk)
+            cnt = lu.count
+            cnt[lk] -= 1
+            if not cnt[lk]:  # lu.remove(lk) inlined
+                lu.remove_last(lk)
         cnt = uc.count
         cnt[uk] -= 1
-        if cnt[uk] == 0 and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
+        if not cnt[uk] and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
             uc.remove_last(uk)
         return rid, best_score, n_tied
 
