@@ -336,13 +336,29 @@ def _ns(v: str | None) -> int | bool | None:
         day = _DAYS.get(v[:10])
         if day is None:
             day = _day(v[:10])
-        hh, mm, ss, frac = v[11:13], v[14:16], v[17:19], v[20:-1]
-        if day is not None and hh.isdigit() and mm.isdigit() and ss.isdigit() and frac.isdigit():
-            h, mi, s = int(hh), int(mm), int(ss)
-            if h <= 23 and mi <= 59 and s <= 60:
-                # Go's RFC3339Nano drops trailing zeros: 1 to 9 fractional digits
-                return (day + h * 3600 + mi * 60 + s) * NS + int(frac) * _SCALE[n]
+        hms = _HMS.get(v[11:19])
+        if hms is None:
+            hms = _hms(v[11:19])
+        frac = v[20:-1]
+        if day is not None and hms is not None and frac.isdigit():
+            # Go's RFC3339Nano drops trailing zeros: 1 to 9 fractional digits
+            return (day + hms) * NS + int(frac) * _SCALE[n]
     return _fast_time(v)
+
+
+_HMS: dict[str, int] = {}  # "HH:MM:SS" -> seconds into the day (validated once; at most 86,401 keys)
+
+
+def _hms(text: str) -> int | None:
+    """A time of day ``HH:MM:SS`` (ASCII digits, hours <= 23, minutes <= 59, seconds <= 60) as seconds."""
+    hh, mm, ss = text[0:2], text[3:5], text[6:8]
+    if not (hh.isdigit() and mm.isdigit() and ss.isdigit()):
+        return None
+    h, mi, s = int(hh), int(mm), int(ss)
+    if h > 23 or mi > 59 or s > 60:
+        return None
+    _HMS[text] = h * 3600 + mi * 60 + s
+    return _HMS[text]
 
 
 #: string length -> nanoseconds per unit of the fraction
