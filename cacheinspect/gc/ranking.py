@@ -170,8 +170,9 @@ class MinTree:
         while size < n:
             size <<= 1
         self.size = size
-        self.t = [EMPTY] * (2 * size)
         self.leaves_only = size <= LEAVES_ONLY
+        # leaves only: a sentinel after the last leaf ends a scan (every bound it is compared with is >= -1)
+        self.t = [EMPTY] * (2 * size) + ([-2] if self.leaves_only else [])
 
     def copy(self) -> MinTree:
         m = MinTree.__new__(MinTree)
@@ -268,9 +269,11 @@ class Ranker:
         self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
         self._ucr_at = -1  # len(self.uc.log) when _ucr was built
         self._ucp: list[float] = []  # _ucr[k] / B: the usage part of the score per count
-        self._pt_lk: list[int] = []  # per usage count: the lastUsed key its scaled score was for,
-        self._pt_s: list[int] = []  # that score (a*B + b*A),
-        self._pt_at: list[int] = []  # and len(self.lu.log) then (see _walk_leaves)
+        # per usage count (see _walk_leaves): the lastUsed key of its last rank, that rank (base added)
+        # and len(self.lu.log) when it was right
+        self._pt_lk = [-2] * len(uc_vals)
+        self._pt_a = [0] * len(uc_vals)
+        self._pt_at = [0] * len(uc_vals)
         self._ep_keys: frozenset[tuple[int, int]] | None = None
         self._ep_pending: list[str] = []
 
@@ -340,7 +343,7 @@ class Ranker:
         r.members, r.all_ids = self.members.copy(), None if self.all_ids is None else self.all_ids.copy()
         r.episodes = [e.copy() for e in self.episodes]
         r._ucr, r._ucr_at, r._ucp = self._ucr, self._ucr_at, self._ucp  # rebuilt, never changed in place
-        r._pt_lk, r._pt_s, r._pt_at = self._pt_lk.copy(), self._pt_s.copy(), self._pt_at.copy()
+        r._pt_lk, r._pt_a, r._pt_at = self._pt_lk.copy(), self._pt_a.copy(), self._pt_at.copy()
         r._ep_keys, r._ep_pending = self._ep_keys, self._ep_pending.copy()
         return r
 
@@ -401,72 +404,76 @@ class Ranker:
         # self._remove(rid), inlined (once per deletion)
         ids = self.ids
         del self.members[rid]
-        key_ids = ids[key]
         lk, uk = key
-        if len(key_ids) == 1:
-            del ids[key]
-            lu_keys = self.by_uc[uk]
-            while lu_keys and (lu_keys[0], uk) not in ids:
-                heapq.heappop(lu_keys)
-            v = lu_keys[0] if lu_keys else EMPTY
-            mins = self.mins
-            if mins.leaves_only:
-                mins.t[mins.size + uk] = v  # MinTree.set, inlined
-            else:
-                mins.set(uk, v)
-        else:
-            heapq.heappop(key_ids)
+        gone = False  # lastUsed value lk no longer present
         if lk >= 0:
             cnt = lu.count
             cnt[lk] -= 1
             if not cnt[lk]:  # lu.remove(lk) inlined
                 lu.remove_last(lk)
+                gone = True
         cnt = uc.count
         cnt[uk] -= 1
         if not cnt[uk] and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
             uc.remove_last(uk)
+        key_ids = ids[key]
+        if len(key_ids) > 1:
+            heapq.heappop(key_ids)
+            return rid, best_score, n_tied
+        del ids[key]
+        lu_keys = self.by_uc[uk]
+        while lu_keys and (lu_keys[0], uk) not in ids:
+            heapq.heappop(lu_keys)
+        v = lu_keys[0] if lu_keys else EMPTY
+        mins = self.mins
+        if not mins.leaves_only:
+            mins.set(uk, v)
+            return rid, best_score, n_tied
+        mins.t[mins.size + uk] = v  # MinTree.set, inlined
+        if 0 <= lk < v < EMPTY and lk >> 12 == v >> 12 and self._pt_lk[uk] == lk:
+            # the count's next key: its rank from the one just taken (walked, so up to date) and the
+            # present keys in between, when they share a block of the presence bits (the usual case)
+            lo = lk + 1
+            between = (lu.tree.blocks[lo >> 12] >> (lo & 4095)) & ((1 << (v - lk)) - 1)
+            self._pt_a[uk] += between.bit_count() - gone
+            self._pt_lk[uk], self._pt_at[uk] = v, len(lu.log)
         return rid, best_score, n_tied
 
     def _walk_leaves(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
         """:meth:`_walk_tree` for a few dozen usage counts: a scan of the :class:`MinTree` leaves.
 
-        The scores are Go's float64 ``a/A + b/B``; the exact score scaled by ``A*B`` is the integer
-        ``a*B + b*A``, and distinct exact scores keep their order in float64 (see the module doc of
-        :mod:`cacheinspect.gc.simulate`). Each point's scaled score is kept with the lastUsed key it was
-        computed for and the length of the lastUsed presence log then: one presence change moves ``a`` by
-        at most 1 and ``A`` by 1, so the score by at most ``B + b``, while ``B`` and ``b`` stay (the
-        usage-count presence log is unchanged). A point whose bound from that stays above the best score
-        found so far is not evaluated: points that lost by a wide margin (a rarely used count, whose least
-        recently used record is far from the front) are skipped for as many deletions as the margin
-        allows. Same visits, same scores for every point that can be lowest, same ties.
+        The lastUsed rank of each count's least recently used candidate is kept per count with the length
+        of the presence log when it was right; one presence change moves a rank by at most 1, so a few
+        changes are replayed, and after ``d`` changes the exact score scaled by ``A*B`` (the integer
+        ``a*B + b*A``; distinct exact scores keep their order in float64, see the module doc of
+        :mod:`cacheinspect.gc.simulate`) is at least ``(a-d)*B + b*A``: a point whose bound is above the
+        best score found so far cannot be lowest or tie and is not evaluated. Same visits, same scores
+        for every point that can be lowest, same ties as the tree walk.
         """
         base = self.base
         lu, uc = self.lu, self.uc
         n_uc = len(uc.log)
         if self._ucr_at != n_uc:
-            # every usage count's rank and score part, rebuilt when a count comes or goes (rarely: a
-            # few dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
-            ucr = [uc.rank(k) + base for k in range(len(uc.count))]
-            self._ucr = ucr
-            self._ucp = [b / big_b for b in ucr]
+            # every usage count's rank (base added) and score part, rebuilt when a count comes or goes
+            # (rarely: a few dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
+            self._ucr = [uc.rank(k) + base for k in range(len(uc.count))]
+            self._ucp = [b / big_b for b in self._ucr]
             self._ucr_at = n_uc
-            self._pt_lk = [EMPTY] * len(ucr)  # no point's scaled score known under the new B
-            self._pt_s = [0] * len(ucr)
-            self._pt_at = [0] * len(ucr)
-        ucr, ucp, pt_lk, pt_s, pt_at = self._ucr, self._ucp, self._pt_lk, self._pt_s, self._pt_at
+        ucr, ucp, pt_lk, pt_a, pt_at = self._ucr, self._ucp, self._pt_lk, self._pt_a, self._pt_at
         t, size = self.mins.t, self.mins.size
-        end = 2 * size
-        lu_cache, lu_log = lu.cache, lu.log
+        end = 2 * size  # t[end] is the sentinel
+        lu_log = lu.log
         n_lu = len(lu_log)
+        prefix = lu.tree.prefix
         a_min = base / big_a
         best: list[tuple[int, int]] = []
         best_score = math.inf
-        best_s = EMPTY * EMPTY  # above every scaled score
+        best_s = EMPTY * EMPTY  # the best score scaled by A*B; above every scaled score until one is found
         bound = EMPTY
         i = size
         while True:
             # first leaf from i whose minimum lastUsed key is < bound (see MinTree.first_below)
-            while i < end and t[i] >= bound:
+            while t[i] >= bound:
                 i += 1
             if i == end:
                 break
@@ -477,35 +484,33 @@ class Ranker:
                 # reach the best score (float rounding is monotone, so this holds for Go's floats too)
                 break
             lk = t[i]
-            if pt_lk[uk] == lk and pt_s[uk] - (big_b + ucr[uk]) * (n_lu - pt_at[uk]) > best_s:
-                bound = lk  # its score is above the best: not on the way to the lowest
-                i += 1
-                continue
-            if lk >= 0:
-                hit = lu_cache.get(lk)
-                if hit is None:
-                    a = lu.rank(lk) + base
-                else:
-                    a, at = hit
-                    if at != n_lu:  # DenseRank.rank's update from the log, inlined
-                        if n_lu - at <= 8:
-                            for x in lu_log[at:]:
-                                if x >= 0:
-                                    if x <= lk:
-                                        a += 1
-                                elif ~x <= lk:
-                                    a -= 1
-                        else:
-                            a = lu.tree.prefix(lk)
-                        lu_cache[lk] = (a, n_lu)
-                    a += base
-            else:
+            if lk < 0:
                 a = base
+            elif pt_lk[uk] == lk:
+                a = pt_a[uk]
+                at = pt_at[uk]
+                if at != n_lu:
+                    d = n_lu - at
+                    if (a - d) * big_b + ucr[uk] * big_a > best_s:
+                        bound = lk  # above the best score: cannot be lowest, not on the way to it
+                        i += 1
+                        continue
+                    if d <= 8:  # DenseRank.rank's update from the log
+                        for x in lu_log[at:]:
+                            if x >= 0:
+                                if x <= lk:
+                                    a += 1
+                            elif ~x <= lk:
+                                a -= 1
+                    else:
+                        a = prefix(lk) + base
+                    pt_a[uk], pt_at[uk] = a, n_lu
+            else:
+                a = prefix(lk) + base
+                pt_lk[uk], pt_a[uk], pt_at[uk] = lk, a, n_lu
             score = a / big_a + bp  # float64, as Go computes it
-            sc = a * big_b + ucr[uk] * big_a
-            pt_lk[uk], pt_s[uk], pt_at[uk] = lk, sc, n_lu
             if score < best_score:
-                best, best_score, best_s = [(lk, uk)], score, sc
+                best, best_score, best_s = [(lk, uk)], score, a * big_b + ucr[uk] * big_a
             elif score == best_score:
                 best.append((lk, uk))
             if lk < 0:
