@@ -281,23 +281,25 @@ class Ranker:
         lk = -1 if r.last_used_ns is None else self.lu_index[r.last_used_ns]
         uk = self.uc_index[r.usage_count]
         key = (lk, uk)
-        self.members[r.id] = key
+        rid = r.id
+        self.members[rid] = key
         if self.all_ids is not None:
-            heapq.heappush(self.all_ids, r.id)
+            heapq.heappush(self.all_ids, rid)
         heap = self.ids.get(key)
         if heap is None:
-            self.ids[key] = [r.id]
+            self.ids[key] = [rid]
             heapq.heappush(self.by_uc[uk], lk)
-            if lk < self.mins.leaf(uk):
-                self.mins.set(uk, lk)
+            mins = self.mins
+            if lk < mins.t[mins.size + uk]:
+                mins.set(uk, lk)
         else:
-            heapq.heappush(heap, r.id)
+            heapq.heappush(heap, rid)
         if lk >= 0:
             self.lu.add(lk)
         self.uc.add(uk)
         ep = self._ep_keys
         if ep is not None and (ep is ALL or key in ep):
-            self._ep_pending.append(r.id)
+            self._ep_pending.append(rid)
 
     def add_many(self, recs: list[CacheRecord]) -> None:
         """:meth:`add` of every initial candidate at once, before any :meth:`take`: the same structures

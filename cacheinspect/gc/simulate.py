@@ -204,32 +204,38 @@ class _State:
         """The sum of the alive non-shared sizes (kept up to date by :meth:`delete`; a bump keeps both)."""
         return self.unshared
 
-    def delete(self, rid: str) -> list[str]:
+    def delete(self, rid: str) -> Sequence[str]:
         """Remove a record; return parents that became unreferenced (bumped first, see the module doc)."""
-        if rid in self.alive:
-            self.alive.remove(rid)
-            gone = self.by_id[rid]
+        alive = self.alive
+        gone = self.by_id[rid]
+        if rid in alive:
+            alive.remove(rid)
             if not gone.shared:
                 self.unshared -= gone.size
+        if not gone.parents:
+            return ()
+        kids = self.kids
         loaded = rid in self.loaded
         freed = []
-        for p in self.by_id[rid].parents:
-            if p in self.kids:
-                self.kids[p] -= 1
-                if loaded and self.trig.get(p, 0) > 0:
-                    self.trig[p] -= 1
-                    if self.trig[p] == 0 and p in self.alive:
-                        o = self.by_id[p]
-                        # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its
-                        # field-by-field look-ups (a bump per freed parent of a restart run)
-                        self.by_id[p] = CacheRecord(
-                            o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
-                            o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
-                        )  # fmt: skip
-                        self.bump_at += 1
-                        self.bumped.add(p)
-                if self.kids[p] == 0 and p in self.alive:
-                    freed.append(p)
+        for p in gone.parents:
+            n = kids.get(p)
+            if n is None:
+                continue
+            kids[p] = n = n - 1
+            if loaded and self.trig.get(p, 0) > 0:
+                self.trig[p] -= 1
+                if self.trig[p] == 0 and p in alive:
+                    o = self.by_id[p]
+                    # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its
+                    # field-by-field look-ups (a bump per freed parent of a restart run)
+                    self.by_id[p] = CacheRecord(
+                        o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
+                        o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
+                    )  # fmt: skip
+                    self.bump_at += 1
+                    self.bumped.add(p)
+            if n == 0 and p in alive:
+                freed.append(p)
         return freed
 
 
@@ -462,18 +468,20 @@ def _simulate(
                 results.append(RuleResult("", (), freed, keep, 0, ""))
                 continue
             keep_text = format_bytes(keep)
+            take, delete, by_id, add, members = ranker.take, st.delete, st.by_id, ranker.add, ranker.members
+            append = dels.append
             while True:
                 if total < keep:
                     t, k = format_pair(total, keep)
                     stopped = f"total {t} is under the target {k}"
-                    at_stop = set(ranker.members)
+                    at_stop = set(members)
                     break
-                if not len(ranker):
+                if not members:
                     t, k = format_pair(total, keep)
                     stopped = f"no candidates left (total {t}, target {k})"
                     break
-                rid, score, n_tied = ranker.take()
-                r = st.by_id[rid]
+                rid, score, n_tied = take()
+                r = by_id[rid]
                 t = format_bytes(total)
                 if t == keep_text and total != keep:  # format_pair: exact bytes when they read the same
                     t, k = format_pair(total, keep)
@@ -482,12 +490,12 @@ def _simulate(
                 reason = f"total {t} >= target {k}; lowest score {score:.6g}"
                 if n_tied:
                     reason += f" (tied with {n_tied} other{'s' if n_tied > 1 else ''})"
-                dels.append(Deletion(rid, r.type, r.size, reason))
+                append(Deletion(rid, r.type, r.size, reason))
                 total -= r.size  # BuildKit subtracts every released size, shared or not
-                for p in st.delete(rid):
-                    pr = st.by_id[p]
+                for p in delete(rid):
+                    pr = by_id[p]
                     if is_candidate(pr):
-                        ranker.add(pr)
+                        add(pr)
             ties.extend(tuple(e) for e in ranker.episodes)
         freed = sum(d.size for d in dels)
         freed_total += freed
