@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from collections.abc import Iterable
 from operator import attrgetter
 
 from cacheinspect.gc.records import CacheRecord
+
+_ID, _LAST_USED, _USAGE = attrgetter("id"), attrgetter("last_used_ns"), attrgetter("usage_count")
 
 __all__ = ["ALL", "EMPTY", "DenseRank", "MinTree", "Presence", "Ranker"]
 
@@ -308,26 +311,31 @@ class Ranker:
             for r in recs:
                 self.add(r)
             return
-        lu_index, uc_index, ids, members = self.lu_index, self.uc_index, self.ids, self.members
-        lu_count, uc_count = self.lu.count, self.uc.count
-        for r in recs:
-            lk = -1 if r.last_used_ns is None else lu_index[r.last_used_ns]
-            uk = uc_index[r.usage_count]
-            key = (lk, uk)
-            members[r.id] = key
+        lu_index, ids, by_uc = self.lu_index, self.ids, self.by_uc
+        lks = [-1 if v is None else lu_index[v] for v in map(_LAST_USED, recs)]
+        uks = list(map(self.uc_index.__getitem__, map(_USAGE, recs)))
+        keys = list(zip(lks, uks, strict=True))
+        rids = list(map(_ID, recs))
+        self.members.update(zip(rids, keys, strict=True))
+        for rid, key in zip(rids, keys, strict=True):
             lst = ids.get(key)
             if lst is None:
-                ids[key] = [r.id]
+                ids[key] = [rid]
+                by_uc[key[1]].append(key[0])
             else:
-                lst.append(r.id)
-            if lk >= 0:
-                lu_count[lk] += 1
-            uc_count[uk] += 1
-        for (lk, uk), lst in ids.items():
-            heapq.heapify(lst)
-            self.by_uc[uk].append(lk)
+                lst.append(rid)
+        if len(ids) != len(rids):
+            for lst in ids.values():
+                if len(lst) > 1:
+                    heapq.heapify(lst)
+        lu_count, uc_count = self.lu.count, self.uc.count
+        for k, c in Counter(lks).items():
+            if k >= 0:
+                lu_count[k] = c
+        for k, c in Counter(uks).items():
+            uc_count[k] = c
         mins = self.mins
-        for uk, h in enumerate(self.by_uc):
+        for uk, h in enumerate(by_uc):
             if h:
                 heapq.heapify(h)
                 mins.set(uk, h[0])
