@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cacheinspect.errors import MalformedContentError
-from cacheinspect.gc.records import CacheRecord, paused_gc
+from cacheinspect.gc.records import CacheRecord, new_record, paused_gc
 from cacheinspect.gc.units import INT64_MAX, INT64_MIN, NS, _minute, human_size, parse_rfc3339_ns
 
 __all__ = ["MAX_DEPTH", "max_nesting", "parse_engine_records", "read_dump"]
@@ -419,11 +419,11 @@ def _engine_fast(data: bytes) -> list[CacheRecord] | None:
         ):
             return None
         append(
-            CacheRecord(
+            new_record(
                 it.ID,
                 it.Type or "regular",
                 it.Size,
-                tuple(x for x in ps if x) if ps else (),
+                tuple(filter(None, ps)) if ps else (),
                 it.Description or "",
                 it.InUse,
                 it.Shared,

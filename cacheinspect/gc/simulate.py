@@ -57,7 +57,7 @@ from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
 from cacheinspect.gc.policy import Disk, Policy, PruneRule
 from cacheinspect.gc.ranking import Ranker
-from cacheinspect.gc.records import CacheRecord, paused_gc
+from cacheinspect.gc.records import CacheRecord, new_record, paused_gc
 from cacheinspect.gc.units import format_bytes, format_duration, format_pair
 from cacheinspect.gc.versions import Semantics
 
@@ -228,7 +228,7 @@ class _State:
                     o = self.by_id[p]
                     # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its
                     # field-by-field look-ups (a bump per freed parent of a restart run)
-                    self.by_id[p] = CacheRecord(
+                    self.by_id[p] = new_record(
                         o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
                         o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
                     )  # fmt: skip
