@@ -419,8 +419,14 @@ class Ranker:
         if lk >= 0:
             cnt = lu.count
             cnt[lk] -= 1
-            if not cnt[lk]:  # lu.remove(lk) inlined
-                lu.remove_last(lk)
+            if not cnt[lk]:  # lu.remove(lk) -> remove_last -> Presence.add(lk, -1), inlined
+                tree = lu.tree
+                b = lk >> 12
+                tree.blocks[b] ^= 1 << (lk & 4095)
+                tree.counts[b] -= 1
+                tree.groups[b >> 6] -= 1
+                lu.distinct -= 1
+                lu.log.append(~lk)
                 gone = True
         cnt = uc.count
         cnt[uk] -= 1
