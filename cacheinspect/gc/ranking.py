@@ -277,6 +277,7 @@ class Ranker:
         self._pt_lk = [-2] * len(uc_vals)
         self._pt_a = [0] * len(uc_vals)
         self._pt_at = [0] * len(uc_vals)
+        self._fresh: list[int] = []  # usage counts whose rank the last walk brought up to date
         self._ep_keys: frozenset[tuple[int, int]] | None = None
         self._ep_pending: list[str] = []
 
@@ -298,7 +299,16 @@ class Ranker:
         else:
             heapq.heappush(heap, rid)
         if lk >= 0:
-            self.lu.add(lk)
+            lu = self.lu
+            lu.add(lk)
+            if self._fresh and lu.count[lk] == 1:  # lk came: the ranks the last walk used, kept up to date
+                n_lu = len(lu.log)
+                pt_lk, pt_a, pt_at = self._pt_lk, self._pt_a, self._pt_at
+                for u in self._fresh:
+                    if pt_at[u] == n_lu - 1:
+                        if pt_lk[u] >= lk:
+                            pt_a[u] += 1
+                        pt_at[u] = n_lu
         self.uc.add(uk)
         ep = self._ep_keys
         if ep is not None and (ep is ALL or key in ep):
@@ -354,6 +364,7 @@ class Ranker:
         r.episodes = [e.copy() for e in self.episodes]
         r._ucr, r._ucr_at, r._ucp = self._ucr, self._ucr_at, self._ucp  # rebuilt, never changed in place
         r._pt_lk, r._pt_a, r._pt_at = self._pt_lk.copy(), self._pt_a.copy(), self._pt_at.copy()
+        r._fresh = self._fresh.copy()
         r._ep_keys, r._ep_pending = self._ep_keys, self._ep_pending.copy()
         return r
 
@@ -415,7 +426,6 @@ class Ranker:
         ids = self.ids
         del self.members[rid]
         lk, uk = key
-        gone = False  # lastUsed value lk no longer present
         if lk >= 0:
             cnt = lu.count
             cnt[lk] -= 1
@@ -427,7 +437,13 @@ class Ranker:
                 tree.groups[b >> 6] -= 1
                 lu.distinct -= 1
                 lu.log.append(~lk)
-                gone = True
+                n_lu = len(lu.log)
+                pt_lk, pt_a, pt_at = self._pt_lk, self._pt_a, self._pt_at
+                for u in self._fresh:  # the ranks the walk used, kept up to date (its log replay)
+                    if pt_at[u] == n_lu - 1:
+                        if pt_lk[u] >= lk:
+                            pt_a[u] -= 1
+                        pt_at[u] = n_lu
         cnt = uc.count
         cnt[uk] -= 1
         if not cnt[uk] and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
@@ -446,13 +462,15 @@ class Ranker:
             mins.set(uk, v)
             return rid, best_score, n_tied
         mins.t[mins.size + uk] = v  # MinTree.set, inlined
-        if 0 <= lk < v < EMPTY and lk >> 12 == v >> 12 and self._pt_lk[uk] == lk:
+        pt_lk, pt_a, pt_at = self._pt_lk, self._pt_a, self._pt_at
+        n_lu = len(lu.log)
+        if 0 <= lk < v < EMPTY and lk >> 12 == v >> 12 and pt_lk[uk] == lk and pt_at[uk] == n_lu:
             # the count's next key: its rank from the one just taken (walked, so up to date) and the
             # present keys in between, when they share a block of the presence bits (the usual case)
             lo = lk + 1
             between = (lu.tree.blocks[lo >> 12] >> (lo & 4095)) & ((1 << (v - lk)) - 1)
-            self._pt_a[uk] += between.bit_count() - gone
-            self._pt_lk[uk], self._pt_at[uk] = v, len(lu.log)
+            pt_a[uk] += between.bit_count()
+            pt_lk[uk] = v
         return rid, best_score, n_tied
 
     def _walk_leaves(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
@@ -487,6 +505,7 @@ class Ranker:
         best_s = EMPTY * EMPTY  # the best score scaled by A*B; above every scaled score until one is found
         bound = EMPTY
         i = size
+        self._fresh = fresh = []
         while True:
             # first leaf from i whose minimum lastUsed key is < bound (see MinTree.first_below)
             while t[i] >= bound:
@@ -524,6 +543,8 @@ class Ranker:
             else:
                 a = prefix(lk) + base
                 pt_lk[uk], pt_a[uk], pt_at[uk] = lk, a, n_lu
+            if lk >= 0:
+                fresh.append(uk)
             score = a / big_a + bp  # float64, as Go computes it
             if score < best_score:
                 best, best_score, best_s = [(lk, uk)], score, a * big_b + ucr[uk] * big_a
