@@ -52,6 +52,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
+from operator import attrgetter
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
@@ -64,6 +66,7 @@ from cacheinspect.gc.versions import Semantics
 __all__ = ["SCHEMA", "Deletion", "RuleResult", "SimulationResult", "keep_bytes_for", "simulate"]
 
 SCHEMA = "cacheinspect.gc-simulate/v1"
+_PARENTS = attrgetter("parents")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +184,17 @@ class _State:
         self.trig: dict[str, int] = {}
         self.bump_at = bump_from  # lastUsed of the next bump: after every recorded use
         self.bumped: set[str] = set()
-        for r in records:
-            loaded_child = r.id in loaded
-            for p in r.parents:
-                if p in self.kids:
-                    self.kids[p] += 1
-                    if loaded_child:
-                        self.trig[p] = self.trig.get(p, 0) + 1
+        kids = self.kids
+        for p in chain.from_iterable(map(_PARENTS, records)):
+            if p in kids:
+                kids[p] += 1
+        if loaded:
+            trig = self.trig
+            for r in records:
+                if r.id in loaded:
+                    for p in r.parents:
+                        if p in kids:
+                            trig[p] = trig.get(p, 0) + 1
 
         self.unshared = sum(r.size for r in self.by_id.values() if not r.shared)
 
@@ -511,7 +518,22 @@ def _simulate(
         )
 
     kept: list[tuple[str, str]] = []
-    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)) if not order_only else ():
+    by_id, kids = st.by_id, st.kids
+    order = () if order_only else sorted(st.alive, key=lambda i: (by_id[i].created_ns or 0, i))
+    if len(last_state) == 1:  # the loop below for one rule, without the list of reasons to join
+        rule, items, cutoff, at_stop = last_state[0]
+        for rid in order:
+            r = by_id[rid]
+            if r.in_use:
+                kept.append((rid, "in use"))
+            elif kids[rid] > 0:
+                kept.append((rid, "parent of kept records"))
+            elif rid in at_stop:
+                kept.append((rid, "under the size target"))
+            else:
+                kept.append((rid, _why_not(r, st, rule, items, cutoff, semantics) or "under the size target"))
+        order = ()
+    for rid in order:
         r = st.by_id[rid]
         if r.in_use:
             kept.append((rid, "in use"))
