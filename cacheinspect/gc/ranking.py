@@ -265,7 +265,9 @@ class Ranker:
         self.by_uc: list[list[int]] = [[] for _ in uc_vals]  # lazy heaps of lastUsed keys
         self.mins = MinTree(len(uc_vals))
         self.ids: dict[tuple[int, int], list[str]] = {}  # key -> heap of ids
-        self.members: dict[str, tuple[int, int]] = {}
+        self.n = 0  # candidates
+        # id -> key of every candidate, kept only once the NaN order needs it (see _members)
+        self.members: dict[str, tuple[int, int]] | None = None
         # lazy heap of every candidate id (the tie-break when all scores are NaN), made when first needed
         self.all_ids: list[str] | None = None
         self.episodes: list[list[str]] = []
@@ -286,7 +288,9 @@ class Ranker:
         uk = self.uc_index[r.usage_count]
         key = (lk, uk)
         rid = r.id
-        self.members[rid] = key
+        self.n += 1
+        if self.members is not None:
+            self.members[rid] = key
         if self.all_ids is not None:
             heapq.heappush(self.all_ids, rid)
         heap = self.ids.get(key)
@@ -317,7 +321,7 @@ class Ranker:
     def add_many(self, recs: list[CacheRecord]) -> None:
         """:meth:`add` of every initial candidate at once, before any :meth:`take`: the same structures
         built in linear time (heapify, presence counted in one pass) instead of one push each."""
-        if self.members or self._ep_keys is not None:
+        if self.n or self._ep_keys is not None:
             for r in recs:
                 self.add(r)
             return
@@ -326,7 +330,7 @@ class Ranker:
         uks = list(map(self.uc_index.__getitem__, map(_USAGE, recs)))
         keys = list(zip(lks, uks, strict=True))
         rids = list(map(_ID, recs))
-        self.members.update(zip(rids, keys, strict=True))
+        self.n = len(rids)
         for rid, key in zip(rids, keys, strict=True):
             lst = ids.get(key)
             if lst is None:
@@ -360,7 +364,8 @@ class Ranker:
         r.lu, r.uc, r.mins = self.lu.copy(), self.uc.copy(), self.mins.copy()
         r.by_uc = [h.copy() for h in self.by_uc]
         r.ids = {k: v.copy() for k, v in self.ids.items()}
-        r.members, r.all_ids = self.members.copy(), None if self.all_ids is None else self.all_ids.copy()
+        r.n, r.members = self.n, None if self.members is None else self.members.copy()
+        r.all_ids = None if self.all_ids is None else self.all_ids.copy()
         r.episodes = [e.copy() for e in self.episodes]
         r._ucr, r._ucr_at, r._ucp = self._ucr, self._ucr_at, self._ucp  # rebuilt, never changed in place
         r._pt_lk, r._pt_a, r._pt_at = self._pt_lk.copy(), self._pt_a.copy(), self._pt_at.copy()
@@ -370,7 +375,8 @@ class Ranker:
 
     def _remove(self, rid: str) -> None:
         """Remove ``rid``, which is the smallest id of its key (the only ids ``take`` removes)."""
-        lk, uk = key = self.members.pop(rid)
+        lk, uk = key = self._members().pop(rid)
+        self.n -= 1
         heap = self.ids[key]
         heapq.heappop(heap)
         if not heap:
@@ -384,7 +390,17 @@ class Ranker:
         self.uc.remove(uk)
 
     def __len__(self) -> int:
-        return len(self.members)
+        return self.n
+
+    def _members(self) -> dict[str, tuple[int, int]]:
+        """Every candidate's key by id, made from ``ids`` when first needed (the NaN order), then kept."""
+        if self.members is None:
+            self.members = {i: k for k, v in self.ids.items() for i in v}
+        return self.members
+
+    def remaining(self) -> set[str]:
+        """The ids of the candidates left."""
+        return {i for v in self.ids.values() for i in v}
 
     def take(self) -> tuple[str, float, int]:
         """Remove and return the candidate BuildKit deletes next: (id, its score, how many it ties with).
@@ -396,14 +412,15 @@ class Ranker:
         big_b = self.uc.distinct + base
         if big_a == 0 or big_b == 0:
             # v0.13-v0.21: maxIndex 0 makes every score 0/0 = NaN: the order is arbitrary
+            members = self._members()
             h = self.all_ids
             if h is None:
-                h = self.all_ids = list(self.members)
+                h = self.all_ids = list(members)
                 heapq.heapify(h)
-            while h[0] not in self.members:
+            while h[0] not in members:
                 heapq.heappop(h)
             rid = h[0]
-            n_tied = len(self.members) - 1
+            n_tied = self.n - 1
             self._episode(ALL if n_tied else None)
             self._remove(rid)
             return rid, math.nan, n_tied
@@ -424,7 +441,9 @@ class Ranker:
             self._episode(frozenset(best) if n_tied else None)
         # self._remove(rid), inlined (once per deletion)
         ids = self.ids
-        del self.members[rid]
+        self.n -= 1
+        if self.members is not None:
+            del self.members[rid]
         lk, uk = key
         if lk >= 0:
             cnt = lu.count
@@ -639,7 +658,7 @@ class Ranker:
                 self._ep_keys = ep | keys
         else:
             if keys is ALL:
-                ids = sorted(self.members)
+                ids = sorted(self._members())
             else:
                 ids = sorted(i for k in keys for i in self.ids[k])
             self.episodes.append(ids)

@@ -363,9 +363,9 @@ def _deletions_only(
 ) -> tuple[int, int]:
     """The size-target loop of :func:`_simulate` keeping only the order (appended to ``out``): the same
     deletions without the reasons; returns the total left and the bytes freed."""
-    take, delete, by_id, add, members = ranker.take, st.delete, st.by_id, ranker.add, ranker.members
+    take, delete, by_id, add = ranker.take, st.delete, st.by_id, ranker.add
     freed = 0
-    while total >= keep and members:
+    while total >= keep and ranker.n:
         rid = take()[0]
         out.append(rid)
         size = by_id[rid].size
@@ -475,15 +475,15 @@ def _simulate(
                 results.append(RuleResult("", (), freed, keep, 0, ""))
                 continue
             keep_text = format_bytes(keep)
-            take, delete, by_id, add, members = ranker.take, st.delete, st.by_id, ranker.add, ranker.members
+            take, delete, by_id, add = ranker.take, st.delete, st.by_id, ranker.add
             append = dels.append
             while True:
                 if total < keep:
                     t, k = format_pair(total, keep)
                     stopped = f"total {t} is under the target {k}"
-                    at_stop = set(members)
+                    at_stop = ranker.remaining()
                     break
-                if not members:
+                if not ranker.n:
                     t, k = format_pair(total, keep)
                     stopped = f"no candidates left (total {t}, target {k})"
                     break
