@@ -1,4 +1,5 @@
-"""records.new_record: the fast constructor the readers and the restart bumps use makes ordinary records."""
+"""records.new_record and simulate.new_deletion: the fast constructors of records and deletions make ordinary
+frozen dataclass instances."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def test_still_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.size = 1  # type: ignore[misc]
     assert dataclasses.replace(r, size=1).size == 1
+
+
+def test_new_deletion_is_a_frozen_deletion() -> None:
+    from cacheinspect.gc.simulate import Deletion, new_deletion
+
+    made, plain = new_deletion("r1", "regular", 5, "why"), Deletion("r1", "regular", 5, "why")
+    assert type(made) is Deletion
+    assert made == plain
+    assert hash(made) == hash(plain)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.size = 1  # type: ignore[misc]
