@@ -251,16 +251,21 @@ class Ranker:
         lu_set = set(map(attrgetter("last_used_ns"), recs))
         lu_set.discard(None)
         lu_vals: list[int] = sorted(lu_set)
+        self._bump_from = 1 << 100  # lastUsed values from here on are bumps, indexed after the others
+        self._n_real = n_lu = len(lu_vals)
         if isinstance(bump_lu, range) and bump_lu.step == 1 and (not lu_vals or lu_vals[-1] < bump_lu.start):
-            lu_vals.extend(bump_lu)  # bumps come after every use: no need to sort them in
+            if bump_lu:  # bumps come after every use: their index is n_real + (value - start)
+                self._bump_from = bump_lu.start
+                n_lu += len(bump_lu)
         else:
             lu_vals = sorted(lu_set.union(bump_lu))
+            self._n_real = n_lu = len(lu_vals)
         self.lu_index = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
         uc_vals = sorted(set(map(attrgetter("usage_count"), recs)).union((0,), bump_uc))
         self.uc_index = dict(
             zip(uc_vals, range(len(uc_vals)), strict=True)
         )  # index 0 is usage count 0 (rank 0)
-        self.lu = DenseRank(len(lu_vals))  # non-nil lastUsed values of the candidates
+        self.lu = DenseRank(n_lu)  # non-nil lastUsed values of the candidates
         self.uc = DenseRank(len(uc_vals), zero_first=True)  # their usage counts
         self.by_uc: list[list[int]] = [[] for _ in uc_vals]  # lazy heaps of lastUsed keys
         self.mins = MinTree(len(uc_vals))
@@ -284,7 +289,13 @@ class Ranker:
         self._ep_pending: list[str] = []
 
     def add(self, r: CacheRecord) -> None:
-        lk = -1 if r.last_used_ns is None else self.lu_index[r.last_used_ns]
+        v = r.last_used_ns
+        if v is None:
+            lk = -1
+        elif v >= self._bump_from:
+            lk = self._n_real + (v - self._bump_from)
+        else:
+            lk = self.lu_index[v]
         uk = self.uc_index[r.usage_count]
         key = (lk, uk)
         rid = r.id
@@ -304,8 +315,17 @@ class Ranker:
             heapq.heappush(heap, rid)
         if lk >= 0:
             lu = self.lu
-            lu.add(lk)
-            if self._fresh and lu.count[lk] == 1:  # lk came: the ranks the last walk used, kept up to date
+            cnt = lu.count
+            cnt[lk] += 1
+            if cnt[lk] == 1:  # lu.add(lk) -> Presence.add(lk, 1), inlined
+                tree = lu.tree
+                b = lk >> 12
+                tree.blocks[b] ^= 1 << (lk & 4095)
+                tree.counts[b] += 1
+                tree.groups[b >> 6] += 1
+                lu.distinct += 1
+                lu.log.append(lk)
+            if self._fresh and cnt[lk] == 1:  # lk came: the ranks the last walk used, kept up to date
                 n_lu = len(lu.log)
                 pt_lk, pt_a, pt_at = self._pt_lk, self._pt_a, self._pt_at
                 for u in self._fresh:
@@ -361,6 +381,7 @@ class Ranker:
         an unknown daemon start begins its first rule from the same candidates as the first run."""
         r = Ranker.__new__(Ranker)
         r.base, r.lu_index, r.uc_index = self.base, self.lu_index, self.uc_index
+        r._bump_from, r._n_real = self._bump_from, self._n_real
         r.lu, r.uc, r.mins = self.lu.copy(), self.uc.copy(), self.mins.copy()
         r.by_uc = [h.copy() for h in self.by_uc]
         r.ids = {k: v.copy() for k, v in self.ids.items()}
