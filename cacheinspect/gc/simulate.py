@@ -119,15 +119,21 @@ class SimulationResult:
     source: str = ""
     uncertain: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, object]:
-        """The ``cacheinspect.gc-simulate/v1`` document (fields are only ever added)."""
+    def to_json(self, *, deletions_as_objects: bool = False) -> dict[str, object]:
+        """The ``cacheinspect.gc-simulate/v1`` document (fields are only ever added).
+
+        ``deletions_as_objects``: each deletion left as its :class:`Deletion` (fields in the same order as
+        the object's keys), for an encoder that writes dataclasses (msgspec): the same JSON, without a
+        dict per deletion."""
         return {
             "schema": SCHEMA,
             "buildkit_version": self.buildkit_version,
             "rules": [
                 {
                     "rule": r.rule,
-                    "deleted": [
+                    "deleted": list(r.deleted)
+                    if deletions_as_objects
+                    else [
                         {"id": d.id, "type": d.type, "size": d.size, "reason": d.reason} for d in r.deleted
                     ],
                     "bytes": r.bytes,
