@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields, make_dataclass, replace
-from itertools import chain
+from itertools import chain, filterfalse
 from operator import attrgetter
 from typing import Any
 
@@ -67,7 +67,12 @@ from cacheinspect.gc.versions import Semantics
 __all__ = ["SCHEMA", "Deletion", "RuleResult", "SimulationResult", "keep_bytes_for", "simulate"]
 
 SCHEMA = "cacheinspect.gc-simulate/v1"
-_PARENTS = attrgetter("parents")
+_ID, _PARENTS, _SHARED, _SIZE = (
+    attrgetter("id"),
+    attrgetter("parents"),
+    attrgetter("shared"),
+    attrgetter("size"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +203,7 @@ class _State:
     """
 
     def __init__(self, records: Sequence[CacheRecord], loaded: Collection[str], bump_from: int) -> None:
-        self.by_id = {r.id: r for r in records}
+        self.by_id = dict(zip(map(_ID, records), records, strict=True))
         self.alive = set(self.by_id)
         self.kids = dict.fromkeys(self.by_id, 0)
         self.loaded = loaded
@@ -217,7 +222,7 @@ class _State:
                         if p in kids:
                             trig[p] = trig.get(p, 0) + 1
 
-        self.unshared = sum(r.size for r in self.by_id.values() if not r.shared)
+        self.unshared: int = sum(map(_SIZE, filterfalse(_SHARED, self.by_id.values())))
 
     def restarted(self, loaded: Collection[str]) -> _State:
         """A copy of this state, taken before any deletion, in which every record was loaded at daemon
@@ -225,7 +230,7 @@ class _State:
         st = _State.__new__(_State)
         st.by_id, st.alive, st.kids = self.by_id.copy(), self.alive.copy(), self.kids.copy()
         st.loaded, st.bump_at, st.bumped, st.unshared = loaded, self.bump_at, set(), self.unshared
-        st.trig = {p: n for p, n in self.kids.items() if n}
+        st.trig = self.kids.copy()  # every child loaded: as many triggering children as children
         return st
 
     def total(self) -> int:
@@ -351,7 +356,7 @@ def _simulate_all(
     # Both runs start from the same records: the second copies the first's state and its first rule's
     # ranking as they were before any deletion instead of building them again.
     st = _State(records, frozenset(), _bump_from(records, now_ns))
-    ids = set(st.by_id)
+    ids = st.by_id.keys()  # its keys never change (a bump replaces a value)
     restart = st.restarted(ids)
     shared: list[Ranker] = []
     first = _simulate(records, policy, now_ns, semantics, disk, frozenset(), state=st, shared=shared)
