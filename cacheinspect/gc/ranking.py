@@ -163,7 +163,7 @@ class MinTree:
     have candidates (the old scan over every count was O(U) per deletion: O(n^2) when counts are distinct).
 
     ``leaves_only`` (at most :data:`LEAVES_ONLY` usage counts): only the leaves are kept, for a scan of
-    them (:meth:`Ranker._walk_leaves`); ``first_below`` is then not available.
+    them (in :meth:`Ranker.take`); ``first_below`` is then not available.
     """
 
     __slots__ = ("leaves_only", "size", "t")
@@ -279,7 +279,7 @@ class Ranker:
         self._ucr: list[int] = []  # rank per usage-count index (a few dozen counts), see take
         self._ucr_at = -1  # len(self.uc.log) when _ucr was built
         self._ucp: list[float] = []  # _ucr[k] / B: the usage part of the score per count
-        # per usage count (see _walk_leaves): the lastUsed key of its last rank, that rank (base added)
+        # per usage count (see take): the lastUsed key of its last rank, that rank (base added)
         # and len(self.lu.log) when it was right
         self._pt_lk = [-2] * len(uc_vals)
         self._pt_a = [0] * len(uc_vals)
@@ -447,7 +447,84 @@ class Ranker:
             return rid, math.nan, n_tied
         lu, uc = self.lu, self.uc
         if self.mins.leaves_only:
-            best, best_score = self._walk_leaves(big_a, big_b)
+            # _walk_tree for a few dozen usage counts, inlined (once per deletion): a scan of the MinTree
+            # leaves. The lastUsed rank of each count's least recently used candidate is kept per count with the length
+            # of the presence log when it was right; one presence change moves a rank by at most 1, so a few
+            # changes are replayed, and after ``d`` changes the exact score scaled by ``A*B`` (the integer
+            # ``a*B + b*A``; distinct exact scores keep their order in float64, see the module doc of
+            # :mod:`cacheinspect.gc.simulate`) is at least ``(a-d)*B + b*A``: a point whose bound is above the
+            # best score found so far cannot be lowest or tie and is not evaluated. Same visits, same scores
+            # for every point that can be lowest, same ties as the tree walk.
+            base = self.base
+            lu, uc = self.lu, self.uc
+            n_uc = len(uc.log)
+            if self._ucr_at != n_uc:
+                # every usage count's rank (base added) and score part, rebuilt when a count comes or goes
+                # (rarely: a few dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
+                self._ucr = [uc.rank(k) + base for k in range(len(uc.count))]
+                self._ucp = [b / big_b for b in self._ucr]
+                self._ucr_at = n_uc
+            ucr, ucp, pt_lk, pt_a, pt_at = self._ucr, self._ucp, self._pt_lk, self._pt_a, self._pt_at
+            t, size = self.mins.t, self.mins.size
+            end = 2 * size  # t[end] is the sentinel
+            lu_log = lu.log
+            n_lu = len(lu_log)
+            prefix = lu.tree.prefix
+            a_min = base / big_a
+            best: list[tuple[int, int]] = []
+            best_score = math.inf
+            best_s = EMPTY * EMPTY  # the best score scaled by A*B; above every scaled one until found
+            bound = EMPTY
+            i = size
+            self._fresh = fresh = []
+            while True:
+                # first leaf from i whose minimum lastUsed key is < bound (see MinTree.first_below)
+                while t[i] >= bound:
+                    i += 1
+                if i == end:
+                    break
+                uk = i - size
+                bp = ucp[uk]
+                if a_min + bp > best_score:
+                    # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
+                    # reach the best score (float rounding is monotone, so this holds for Go's floats too)
+                    break
+                lk = t[i]
+                if lk < 0:
+                    a = base
+                elif pt_lk[uk] == lk:
+                    a = pt_a[uk]
+                    at = pt_at[uk]
+                    if at != n_lu:
+                        d = n_lu - at
+                        if (a - d) * big_b + ucr[uk] * big_a > best_s:
+                            bound = lk  # above the best score: cannot be lowest, not on the way to it
+                            i += 1
+                            continue
+                        if d <= 8:  # DenseRank.rank's update from the log
+                            for x in lu_log[at:]:
+                                if x >= 0:
+                                    if x <= lk:
+                                        a += 1
+                                elif ~x <= lk:
+                                    a -= 1
+                        else:
+                            a = prefix(lk) + base
+                        pt_a[uk], pt_at[uk] = a, n_lu
+                else:
+                    a = prefix(lk) + base
+                    pt_lk[uk], pt_a[uk], pt_at[uk] = lk, a, n_lu
+                if lk >= 0:
+                    fresh.append(uk)
+                score = a / big_a + bp  # float64, as Go computes it
+                if score < best_score:
+                    best, best_score, best_s = [(lk, uk)], score, a * big_b + ucr[uk] * big_a
+                elif score == best_score:
+                    best.append((lk, uk))
+                if lk < 0:
+                    break  # nothing is below "never used"
+                bound = lk
+                i += 1
         else:
             best, best_score = self._walk_tree(big_a, big_b)
         if len(best) == 1:
@@ -512,89 +589,6 @@ class Ranker:
             pt_a[uk] += between.bit_count()
             pt_lk[uk] = v
         return rid, best_score, n_tied
-
-    def _walk_leaves(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
-        """:meth:`_walk_tree` for a few dozen usage counts: a scan of the :class:`MinTree` leaves.
-
-        The lastUsed rank of each count's least recently used candidate is kept per count with the length
-        of the presence log when it was right; one presence change moves a rank by at most 1, so a few
-        changes are replayed, and after ``d`` changes the exact score scaled by ``A*B`` (the integer
-        ``a*B + b*A``; distinct exact scores keep their order in float64, see the module doc of
-        :mod:`cacheinspect.gc.simulate`) is at least ``(a-d)*B + b*A``: a point whose bound is above the
-        best score found so far cannot be lowest or tie and is not evaluated. Same visits, same scores
-        for every point that can be lowest, same ties as the tree walk.
-        """
-        base = self.base
-        lu, uc = self.lu, self.uc
-        n_uc = len(uc.log)
-        if self._ucr_at != n_uc:
-            # every usage count's rank (base added) and score part, rebuilt when a count comes or goes
-            # (rarely: a few dozen counts); rank 0 for index 0, the count 0 (see DenseRank zero_first)
-            self._ucr = [uc.rank(k) + base for k in range(len(uc.count))]
-            self._ucp = [b / big_b for b in self._ucr]
-            self._ucr_at = n_uc
-        ucr, ucp, pt_lk, pt_a, pt_at = self._ucr, self._ucp, self._pt_lk, self._pt_a, self._pt_at
-        t, size = self.mins.t, self.mins.size
-        end = 2 * size  # t[end] is the sentinel
-        lu_log = lu.log
-        n_lu = len(lu_log)
-        prefix = lu.tree.prefix
-        a_min = base / big_a
-        best: list[tuple[int, int]] = []
-        best_score = math.inf
-        best_s = EMPTY * EMPTY  # the best score scaled by A*B; above every scaled score until one is found
-        bound = EMPTY
-        i = size
-        self._fresh = fresh = []
-        while True:
-            # first leaf from i whose minimum lastUsed key is < bound (see MinTree.first_below)
-            while t[i] >= bound:
-                i += 1
-            if i == end:
-                break
-            uk = i - size
-            bp = ucp[uk]
-            if a_min + bp > best_score:
-                # later staircase points have larger usage ranks and a lastUsed rank >= base: none can
-                # reach the best score (float rounding is monotone, so this holds for Go's floats too)
-                break
-            lk = t[i]
-            if lk < 0:
-                a = base
-            elif pt_lk[uk] == lk:
-                a = pt_a[uk]
-                at = pt_at[uk]
-                if at != n_lu:
-                    d = n_lu - at
-                    if (a - d) * big_b + ucr[uk] * big_a > best_s:
-                        bound = lk  # above the best score: cannot be lowest, not on the way to it
-                        i += 1
-                        continue
-                    if d <= 8:  # DenseRank.rank's update from the log
-                        for x in lu_log[at:]:
-                            if x >= 0:
-                                if x <= lk:
-                                    a += 1
-                            elif ~x <= lk:
-                                a -= 1
-                    else:
-                        a = prefix(lk) + base
-                    pt_a[uk], pt_at[uk] = a, n_lu
-            else:
-                a = prefix(lk) + base
-                pt_lk[uk], pt_a[uk], pt_at[uk] = lk, a, n_lu
-            if lk >= 0:
-                fresh.append(uk)
-            score = a / big_a + bp  # float64, as Go computes it
-            if score < best_score:
-                best, best_score, best_s = [(lk, uk)], score, a * big_b + ucr[uk] * big_a
-            elif score == best_score:
-                best.append((lk, uk))
-            if lk < 0:
-                break  # nothing is below "never used"
-            bound = lk
-            i += 1
-        return best, best_score
 
     def _walk_tree(self, big_a: int, big_b: int) -> tuple[list[tuple[int, int]], float]:
         """The lowest score and the staircase points that have it, for many usage counts."""
