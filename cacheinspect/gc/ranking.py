@@ -260,7 +260,7 @@ class Ranker:
         else:
             lu_vals = sorted(lu_set.union(bump_lu))
             self._n_real = n_lu = len(lu_vals)
-        self.lu_index = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
+        self.lu_index: dict[int | None, int] = dict(zip(lu_vals, range(len(lu_vals)), strict=True))
         uc_vals = sorted(set(map(attrgetter("usage_count"), recs)).union((0,), bump_uc))
         self.uc_index = dict(
             zip(uc_vals, range(len(uc_vals)), strict=True)
@@ -345,23 +345,29 @@ class Ranker:
             for r in recs:
                 self.add(r)
             return
-        lu_index, ids, by_uc = self.lu_index, self.ids, self.by_uc
-        lks = [-1 if v is None else lu_index[v] for v in map(_LAST_USED, recs)]
+        by_uc = self.by_uc
+        lu_index = self.lu_index
+        lu_index[None] = -1  # never used (add() looks up only values; the key None is never asked there)
+        lks = list(map(lu_index.__getitem__, map(_LAST_USED, recs)))
         uks = list(map(self.uc_index.__getitem__, map(_USAGE, recs)))
         keys = list(zip(lks, uks, strict=True))
         rids = list(map(_ID, recs))
         self.n = len(rids)
-        for rid, key in zip(rids, keys, strict=True):
-            lst = ids.get(key)
-            if lst is None:
-                ids[key] = [rid]
-                by_uc[key[1]].append(key[0])
-            else:
-                lst.append(rid)
-        if len(ids) != len(rids):
+        ids = dict(zip(keys, [[rid] for rid in rids], strict=True))
+        if len(ids) != len(rids):  # keys shared by several candidates: gather them
+            ids = {}
+            for rid, key in zip(rids, keys, strict=True):
+                lst = ids.get(key)
+                if lst is None:
+                    ids[key] = [rid]
+                else:
+                    lst.append(rid)
             for lst in ids.values():
                 if len(lst) > 1:
                     heapq.heapify(lst)
+        self.ids = ids
+        for lk, uk in ids:
+            by_uc[uk].append(lk)
         lu_count, uc_count = self.lu.count, self.uc.count
         for k, c in Counter(lks).items():
             if k >= 0:
