@@ -409,7 +409,9 @@ def _engine_fast(data: bytes) -> list[CacheRecord] | None:
     append = out.append
     for it in items:
         ps = it.SParents if it.SParents is not None else it.Parents
-        created, last = _ns(it.CreatedAt), _ns(it.LastUsedAt)
+        c_at, l_at = it.CreatedAt, it.LastUsedAt
+        created = _ns(c_at)
+        last = created if l_at == c_at else _ns(l_at)  # a record not used since it was made: one parse
         if (
             created is False
             or last is False
