@@ -23,14 +23,20 @@ deletes most of n records). Here the minimum is found on the Pareto staircase of
 count): a score increases with either rank, so only a candidate that no other beats on both can be
 lowest, and per distinct usage count only its least recently used candidate can be on it. A min-segment
 tree over usage counts walks the staircase (:class:`~cacheinspect.gc.ranking.MinTree`; a scan of its
-leaves for a few dozen counts), Fenwick trees give the dense ranks
-(:class:`~cacheinspect.gc.ranking.DenseRank`), and the walk stops once a usage rank alone puts every
-later point above the best score: one deletion costs O(S log n), S the staircase size (at most the
+leaves for a few dozen counts), presence bits counted in blocks give the dense ranks
+(:class:`~cacheinspect.gc.ranking.DenseRank`, :class:`~cacheinspect.gc.ranking.Presence`; per usage
+count the rank of its oldest candidate is kept up to date across deletions), and the walk stops once a
+usage rank alone puts every later point above the best score: one deletion costs O(S log n), S the
+staircase size (at most the
 distinct usage counts among the candidates, a few dozen in real caches; 1 when usage counts rise with
 lastUsed, where a scan over every count present would be O(n) per deletion), giving the same deletions,
 in the same order, as the daemon. Distinct exact scores differ by at least 1/(A*B) (A, B the rank
 maxima), far above float64 rounding, so only exactly-equal scores can tie, and
-the comparison of those is done in float64 as Go does it.
+the comparison of those is done in float64 as Go does it. (The same gap lets the walk skip a point whose
+integer score ``a*B + b*A``, bounded from a rank a few presence changes old, is above the best found.)
+
+With the daemon's start unknown (``loaded=None``) both runs start from the same state: the second copies
+the first's state and its first rule's ranking as built before any deletion, and keeps only its order.
 
 After a daemon restart, deleting a record counts as a use of its parent. ``cacheManager.init`` loads
 every record of the metadata DB through ``getRecord`` -> ``parentsOf`` (cache/manager.go, v0.13.2 lines
