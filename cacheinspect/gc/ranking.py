@@ -496,9 +496,7 @@ class Ranker:
                     # reach the best score (float rounding is monotone, so this holds for Go's floats too)
                     break
                 lk = t[i]
-                if lk < 0:
-                    a = base
-                elif pt_lk[uk] == lk:
+                if pt_lk[uk] == lk:  # (pt_lk is never -1)
                     a = pt_a[uk]
                     at = pt_at[uk]
                     if at != n_lu:
@@ -517,29 +515,34 @@ class Ranker:
                         else:
                             a = prefix(lk) + base
                         pt_a[uk], pt_at[uk] = a, n_lu
-                else:
+                elif lk >= 0:
                     a = prefix(lk) + base
                     pt_lk[uk], pt_a[uk], pt_at[uk] = lk, a, n_lu
-                if lk >= 0:
-                    fresh.append(uk)
+                else:  # never used: rank base, and nothing is below it (the last staircase point)
+                    score = a_min + bp  # base / A + b / B, float64 as Go computes it
+                    if score < best_score:
+                        best, best_score = [(lk, uk)], score
+                    elif score == best_score:
+                        best.append((lk, uk))
+                    break
+                fresh.append(uk)
                 score = a / big_a + bp  # float64, as Go computes it
                 if score < best_score:
                     best, best_score, best_s = [(lk, uk)], score, a * big_b + ucr[uk] * big_a
                 elif score == best_score:
                     best.append((lk, uk))
-                if lk < 0:
-                    break  # nothing is below "never used"
                 bound = lk
                 i += 1
         else:
             best, best_score = self._walk_tree(big_a, big_b)
         if len(best) == 1:
             key = best[0]
-            heap = self.ids[key]
-            rid, n_tied = heap[0], len(heap) - 1
+            key_ids = self.ids[key]
+            rid, n_tied = key_ids[0], len(key_ids) - 1
         else:
             key = min(best, key=lambda k: self.ids[k][0])
-            rid = self.ids[key][0]
+            key_ids = self.ids[key]
+            rid = key_ids[0]
             n_tied = sum(len(self.ids[k]) for k in best) - 1
         if n_tied or self._ep_keys is not None:
             self._episode(frozenset(best) if n_tied else None)
@@ -571,13 +574,13 @@ class Ranker:
         cnt[uk] -= 1
         if not cnt[uk] and uk:  # uc.remove(uk) inlined; index 0 (usage count 0) has no rank
             uc.remove_last(uk)
-        key_ids = ids[key]
         if len(key_ids) > 1:
             heapq.heappop(key_ids)
             return rid, best_score, n_tied
         del ids[key]
         lu_keys = self.by_uc[uk]
-        while lu_keys and (lu_keys[0], uk) not in ids:
+        heapq.heappop(lu_keys)  # lk: the top (the leaf the walk read is the top of its heap)
+        while lu_keys and (lu_keys[0], uk) not in ids:  # keys _remove left behind
             heapq.heappop(lu_keys)
         v = lu_keys[0] if lu_keys else EMPTY
         mins = self.mins
