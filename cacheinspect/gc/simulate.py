@@ -79,6 +79,7 @@ _ID, _PARENTS, _SHARED, _SIZE = (
     attrgetter("shared"),
     attrgetter("size"),
 )
+_CREATED, _CREATED_ID = attrgetter("created_ns"), attrgetter("created_ns", "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,9 +539,9 @@ def _simulate(
                     if is_candidate(pr):
                         add(pr)
             ties.extend(tuple(e) for e in ranker.episodes)
-        freed = sum(d.size for d in dels)
+        freed = sum(map(_SIZE, dels))
         freed_total += freed
-        deleted_all.extend(d.id for d in dels)
+        deleted_all.extend(map(_ID, dels))
         results.append(
             RuleResult(describe_rule(ri, rule), tuple(dels), freed, keep, st.total() + freed, stopped)
         )
@@ -553,7 +554,13 @@ def _simulate(
 
     kept: list[tuple[str, str]] = []
     by_id, kids = st.by_id, st.kids
-    order = () if order_only else sorted(st.alive, key=lambda i: (by_id[i].created_ns or 0, i))
+    order: Sequence[str] = ()
+    if not order_only:
+        alive = list(map(by_id.__getitem__, st.alive))
+        if None in map(_CREATED, alive):  # None sorts as 0
+            order = sorted(st.alive, key=lambda i: (by_id[i].created_ns or 0, i))
+        else:  # the same order by C-level keys
+            order = list(map(_ID, sorted(alive, key=_CREATED_ID)))
     if len(last_state) == 1:  # the loop below for one rule, without the list of reasons to join
         rule, items, cutoff, at_stop = last_state[0]
         for rid in order:
