@@ -217,6 +217,7 @@ class _State:
         self.trig: dict[str, int] = {}
         self.bump_at = bump_from  # lastUsed of the next bump: after every recorded use
         self.bumped: set[str] = set()
+        self.all_loaded = False  # see restarted
         kids = self.kids
         for p in chain.from_iterable(map(_PARENTS, records)):
             if p in kids:
@@ -237,7 +238,8 @@ class _State:
         st = _State.__new__(_State)
         st.by_id, st.alive, st.kids = self.by_id.copy(), self.alive.copy(), self.kids.copy()
         st.loaded, st.bump_at, st.bumped, st.unshared = loaded, self.bump_at, set(), self.unshared
-        st.trig = self.kids.copy()  # every child loaded: as many triggering children as children
+        # every child loaded: a parent's trigger count is its children count (the same dict)
+        st.trig, st.all_loaded = st.kids, True
         return st
 
     def total(self) -> int:
@@ -257,8 +259,18 @@ class _State:
         if not gone.parents:
             return ()
         kids = self.kids
-        loaded = rid in self.loaded
         freed = []
+        if self.all_loaded:  # the loop below when trig is kids: the last child going bumps the parent
+            for p in gone.parents:
+                n = kids.get(p)
+                if n is None:
+                    continue
+                kids[p] = n = n - 1
+                if n == 0 and p in alive:
+                    self._bump(p)
+                    freed.append(p)
+            return freed
+        loaded = rid in self.loaded
         for p in gone.parents:
             n = kids.get(p)
             if n is None:
@@ -267,18 +279,21 @@ class _State:
             if loaded and self.trig.get(p, 0) > 0:
                 self.trig[p] -= 1
                 if self.trig[p] == 0 and p in alive:
-                    o = self.by_id[p]
-                    # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its
-                    # field-by-field look-ups (a bump per freed parent of a restart run)
-                    self.by_id[p] = new_record(
-                        o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
-                        o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
-                    )  # fmt: skip
-                    self.bump_at += 1
-                    self.bumped.add(p)
+                    self._bump(p)
             if n == 0 and p in alive:
                 freed.append(p)
         return freed
+
+    def _bump(self, p: str) -> None:
+        """Deleting the last loaded child of ``p`` counted as a use of it: usage count + 1, used now."""
+        o = self.by_id[p]
+        # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its field-by-field look-ups
+        self.by_id[p] = new_record(
+            o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
+            o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
+        )  # fmt: skip
+        self.bump_at += 1
+        self.bumped.add(p)
 
 
 def _why_not(
