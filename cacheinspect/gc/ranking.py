@@ -333,7 +333,11 @@ class Ranker:
                         if pt_lk[u] >= lk:
                             pt_a[u] += 1
                         pt_at[u] = n_lu
-        self.uc.add(uk)
+        uc = self.uc
+        if uc.count[uk]:
+            uc.count[uk] += 1  # uc.add(uk) when the count is present already (nothing else changes)
+        else:
+            uc.add(uk)
         ep = self._ep_keys
         if ep is not None and (ep is ALL or key in ep):
             self._ep_pending.append(rid)
