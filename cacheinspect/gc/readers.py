@@ -336,29 +336,31 @@ def _ns(v: str | None) -> int | bool | None:
         day = _DAYS.get(v[:10])
         if day is None:
             day = _day(v[:10])
-        hms = _HMS.get(v[11:19])
-        if hms is None:
-            hms = _hms(v[11:19])
+        hm = _HM.get(v[11:16])
+        if hm is None:
+            hm = _hm(v[11:16])
+        ss = _SS.get(v[17:19])
         frac = v[20:-1]
-        if day is not None and hms is not None and frac.isdigit():
+        if day is not None and hm is not None and ss is not None and frac.isdigit():
             # Go's RFC3339Nano drops trailing zeros: 1 to 9 fractional digits
-            return (day + hms) * NS + int(frac) * _SCALE[n]
+            return (day + hm + ss) * NS + int(frac) * _SCALE[n]
     return _fast_time(v)
 
 
-_HMS: dict[str, int] = {}  # "HH:MM:SS" -> seconds into the day (validated once; at most 86,401 keys)
+_HM: dict[str, int] = {}  # "HH:MM" -> seconds into the day (validated once; at most 1,440 keys)
+_SS: dict[str, int] = {f"{s:02d}": s for s in range(61)}  # "SS" -> seconds (a leap second is 60)
 
 
-def _hms(text: str) -> int | None:
-    """A time of day ``HH:MM:SS`` (ASCII digits, hours <= 23, minutes <= 59, seconds <= 60) as seconds."""
-    hh, mm, ss = text[0:2], text[3:5], text[6:8]
-    if not (hh.isdigit() and mm.isdigit() and ss.isdigit()):
+def _hm(text: str) -> int | None:
+    """A time of day ``HH:MM`` (ASCII digits, hours <= 23, minutes <= 59) as seconds."""
+    hh, mm = text[0:2], text[3:5]
+    if not (hh.isdigit() and mm.isdigit()):
         return None
-    h, mi, s = int(hh), int(mm), int(ss)
-    if h > 23 or mi > 59 or s > 60:
+    h, mi = int(hh), int(mm)
+    if h > 23 or mi > 59:
         return None
-    _HMS[text] = h * 3600 + mi * 60 + s
-    return _HMS[text]
+    _HM[text] = h * 3600 + mi * 60
+    return _HM[text]
 
 
 #: string length -> nanoseconds per unit of the fraction
