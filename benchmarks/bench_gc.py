@@ -147,6 +147,11 @@ def cli_vs_floor(sizes: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)) -
     """Whole `gc simulate DUMP --prune '... --keep-storage X' -f json` against the JSON floor of the same
     dump (json.loads + json.dumps), per size; ``--daemon-started never`` (one run) and the default
     (no start time known for a dump: both restart cases simulated when a deletion frees a parent)."""
+    import compileall
+
+    # bytecode as a pip install leaves it (PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module
+    # of every run: a third of a small run)
+    compileall.compile_dir(str(ROOT / "cacheinspect"), quiet=1)
     rows: list[dict[str, Any]] = []
     prev: dict[str, tuple[int, float] | None] = {"floor": None, "cli": None, "cli2": None}
     with tempfile.TemporaryDirectory() as d:

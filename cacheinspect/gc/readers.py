@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cacheinspect.errors import MalformedContentError
-from cacheinspect.gc.records import CacheRecord, paused_gc
+from cacheinspect.gc.records import CacheRecord, new_record, paused_gc
 from cacheinspect.gc.units import INT64_MAX, INT64_MIN, NS, _minute, human_size, parse_rfc3339_ns
 
 __all__ = ["MAX_DEPTH", "max_nesting", "parse_engine_records", "read_dump"]
@@ -336,13 +336,31 @@ def _ns(v: str | None) -> int | bool | None:
         day = _DAYS.get(v[:10])
         if day is None:
             day = _day(v[:10])
-        hh, mm, ss, frac = v[11:13], v[14:16], v[17:19], v[20:-1]
-        if day is not None and hh.isdigit() and mm.isdigit() and ss.isdigit() and frac.isdigit():
-            h, mi, s = int(hh), int(mm), int(ss)
-            if h <= 23 and mi <= 59 and s <= 60:
-                # Go's RFC3339Nano drops trailing zeros: 1 to 9 fractional digits
-                return (day + h * 3600 + mi * 60 + s) * NS + int(frac) * _SCALE[n]
+        hm = _HM.get(v[11:16])
+        if hm is None:
+            hm = _hm(v[11:16])
+        ss = _SS.get(v[17:19])
+        frac = v[20:-1]
+        if day is not None and hm is not None and ss is not None and frac.isdigit():
+            # Go's RFC3339Nano drops trailing zeros: 1 to 9 fractional digits
+            return (day + hm + ss) * NS + int(frac) * _SCALE[n]
     return _fast_time(v)
+
+
+_HM: dict[str, int] = {}  # "HH:MM" -> seconds into the day (validated once; at most 1,440 keys)
+_SS: dict[str, int] = {f"{s:02d}": s for s in range(61)}  # "SS" -> seconds (a leap second is 60)
+
+
+def _hm(text: str) -> int | None:
+    """A time of day ``HH:MM`` (ASCII digits, hours <= 23, minutes <= 59) as seconds."""
+    hh, mm = text[0:2], text[3:5]
+    if not (hh.isdigit() and mm.isdigit()):
+        return None
+    h, mi = int(hh), int(mm)
+    if h > 23 or mi > 59:
+        return None
+    _HM[text] = h * 3600 + mi * 60
+    return _HM[text]
 
 
 #: string length -> nanoseconds per unit of the fraction
@@ -393,7 +411,9 @@ def _engine_fast(data: bytes) -> list[CacheRecord] | None:
     append = out.append
     for it in items:
         ps = it.SParents if it.SParents is not None else it.Parents
-        created, last = _ns(it.CreatedAt), _ns(it.LastUsedAt)
+        c_at, l_at = it.CreatedAt, it.LastUsedAt
+        created = _ns(c_at)
+        last = created if l_at == c_at else _ns(l_at)  # a record not used since it was made: one parse
         if (
             created is False
             or last is False
@@ -403,11 +423,11 @@ def _engine_fast(data: bytes) -> list[CacheRecord] | None:
         ):
             return None
         append(
-            CacheRecord(
+            new_record(
                 it.ID,
                 it.Type or "regular",
                 it.Size,
-                tuple(x for x in ps if x) if ps else (),
+                tuple(filter(None, ps)) if ps else (),
                 it.Description or "",
                 it.InUse,
                 it.Shared,

@@ -199,7 +199,8 @@ def render_simulation(res: SimulationResult, fmt: str) -> str:
 
 def _render_simulation(res: SimulationResult, fmt: str) -> str:
     if fmt == "json":
-        return _json(res.to_json())
+        doc = res.to_json(deletions_as_objects=True)  # msgspec writes Deletion as the same object
+        return _json(res.to_json() if _small(doc) else doc)  # json.dumps needs the dicts
     out = [f"BuildKit {res.buildkit_version} semantics" + (f"; {res.source}" if res.source else "")]
     for n in res.notes:
         out.append(f"note: {n}")

@@ -23,14 +23,20 @@ deletes most of n records). Here the minimum is found on the Pareto staircase of
 count): a score increases with either rank, so only a candidate that no other beats on both can be
 lowest, and per distinct usage count only its least recently used candidate can be on it. A min-segment
 tree over usage counts walks the staircase (:class:`~cacheinspect.gc.ranking.MinTree`; a scan of its
-leaves for a few dozen counts), Fenwick trees give the dense ranks
-(:class:`~cacheinspect.gc.ranking.DenseRank`), and the walk stops once a usage rank alone puts every
-later point above the best score: one deletion costs O(S log n), S the staircase size (at most the
+leaves for a few dozen counts), presence bits counted in blocks give the dense ranks
+(:class:`~cacheinspect.gc.ranking.DenseRank`, :class:`~cacheinspect.gc.ranking.Presence`; per usage
+count the rank of its oldest candidate is kept up to date across deletions), and the walk stops once a
+usage rank alone puts every later point above the best score: one deletion costs O(S log n), S the
+staircase size (at most the
 distinct usage counts among the candidates, a few dozen in real caches; 1 when usage counts rise with
 lastUsed, where a scan over every count present would be O(n) per deletion), giving the same deletions,
 in the same order, as the daemon. Distinct exact scores differ by at least 1/(A*B) (A, B the rank
 maxima), far above float64 rounding, so only exactly-equal scores can tie, and
-the comparison of those is done in float64 as Go does it.
+the comparison of those is done in float64 as Go does it. (The same gap lets the walk skip a point whose
+integer score ``a*B + b*A``, bounded from a rank a few presence changes old, is above the best found.)
+
+With the daemon's start unknown (``loaded=None``) both runs start from the same state: the second copies
+the first's state and its first rule's ranking as built before any deletion, and keeps only its order.
 
 After a daemon restart, deleting a record counts as a use of its parent. ``cacheManager.init`` loads
 every record of the metadata DB through ``getRecord`` -> ``parentsOf`` (cache/manager.go, v0.13.2 lines
@@ -51,19 +57,29 @@ extremes and reports the records whose fate differs as ``uncertain``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, make_dataclass, replace
+from itertools import chain, filterfalse
+from operator import attrgetter
+from typing import Any
 
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.filters import FilterItem, matches, parse_filters
 from cacheinspect.gc.policy import Disk, Policy, PruneRule
 from cacheinspect.gc.ranking import Ranker
-from cacheinspect.gc.records import CacheRecord, paused_gc
+from cacheinspect.gc.records import CacheRecord, new_record, paused_gc
 from cacheinspect.gc.units import format_bytes, format_duration, format_pair
 from cacheinspect.gc.versions import Semantics
 
 __all__ = ["SCHEMA", "Deletion", "RuleResult", "SimulationResult", "keep_bytes_for", "simulate"]
 
 SCHEMA = "cacheinspect.gc-simulate/v1"
+_ID, _PARENTS, _SHARED, _SIZE = (
+    attrgetter("id"),
+    attrgetter("parents"),
+    attrgetter("shared"),
+    attrgetter("size"),
+)
+_CREATED, _CREATED_ID = attrgetter("created_ns"), attrgetter("created_ns", "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,20 @@ class Deletion:
     type: str
     size: int
     reason: str
+
+
+#: Deletion's slots without the frozen check, only to build deletions (see new_deletion)
+_DeletionBuilder: Any = make_dataclass(
+    "_DeletionBuilder", [(f.name, f.type) for f in fields(Deletion)], slots=True
+)
+
+
+def new_deletion(rid: str, typ: str, size: int, reason: str) -> Deletion:
+    """``Deletion(...)`` in about half the time (one per deletion of a large prune), made as
+    :func:`~cacheinspect.gc.records.new_record` makes records: a plain twin, re-classed."""
+    d = _DeletionBuilder(rid, typ, size, reason)
+    d.__class__ = Deletion
+    return d  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +131,21 @@ class SimulationResult:
     source: str = ""
     uncertain: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, object]:
-        """The ``cacheinspect.gc-simulate/v1`` document (fields are only ever added)."""
+    def to_json(self, *, deletions_as_objects: bool = False) -> dict[str, object]:
+        """The ``cacheinspect.gc-simulate/v1`` document (fields are only ever added).
+
+        ``deletions_as_objects``: each deletion left as its :class:`Deletion` (fields in the same order as
+        the object's keys), for an encoder that writes dataclasses (msgspec): the same JSON, without a
+        dict per deletion."""
         return {
             "schema": SCHEMA,
             "buildkit_version": self.buildkit_version,
             "rules": [
                 {
                     "rule": r.rule,
-                    "deleted": [
+                    "deleted": list(r.deleted)
+                    if deletions_as_objects
+                    else [
                         {"id": d.id, "type": d.type, "size": d.size, "reason": d.reason} for d in r.deleted
                     ],
                     "bytes": r.bytes,
@@ -174,51 +210,90 @@ class _State:
     """
 
     def __init__(self, records: Sequence[CacheRecord], loaded: Collection[str], bump_from: int) -> None:
-        self.by_id = {r.id: r for r in records}
+        self.by_id = dict(zip(map(_ID, records), records, strict=True))
         self.alive = set(self.by_id)
         self.kids = dict.fromkeys(self.by_id, 0)
         self.loaded = loaded
         self.trig: dict[str, int] = {}
         self.bump_at = bump_from  # lastUsed of the next bump: after every recorded use
         self.bumped: set[str] = set()
-        for r in records:
-            loaded_child = r.id in loaded
-            for p in r.parents:
-                if p in self.kids:
-                    self.kids[p] += 1
-                    if loaded_child:
-                        self.trig[p] = self.trig.get(p, 0) + 1
+        self.all_loaded = False  # see restarted
+        kids = self.kids
+        for p in chain.from_iterable(map(_PARENTS, records)):
+            if p in kids:
+                kids[p] += 1
+        if loaded:
+            trig = self.trig
+            for r in records:
+                if r.id in loaded:
+                    for p in r.parents:
+                        if p in kids:
+                            trig[p] = trig.get(p, 0) + 1
 
-        self.unshared = sum(r.size for r in self.by_id.values() if not r.shared)
+        self.unshared: int = sum(map(_SIZE, filterfalse(_SHARED, self.by_id.values())))
+
+    def restarted(self, loaded: Collection[str]) -> _State:
+        """A copy of this state, taken before any deletion, in which every record was loaded at daemon
+        start (``loaded`` holds every id): the same counts, each parent's trigger count its children's."""
+        st = _State.__new__(_State)
+        st.by_id, st.alive, st.kids = self.by_id.copy(), self.alive.copy(), self.kids.copy()
+        st.loaded, st.bump_at, st.bumped, st.unshared = loaded, self.bump_at, set(), self.unshared
+        # every child loaded: a parent's trigger count is its children count (the same dict)
+        st.trig, st.all_loaded = st.kids, True
+        return st
 
     def total(self) -> int:
         """The sum of the alive non-shared sizes (kept up to date by :meth:`delete`; a bump keeps both)."""
         return self.unshared
 
-    def delete(self, rid: str) -> list[str]:
-        """Remove a record; return parents that became unreferenced (bumped first, see the module doc)."""
-        if rid in self.alive:
-            self.alive.remove(rid)
+    def delete(self, rid: str, gone: CacheRecord | None = None) -> Sequence[str]:
+        """Remove a record (``gone``: its record, when the caller has it); return parents that became
+        unreferenced (bumped first, see the module doc)."""
+        alive = self.alive
+        if gone is None:
             gone = self.by_id[rid]
-            if not gone.shared:
-                self.unshared -= gone.size
-        loaded = rid in self.loaded
+        was = len(alive)
+        alive.discard(rid)
+        if len(alive) != was and not gone.shared:
+            self.unshared -= gone.size
+        if not gone.parents:
+            return ()
+        kids = self.kids
         freed = []
-        for p in self.by_id[rid].parents:
-            if p in self.kids:
-                self.kids[p] -= 1
-                if loaded and self.trig.get(p, 0) > 0:
-                    self.trig[p] -= 1
-                    if self.trig[p] == 0 and p in self.alive:
-                        old = self.by_id[p]
-                        self.by_id[p] = replace(
-                            old, last_used_ns=self.bump_at, usage_count=old.usage_count + 1
-                        )
-                        self.bump_at += 1
-                        self.bumped.add(p)
-                if self.kids[p] == 0 and p in self.alive:
+        if self.all_loaded:  # the loop below when trig is kids: the last child going bumps the parent
+            for p in gone.parents:
+                n = kids.get(p)
+                if n is None:
+                    continue
+                kids[p] = n = n - 1
+                if n == 0 and p in alive:
+                    self._bump(p)
                     freed.append(p)
+            return freed
+        loaded = rid in self.loaded
+        for p in gone.parents:
+            n = kids.get(p)
+            if n is None:
+                continue
+            kids[p] = n = n - 1
+            if loaded and self.trig.get(p, 0) > 0:
+                self.trig[p] -= 1
+                if self.trig[p] == 0 and p in alive:
+                    self._bump(p)
+            if n == 0 and p in alive:
+                freed.append(p)
         return freed
+
+    def _bump(self, p: str) -> None:
+        """Deleting the last loaded child of ``p`` counted as a use of it: usage count + 1, used now."""
+        o = self.by_id[p]
+        # dataclasses.replace(o, last_used_ns=..., usage_count=...), without its field-by-field look-ups
+        self.by_id[p] = new_record(
+            o.id, o.type, o.size, o.parents, o.description, o.in_use, o.shared,
+            o.mutable, o.created_ns, self.bump_at, o.usage_count + 1, o.approximate,
+        )  # fmt: skip
+        self.bump_at += 1
+        self.bumped.add(p)
 
 
 def _why_not(
@@ -300,12 +375,19 @@ def _simulate_all(
 ) -> SimulationResult:
     if loaded is not None:
         return _simulate(records, policy, now_ns, semantics, disk, loaded)
-    first = _simulate(records, policy, now_ns, semantics, disk, frozenset())
-    ids = {r.id for r in records}
-    by_id = {r.id: r for r in records}
+    # Both runs start from the same records: the second copies the first's state and its first rule's
+    # ranking as they were before any deletion instead of building them again.
+    st = _State(records, frozenset(), _bump_from(records, now_ns))
+    ids = st.by_id.keys()  # its keys never change (a bump replaces a value)
+    restart = st.restarted(ids)
+    shared: list[Ranker] = []
+    first = _simulate(records, policy, now_ns, semantics, disk, frozenset(), state=st, shared=shared)
+    by_id = restart.by_id
     if not any(p in ids for d in first.deleted for p in by_id[d].parents):
         return first  # no deletion released a parent: a restart bumps nothing, same run
-    other = _simulate(records, policy, now_ns, semantics, disk, ids, explain_kept=False)  # only its deletions
+    other = _simulate(
+        records, policy, now_ns, semantics, disk, ids, order_only=True, state=restart, shared=shared
+    )
     differ = tuple(sorted(set(first.deleted) ^ set(other.deleted)))
     notes = list(first.notes)
     if differ:
@@ -321,6 +403,36 @@ def _simulate_all(
     return replace(first, notes=tuple(notes), uncertain=differ)
 
 
+def _deletions_only(
+    ranker: Ranker,
+    st: _State,
+    is_candidate: Callable[[CacheRecord], bool],
+    total: int,
+    keep: int,
+    out: list[str],
+) -> tuple[int, int]:
+    """The size-target loop of :func:`_simulate` keeping only the order (appended to ``out``): the same
+    deletions without the reasons; returns the total left and the bytes freed."""
+    take, delete, by_id, add = ranker.take, st.delete, st.by_id, ranker.add
+    freed = 0
+    while total >= keep and ranker.n:
+        rid = take()[0]
+        out.append(rid)
+        r = by_id[rid]
+        freed += r.size
+        total -= r.size
+        for p in delete(rid, r):
+            pr = by_id[p]
+            if is_candidate(pr):
+                add(pr)
+    return total, freed
+
+
+def _bump_from(records: Sequence[CacheRecord], now_ns: int) -> int:
+    """The lastUsed of a restart run's first bump: after every recorded use and after now."""
+    return max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
+
+
 def _simulate(
     records: Sequence[CacheRecord],
     policy: Policy,
@@ -329,10 +441,15 @@ def _simulate(
     disk: Disk | None,
     loaded: Collection[str],
     *,
-    explain_kept: bool = True,
+    order_only: bool = False,
+    state: _State | None = None,
+    shared: list[Ranker] | None = None,
 ) -> SimulationResult:
-    bump_from = max([now_ns, *(r.last_used_ns for r in records if r.last_used_ns is not None)]) + 1
-    st = _State(records, loaded, bump_from)
+    """One run of the rules. ``order_only``: only ``deleted`` of the result is used (the restart run of an
+    unknown start): no reasons, no rule results, no ties, no kept records are made. ``state``: the
+    state made for ``loaded`` (before any deletion). ``shared``: the first rule's ranking is taken from
+    it when there, else built for both restart cases and a copy left in it (see :func:`_simulate_all`)."""
+    st = state if state is not None else _State(records, loaded, _bump_from(records, now_ns))
     notes: list[str] = list(policy.notes)
     if policy.kind == "gc" and not policy.enabled:
         notes.append("GC is disabled by this configuration: nothing is ever deleted by GC")
@@ -383,29 +500,45 @@ def _simulate(
                 passno += 1
             stopped = "no candidates left"
         else:
-            pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
-            alive_recs = list(map(st.by_id.__getitem__, st.alive))
-            ranker = Ranker(
-                alive_recs,
-                semantics.rank_base,
-                range(st.bump_at, st.bump_at + len(pending)),
-                {st.by_id[p].usage_count + 1 for p in pending},
-            )
             is_candidate = _candidate_test(st, rule, items, cutoff, semantics)
-            ranker.add_many(list(filter(is_candidate, alive_recs)))
+            if shared and ri == 0:
+                ranker = shared.pop()
+            else:
+                if shared is not None and ri == 0:
+                    # before any deletion: the parents a restart run may bump are those with children
+                    pending = [p for p, n in st.kids.items() if n > 0]
+                else:
+                    pending = [p for p, n in st.trig.items() if n > 0 and p in st.alive]
+                alive_recs = list(map(st.by_id.__getitem__, st.alive))
+                ranker = Ranker(
+                    alive_recs,
+                    semantics.rank_base,
+                    range(st.bump_at, st.bump_at + len(pending)),
+                    {st.by_id[p].usage_count + 1 for p in pending},
+                )
+                ranker.add_many(list(filter(is_candidate, alive_recs)))
+                if shared is not None and ri == 0:
+                    shared.append(ranker.copy())
+            if order_only:
+                total, freed = _deletions_only(ranker, st, is_candidate, total, keep, deleted_all)
+                freed_total += freed
+                results.append(RuleResult("", (), freed, keep, 0, ""))
+                continue
             keep_text = format_bytes(keep)
+            take, delete, by_id, add = ranker.take, st.delete, st.by_id, ranker.add
+            append = dels.append
             while True:
                 if total < keep:
                     t, k = format_pair(total, keep)
                     stopped = f"total {t} is under the target {k}"
-                    at_stop = set(ranker.members)
+                    at_stop = ranker.remaining()
                     break
-                if not len(ranker):
+                if not ranker.n:
                     t, k = format_pair(total, keep)
                     stopped = f"no candidates left (total {t}, target {k})"
                     break
-                rid, score, n_tied = ranker.take()
-                r = st.by_id[rid]
+                rid, score, n_tied = take()
+                r = by_id[rid]
                 t = format_bytes(total)
                 if t == keep_text and total != keep:  # format_pair: exact bytes when they read the same
                     t, k = format_pair(total, keep)
@@ -414,16 +547,16 @@ def _simulate(
                 reason = f"total {t} >= target {k}; lowest score {score:.6g}"
                 if n_tied:
                     reason += f" (tied with {n_tied} other{'s' if n_tied > 1 else ''})"
-                dels.append(Deletion(rid, r.type, r.size, reason))
+                append(new_deletion(rid, r.type, r.size, reason))
                 total -= r.size  # BuildKit subtracts every released size, shared or not
-                for p in st.delete(rid):
-                    pr = st.by_id[p]
+                for p in delete(rid, r):
+                    pr = by_id[p]
                     if is_candidate(pr):
-                        ranker.add(pr)
+                        add(pr)
             ties.extend(tuple(e) for e in ranker.episodes)
-        freed = sum(d.size for d in dels)
+        freed = sum(map(_SIZE, dels))
         freed_total += freed
-        deleted_all.extend(d.id for d in dels)
+        deleted_all.extend(map(_ID, dels))
         results.append(
             RuleResult(describe_rule(ri, rule), tuple(dels), freed, keep, st.total() + freed, stopped)
         )
@@ -435,7 +568,28 @@ def _simulate(
         )
 
     kept: list[tuple[str, str]] = []
-    for rid in sorted(st.alive, key=lambda i: (st.by_id[i].created_ns or 0, i)) if explain_kept else ():
+    by_id, kids = st.by_id, st.kids
+    order: Sequence[str] = ()
+    if not order_only:
+        alive = list(map(by_id.__getitem__, st.alive))
+        if None in map(_CREATED, alive):  # None sorts as 0
+            order = sorted(st.alive, key=lambda i: (by_id[i].created_ns or 0, i))
+        else:  # the same order by C-level keys
+            order = list(map(_ID, sorted(alive, key=_CREATED_ID)))
+    if len(last_state) == 1:  # the loop below for one rule, without the list of reasons to join
+        rule, items, cutoff, at_stop = last_state[0]
+        for rid in order:
+            r = by_id[rid]
+            if r.in_use:
+                kept.append((rid, "in use"))
+            elif kids[rid] > 0:
+                kept.append((rid, "parent of kept records"))
+            elif rid in at_stop:
+                kept.append((rid, "under the size target"))
+            else:
+                kept.append((rid, _why_not(r, st, rule, items, cutoff, semantics) or "under the size target"))
+        order = ()
+    for rid in order:
         r = st.by_id[rid]
         if r.in_use:
             kept.append((rid, "in use"))

@@ -82,3 +82,35 @@ def test_same_result_as_the_previous_simulator(seed: int) -> None:
         new = simulate(recs, pol, now_ns=NOW, semantics=sem, disk=disk, loaded=loaded)
         old = simulate_prev.simulate(recs, pol, now_ns=NOW, semantics=sem, disk=disk, loaded=loaded)
         assert new.to_json() == old.to_json()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_same_result_with_many_never_used_records(seed: int) -> None:
+    """Most or all lastUsed missing and few usage counts: the NaN scores of v0.13-v0.21 (every candidate
+    ties; the ranking then builds its id map and tie-break heap on demand) mixed with ranked deletions."""
+    rng = random.Random(1000 + seed)
+    out: list[CacheRecord] = []
+    none_p = rng.choice([0.5, 0.9, 1.0])
+    for i in range(rng.randrange(1, 300)):
+        parents = (rng.choice(out[-8:]).id,) if out and rng.random() < 0.6 else ()
+        out.append(
+            CacheRecord(
+                f"r{rng.randrange(10**6):06d}{i}",
+                type=rng.choice(["regular", "source.local"]),
+                size=rng.choice([0, 1, rng.randrange(1, 10**6)]),
+                parents=parents,
+                shared=rng.random() < 0.1,
+                created_ns=rng.randrange(1, 50) * S,
+                last_used_ns=None if rng.random() < none_p else rng.randrange(1, 10_000) * S,
+                usage_count=rng.randrange(0, rng.choice([1, 2, 5])),
+            )
+        )
+    total = sum(r.size for r in out if not r.shared)
+    pol = _policy(rng, total)
+    sem = rng.choice(SEMS)
+    disk = Disk(total=total * 4, free=rng.randrange(0, total + 2))
+    ids = [r.id for r in out]
+    for loaded in (frozenset(), frozenset(ids), None):
+        new = simulate(out, pol, now_ns=NOW, semantics=sem, disk=disk, loaded=loaded)
+        old = simulate_prev.simulate(out, pol, now_ns=NOW, semantics=sem, disk=disk, loaded=loaded)
+        assert new.to_json() == old.to_json()
