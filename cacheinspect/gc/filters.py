@@ -22,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
+from cacheinspect._re2 import LARGE, Re2Error, compile_go
 from cacheinspect.errors import UsageError
 from cacheinspect.gc.records import CacheRecord
 
@@ -99,9 +98,8 @@ def parse_filter_item(item: str) -> FilterItem:
         if op == "~=":
             try:
                 _regexp(value)
-            except re2.error as e:
-                why = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else e
-                raise UsageError(f"invalid prune filter {item!r}: bad regexp: {why}") from None
+            except Re2Error as e:
+                raise UsageError(f"invalid prune filter {item!r}: bad regexp: {e}") from None
         sels.append(Selector(field.split(".")[0], op, value))
     return FilterItem(tuple(sels), item)
 
@@ -141,15 +139,10 @@ def _sel_match(s: Selector, r: CacheRecord, description: bool) -> bool:
     return _regexp(s.value).search(_valid_utf8(value)) is not None
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.max_mem = 64 << 20  # RE2's default 8 MiB refuses long but ordinary patterns
-_RE2_OPTIONS.log_errors = False  # RE2 would print its own parse error to stderr: the one error: line says it
-
-
 @functools.lru_cache(maxsize=256)
 def _regexp(pattern: str) -> Any:
     """The filter's regexp compiled once by RE2 (Go's syntax and leftmost-first semantics)."""
-    return re2.compile(_valid_utf8(pattern), _RE2_OPTIONS)
+    return compile_go(_valid_utf8(pattern), max_mem=LARGE)  # RE2's default 8 MiB refuses long patterns
 
 
 def _valid_utf8(text: str) -> str:
