@@ -154,6 +154,10 @@ class _Connections:
                 if conn is not None:
                     conn[1].close()
                 return None
+            except BaseException:  # cancelled (a sibling check failed, the run ends): never leak the socket
+                if conn is not None:
+                    conn[1].close()
+                raise
             status, reuse = _parse_head(head)
             if reuse and host.fast is not None:
                 host.fast.append(conn)

@@ -115,3 +115,35 @@ async def test_a_slow_request_says_it_is_still_waiting(
         assert (await c.fetch_manifest(ref)).digest == tiny.cache_index
     waits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still waiting for")]
     assert waits and waits[0].startswith(f"still waiting for {fault_proxy.host} (attempt 1/3, ")
+
+
+async def test_a_cancelled_head_closes_its_connection(
+    fault_proxy: FaultProxy, registry_plain: RunningRegistry, tiny: TinyLayout
+) -> None:
+    """A HEAD cancelled mid-flight (a sibling check failed, the run ends) closes its socket at once.
+
+    It used to stay open until the garbage collector found it ("unclosed transport", seen as a flaky
+    failure of the test above under load, where the task group cancelled HEADs in flight)."""
+    import asyncio
+    import gc
+    import warnings
+
+    ref = push(registry_plain, tiny, host=fault_proxy.host)
+    async with RegistryClient(RegistryOptions(timeout=30.0, concurrency=2)) as c:
+        await c.fetch_manifest(ref)  # the host is warm: the next HEAD takes the fast path
+        fault_proxy.hang(r"/blobs/", method="HEAD")
+        task = asyncio.create_task(c.blob_exists(ref, tiny.layer))
+        for _ in range(200):
+            if fault_proxy.seen(r"/blobs/", method="HEAD"):
+                break
+            await asyncio.sleep(0.05)
+        assert fault_proxy.seen(r"/blobs/", method="HEAD"), "the HEAD never reached the registry"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.1)  # the transport's close callbacks run
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        assert not [w for w in caught if "unclosed" in str(w.message)]
+    fault_proxy.clear()
